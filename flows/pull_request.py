@@ -1,0 +1,151 @@
+"""The pull-request flow: data -> candidate -> baseline -> same-holdout scores -> gates -> report.
+
+Each step is one Prefect task wrapping a plain function from ``mlgitops.pipeline``;
+the functions are unit-tested directly, the flow is tested under Prefect's harness.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from mlgitops import pipeline
+from mlgitops.data import Dataset
+from mlgitops.gates import check_gates
+from mlgitops.plan import RunPlan
+from mlgitops.report import ModelInfo, Report, config_changes, metric_rows, summarize
+from mlgitops.store import Store
+
+# Our own content-addressed cache decides reuse; Prefect's input hashing of
+# DataFrames and models would only cost time.
+step = task(cache_policy=NO_CACHE)
+
+
+@step(name="load-data")
+def load_data(plan: RunPlan) -> Dataset:
+    return pipeline.load_candidate_data(plan.candidate, plan.root)
+
+
+@step(name="train-candidate")
+def train_candidate(plan: RunPlan, dataset: Dataset, store: Store) -> pipeline.ModelOutcome:
+    return pipeline.obtain_model(plan.candidate, dataset, plan.root, store)
+
+
+@step(name="evaluate-candidate")
+def evaluate_candidate(outcome: pipeline.ModelOutcome, dataset: Dataset, metric_names: list[str]) -> Any:
+    from mlgitops.evaluate import evaluate
+
+    return evaluate(outcome.model, dataset.holdout, dataset.features, dataset.target, dataset.task, dataset.labels, metric_names)
+
+
+@step(name="obtain-baseline")
+def obtain_baseline(plan: RunPlan, store: Store) -> pipeline.ModelOutcome | None:
+    if plan.baseline.kind == "manifest":
+        return pipeline.load_pinned(plan.baseline)
+    if plan.baseline.kind == "train":
+        assert plan.event.base_sha is not None
+        return pipeline.train_baseline(plan.baseline, plan.root, plan.event.base_sha, store)
+    return None
+
+
+@step(name="evaluate-baseline")
+def evaluate_baseline(outcome: pipeline.ModelOutcome, dataset: Dataset, metric_names: list[str]) -> tuple[Any, str]:
+    return pipeline.score_baseline(outcome, dataset, metric_names)
+
+
+@flow(name="mlops-pull-request", log_prints=False, validate_parameters=False)
+def pull_request_flow(plan: RunPlan, store: Store) -> Report:
+    """Train and gate the candidate of one pull request; return the report (plain data)."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round(now - since, 3)
+        return now
+
+    t = time.perf_counter()
+    dataset = load_data(plan)
+    t = lap("load_data", t)
+    cfg = plan.candidate.cfg
+    names = cfg.metric_names(dataset.task)
+    candidate = train_candidate(plan, dataset, store)
+    t = lap("train_candidate", t)
+    cand_eval = evaluate_candidate(candidate, dataset, names)
+    t = lap("evaluate_candidate", t)
+    base_outcome = obtain_baseline(plan, store)
+    t = lap("baseline", t)
+    base_metrics: dict[str, float | None] | None = None
+    scored_on = None
+    base_note = plan.baseline.note
+    notes = list(dataset.notes)
+    if base_outcome is not None:
+        base_eval, why = evaluate_baseline(base_outcome, dataset, names)
+        if base_eval is not None:
+            base_metrics, scored_on = base_eval.metrics, "the candidate's holdout"
+        else:
+            base_metrics = {k: v for k, v in (base_outcome.meta.get("metrics") or {}).items()}
+            scored_on = "its own holdout (recorded)"
+            notes.append(f"Baseline metrics are those recorded when it was trained: {why}.")
+        t = lap("evaluate_baseline", t)
+    gates = check_gates(cfg.gated_metrics(), cand_eval.metrics, base_metrics)
+    verdict, summary = summarize(gates)
+    base_side = plan.baseline.side
+    event = plan.event
+    cand_meta = candidate.meta
+    report = Report(
+        name=cfg.config.name,
+        task=dataset.task,
+        task_reason=dataset.task_reason,
+        verdict=verdict,
+        summary=summary,
+        event=event.to_dict(),
+        metrics=metric_rows(names, cand_eval.metrics, base_metrics, gates, cand_eval.unavailable),
+        gates=gates,
+        candidate=ModelInfo(
+            role="candidate",
+            source="cache" if candidate.cached else "trained",
+            ref=event.head_ref,
+            sha=event.head_sha,
+            key=plan.candidate.key,
+            train_seconds=cand_meta.get("train_seconds"),
+            trained_with=cand_meta.get("trained_with"),
+            data_sha256=dataset.fingerprint,
+            code_sha256=plan.candidate.code_sha,
+            code_files=plan.candidate.code_files,
+            scored_on="the candidate's holdout",
+        ),
+        baseline=ModelInfo(
+            role="baseline",
+            source="none" if base_outcome is None else ("manifest" if plan.baseline.kind == "manifest" else ("cache" if base_outcome.cached else "trained")),
+            ref=event.base_ref,
+            sha=event.base_sha,
+            key=base_side.key if base_side else None,
+            train_seconds=base_outcome.meta.get("train_seconds") if base_outcome else None,
+            trained_with=base_outcome.meta.get("trained_with") if base_outcome else None,
+            data_sha256=(base_outcome.meta.get("data_sha256") if base_outcome else None),
+            code_sha256=base_side.code_sha if base_side else None,
+            code_files=base_side.code_files if base_side else [],
+            scored_on=scored_on,
+            note=base_note,
+            version=plan.baseline.manifest.get("version"),
+        ),
+        config_changes=config_changes(base_side.cfg.config if base_side else None, cfg.config),
+        data={
+            "source": cfg.config.data.path,
+            "sha256": dataset.fingerprint,
+            "holdout_source": cfg.config.data.holdout.path or f"{cfg.config.data.holdout.size:g} split (seed {cfg.config.data.holdout.seed})",
+            "train_rows": len(dataset.train),
+            "holdout_rows": len(dataset.holdout),
+            "features": len(dataset.features),
+            "target": dataset.target,
+        },
+        confusion=cand_eval.confusion,
+        notes=notes,
+        timings=timings | {"total": round(time.perf_counter() - started, 3)},
+    )
+    return report

@@ -1,0 +1,1 @@
+"""mlgitops: GitOps CI/CD for machine-learning models, driven by repository events."""

@@ -1,0 +1,194 @@
+"""The `mlops` command. Commands are thin: parse options, call the core, return a code.
+
+Heavy imports (pandas, scikit-learn, Prefect) happen inside commands, so `mlops --help`
+and `mlops validate` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import traceback
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from .errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, EXIT_OK, MlopsError
+
+LOGGED_PACKAGES = ("mlgitops", "prefect", "pandas", "scikit-learn", "numpy", "pydantic", "PyGithub", "onnxruntime", "skl2onnx")
+
+
+def _log_dir() -> Path:
+    import os
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "mlgitops" / "logs"
+
+
+def write_crash_log(exc: BaseException) -> Path:
+    """Versions + traceback for an unexpected error (kept out of the repo's `.mlops/`)."""
+    lines = [f"mlops crashed at {datetime.now().isoformat(timespec='seconds')}", f"command: {' '.join(sys.argv)}", f"python: {sys.version.split()[0]} on {platform.platform()}"]
+    for pkg in LOGGED_PACKAGES:
+        try:
+            lines.append(f"{pkg}: {version(pkg)}")
+        except PackageNotFoundError:
+            lines.append(f"{pkg}: not installed")
+    lines += ["", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))]
+    folder = _log_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"mlops-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}.log"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def guarded(fn: Callable[..., int]) -> Callable[..., None]:
+    """Map our errors to their exit codes; anything else is exit 3 with a log."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            code = fn(*args, **kwargs)
+        except MlopsError as exc:
+            click.echo(f"error: {exc.render()}" if exc.exit_code != EXIT_INVALID_INPUT or not _starts_with_location(exc.message) else exc.render(), err=True)
+            sys.exit(exc.exit_code)
+        except (KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place that catches everything
+            log = write_crash_log(exc)
+            click.echo(f"internal error: {type(exc).__name__}: {exc}\n  a log with versions and the traceback is at {log}\n  please attach it when reporting the problem", err=True)
+            sys.exit(EXIT_INTERNAL)
+        sys.exit(code)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def _starts_with_location(message: str) -> bool:
+    head = message.split(" ", 1)[0]
+    return head.count(":") >= 3 or head.endswith(":")
+
+
+def _find_config(repo: str | None, config: str | None) -> tuple[Path, Path, str]:
+    """(repo root, config path, config path relative to the root)."""
+    from .gitrepo import repo_root
+
+    start = Path(repo or ".").resolve()
+    if config:
+        cpath = Path(config)
+        cpath = cpath if cpath.is_absolute() else (Path.cwd() / cpath)
+    else:
+        cpath = start / "mlops.yaml"
+    root = repo_root(cpath.parent if cpath.parent.exists() else start)
+    try:
+        rel = cpath.resolve().relative_to(root).as_posix()
+    except ValueError:
+        rel = cpath.name
+    return root, cpath, rel
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlgitops", prog_name="mlops")
+def main() -> None:
+    """GitOps CI/CD for ML models: train, gate, comment, export, promote.
+
+    Exit codes: 0 pass, 1 a gate failed, 2 invalid input, 3 internal error.
+    """
+
+
+@main.command()
+@click.option("--base", default=None, help="Branch or commit the PR targets (default: main, or the payload's base).")
+@click.option("--event-path", type=click.Path(dir_okay=False), default=None, help="A GitHub event payload (pull_request) to run for.")
+@click.option("--event-name", default=None, help="The event's name when it cannot be told from the payload.")
+@click.option("--config", "config", default=None, help="Path of mlops.yaml (default: at the repo root).")
+@click.option("--repo", default=None, help="Repository folder (default: the current one).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@guarded
+def run(base: str | None, event_path: str | None, event_name: str | None, config: str | None, repo: str | None, as_json: bool) -> int:
+    """Run the pull-request flow for the checked-out branch (or an event payload)."""
+    from rich.console import Console
+
+    from .config import load_config
+    from .events import event_from_payload, local_event, localize
+    from .forges.local import LocalForge
+    from .render import print_terminal, render_json
+    from .runner import run_pull_request
+
+    root, cpath, rel = _find_config(repo, config)
+    if event_path:
+        event = event_from_payload(Path(event_path), event_name)
+        ok, why = event.should_run()
+        if not ok:
+            click.echo(f"nothing to do: {why}")
+            return EXIT_OK
+        if base:
+            event = type(event)(**{**event.to_dict(), "base_ref": base, "base_sha": None})
+        event = localize(event, root)
+    else:
+        event = local_event(root, base or "main")
+    cfg = load_config(cpath, display=rel)
+    forge = LocalForge(root)
+    outcome = run_pull_request(cfg, root, rel, event, forge)
+    if as_json:
+        click.echo(render_json(outcome.report))
+    else:
+        print_terminal(outcome.report, Console(highlight=False), str(forge.comment_path(event.pr_key).relative_to(root)))
+    return outcome.exit_code
+
+
+@main.command()
+@click.option("--config", "config", default=None, help="Path of mlops.yaml (default: at the repo root).")
+@click.option("--repo", default=None, help="Repository folder (default: the current one).")
+@guarded
+def validate(config: str | None, repo: str | None) -> int:
+    """Check mlops.yaml and that its data loads with the target present (no training)."""
+    from .config import load_config
+    from .data import load_dataset
+
+    start = Path(repo or ".").resolve()
+    cpath = Path(config) if config else start / "mlops.yaml"
+    cfg = load_config(cpath, display=str(cpath.relative_to(Path.cwd())) if cpath.is_absolute() and cpath.is_relative_to(Path.cwd()) else str(cpath))
+    dataset = load_dataset(cfg)
+    if cfg.config.training.estimator:
+        from .training import import_estimator
+
+        import_estimator(cfg)
+    t = cfg.config.training
+    how = f"estimator {t.estimator}" if t.estimator else f"command `{t.command}`"
+    gates = cfg.gated_metrics()
+    click.echo(
+        f"{cfg.display}: OK\n"
+        f"  data: {cfg.config.data.path} -> {len(dataset.train)} training + {len(dataset.holdout)} holdout rows, "
+        f"{len(dataset.features)} feature(s), target {dataset.target!r}\n"
+        f"  task: {dataset.task} ({dataset.task_reason})\n"
+        f"  training: {how}\n"
+        f"  gates: {', '.join(gates) if gates else 'none'}"
+    )
+    for note in dataset.notes:
+        click.echo(f"  note: {note}")
+    return EXIT_OK
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of mlops.yaml (for editors)."""
+    from .config import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@main.command()
+@click.option("--dir", "directory", default=None, type=click.Path(file_okay=False), help="Where to create the demo repo (default: a new temp dir).")
+@guarded
+def demo(directory: str | None) -> int:
+    """Make a git repo from the bundled example, open a PR branch, run the PR flow."""
+    from .demo import run_demo
+
+    return run_demo(Path(directory) if directory else None)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,327 @@
+"""`mlops.yaml` v1: typed models and the one loader (STYLE.md #1).
+
+``load_config(path)`` returns a :class:`Config` or raises :class:`ConfigError` whose
+problems each read ``mlops.yaml:12:7: gates.f1.min: expected a number, got '0.9x'``.
+Every model forbids unknown keys: a typo such as ``min_acuracy`` must fail, never
+silently switch a gate off (STYLE.md #3).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, create_model
+
+from .errors import ConfigError
+from .metrics import DEFAULT_METRICS, METRICS
+from .yamlpos import Positions, YamlSyntaxError, load_with_positions
+
+CONFIG_FILE = "mlops.yaml"
+SKLEARN_DATASETS = ("breast_cancer", "iris", "wine", "diabetes", "digits")
+PLACEHOLDERS = ("train", "model", "params", "target", "holdout")
+_PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+Number = Annotated[float, Field(strict=True)]
+MetricName = Literal[tuple(METRICS)]  # type: ignore[valid-type]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Holdout(_Strict):
+    """How the evaluation rows are chosen: a split of the data, or a separate file."""
+
+    size: Number = Field(0.2, gt=0, lt=1, description="share of rows held out (0-1)")
+    seed: StrictInt = Field(42, description="random seed of the split")
+    stratify: Optional[StrictBool] = Field(None, description="keep class shares (default: yes for classification)")
+    path: Optional[StrictStr] = Field(None, description="a separate holdout file (CSV/Parquet); the split keys are then ignored")
+
+
+class Data(_Strict):
+    path: StrictStr = Field(description="CSV or Parquet file relative to the repo root, or sklearn:<name> (breast_cancer, iris, wine, diabetes, digits)")
+    target: StrictStr = Field(description="the column to predict")
+    features: Optional[list[StrictStr]] = Field(None, description="feature columns (default: every column but the target)")
+    format: Optional[Literal["csv", "parquet"]] = Field(None, description="file format (default: from the suffix)")
+    holdout: Holdout = Holdout()
+
+
+class Training(_Strict):
+    """Either a declarative estimator or the user's own training command."""
+
+    estimator: Optional[StrictStr] = Field(None, description="import path of a scikit-learn compatible estimator, e.g. sklearn.ensemble.RandomForestClassifier")
+    params: dict[StrictStr, Any] = Field(default_factory=dict, description="estimator parameters, or the JSON written to {params} for a command")
+    preprocessing: Literal["auto", "none"] = Field("auto", description="auto: impute + scale numeric, impute + one-hot categorical columns")
+    command: Optional[StrictStr] = Field(None, description="training command; placeholders {train} {model} {params} {target} {holdout}")
+    code: list[StrictStr] = Field(default_factory=list, description="files or folders whose content counts as training code (cache key, 'what changed')")
+    timeout: Number = Field(3600, gt=0, description="seconds before the training command is stopped")
+
+
+class Gate(_Strict):
+    """Thresholds for one metric. Drops are measured in the metric's bad direction."""
+
+    min: Optional[Number] = Field(None, description="candidate must be >= min")
+    max: Optional[Number] = Field(None, description="candidate must be <= max")
+    max_drop: Optional[Number] = Field(None, ge=0, description="largest allowed worsening vs the baseline, in metric units")
+    max_drop_pct: Optional[Number] = Field(None, ge=0, description="largest allowed worsening vs the baseline, in percent of the baseline")
+
+
+Gates = create_model(  # one optional field per known metric, so unknown keys are errors
+    "Gates",
+    __config__=ConfigDict(extra="forbid", strict=True, frozen=True),
+    **{name: (Optional[Gate], None) for name in METRICS},
+)
+
+
+class Environment(_Strict):
+    manifest: StrictStr = Field(description="path of the YAML manifest that pins the deployed model")
+
+
+class Deploy(_Strict):
+    baseline: Optional[StrictStr] = Field(None, description="environment whose pinned model is the PR baseline (default: the first)")
+    environments: dict[StrictStr, Environment] = Field(default_factory=dict)
+
+
+class Report(_Strict):
+    templates: Optional[StrictStr] = Field(None, description="folder with templates that override the built-in ones")
+
+
+class Config(_Strict):
+    version: Literal[1] = 1
+    name: StrictStr = Field("model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="model name, used in comments and artifacts")
+    task: Optional[Literal["classification", "regression"]] = Field(None, description="default: inferred from the target column")
+    data: Data
+    training: Training
+    metrics: Optional[list[MetricName]] = Field(None, description="metrics to report (default: all for the task)")
+    gates: Gates = Gates()  # type: ignore[valid-type]
+    deploy: Deploy = Deploy()
+    report: Report = Report()
+
+
+class LoadedConfig:
+    """A validated config plus where it came from (for error messages)."""
+
+    def __init__(self, config: Config, path: Path, positions: Positions, display: str) -> None:
+        self.config = config
+        self.path = path
+        self.root = path.parent
+        self.positions = positions
+        self.display = display
+
+    def where(self, *keys: Any) -> str:
+        line, col = self.positions.value(keys)
+        return f"{self.display}:{line}:{col}"
+
+    def metric_names(self, task: str) -> list[str]:
+        names = list(self.config.metrics or DEFAULT_METRICS[task])
+        for gated in self.gated_metrics():  # a gated metric is always computed
+            if gated not in names:
+                names.append(gated)
+        return names
+
+    def gated_metrics(self) -> dict[str, Gate]:
+        return {k: v for k, v in self.config.gates if v is not None}
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mlops.yaml"
+    return schema
+
+
+def load_config(path: str | Path, display: str | None = None) -> LoadedConfig:
+    """Read and validate ``path``. Raises :class:`ConfigError` listing every problem."""
+    path = Path(path)
+    shown = display or (path.name if path.name == CONFIG_FILE else str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{shown}: file not found"], hint="run `mlops init` to write a commented mlops.yaml, or pass --config PATH") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    return parse_config(text, path, shown)
+
+
+def parse_config(text: str, path: Path, display: str) -> LoadedConfig:
+    try:
+        data, positions = load_with_positions(text)
+    except YamlSyntaxError as exc:
+        raise ConfigError(
+            [f"{display}:{exc.line}:{exc.column}: invalid YAML: {exc.problem}"],
+            hint="check the indentation and that every `key: value` has a space after the colon",
+        ) from None
+    problems: list[str] = []
+    for dup_path, (line, col) in positions.duplicates:
+        problems.append(f"{display}:{line}:{col}: {_dotted(dup_path)}: duplicate key (the earlier one would be ignored)")
+    if data is None:
+        raise ConfigError([f"{display}:1:1: the file is empty"], hint="see `mlops schema` or the README for the keys")
+    if not isinstance(data, dict):
+        raise ConfigError([f"{display}:1:1: expected a mapping of keys (data, training, ...), got {type(data).__name__}"])
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            problems.append(_format_error(err, positions, display))
+        raise ConfigError(_by_position(problems), hint=_hint_for(exc)) from None
+    loaded = LoadedConfig(config, path, positions, display)
+    problems += [f"{loaded.where(*p)}: {_dotted(p)}: {m}" for p, m in _semantic_problems(config)]
+    if problems:
+        raise ConfigError(_by_position(problems))
+    return loaded
+
+
+def _by_position(problems: list[str]) -> list[str]:
+    def key(p: str) -> tuple[int, int]:
+        m = re.match(r"[^:]*:(\d+):(\d+):", p)
+        return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+    return sorted(problems, key=key)
+
+
+def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
+    """Checks that need more than one field at a time."""
+    out: list[tuple[tuple[Any, ...], str]] = []
+    src = cfg.data.path
+    if src.startswith("sklearn:") and src.split(":", 1)[1] not in SKLEARN_DATASETS:
+        out.append((("data", "path"), f"unknown bundled dataset {src!r}; expected one of " + ", ".join(f"sklearn:{n}" for n in SKLEARN_DATASETS)))
+    elif not src.startswith("sklearn:") and cfg.data.format is None and Path(src).suffix.lower() not in (".csv", ".parquet", ".pq"):
+        out.append((("data", "path"), f"cannot tell the format of {src!r} from its suffix; expected .csv or .parquet, or set data.format"))
+    if cfg.data.features is not None and cfg.data.target in cfg.data.features:
+        out.append((("data", "features"), f"the target {cfg.data.target!r} is also listed as a feature"))
+    t = cfg.training
+    if (t.estimator is None) == (t.command is None):
+        out.append((("training",), "expected exactly one of `estimator` or `command`"))
+    if t.estimator is not None and not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", t.estimator):
+        out.append((("training", "estimator"), f"expected an import path such as sklearn.ensemble.RandomForestClassifier, got {t.estimator!r}"))
+    if t.command is not None:
+        used = _PLACEHOLDER_RE.findall(t.command)
+        unknown = [u for u in used if u not in PLACEHOLDERS]
+        if unknown:
+            out.append((("training", "command"), f"unknown placeholder {{{unknown[0]}}}; expected one of " + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)))
+        for needed in ("train", "model"):
+            if needed not in used:
+                out.append((("training", "command"), f"the command must contain {{{needed}}}, where the tool puts the {'training data CSV' if needed == 'train' else 'path to write the joblib model to'}"))
+        if "holdout" in used:
+            pass  # allowed: some scripts want to report on it themselves
+    for metric_name, gate in cfg.gates:
+        if gate is None:
+            continue
+        spec = METRICS[metric_name]
+        if gate.min is None and gate.max is None and gate.max_drop is None and gate.max_drop_pct is None:
+            out.append((("gates", metric_name), "expected at least one of min, max, max_drop, max_drop_pct"))
+        for bound in ("min", "max"):
+            value = getattr(gate, bound)
+            if value is not None and spec.bounded_01 and not 0 <= value <= 1:
+                out.append((("gates", metric_name, bound), f"expected a number in [0, 1], got {value!r}"))
+        if gate.min is not None and gate.max is not None and gate.min > gate.max:
+            out.append((("gates", metric_name), f"min ({gate.min}) is greater than max ({gate.max}); no model can pass"))
+        if cfg.task is not None and spec.task != cfg.task:
+            out.append((("gates", metric_name), f"{metric_name} is a {spec.task} metric but task is {cfg.task}"))
+    for i, name in enumerate(cfg.metrics or []):
+        if cfg.task is not None and METRICS[name].task != cfg.task:
+            out.append((("metrics", i), f"{name} is a {METRICS[name].task} metric but task is {cfg.task}"))
+    envs = cfg.deploy.environments
+    if cfg.deploy.baseline is not None and cfg.deploy.baseline not in envs:
+        out.append((("deploy", "baseline"), f"unknown environment {cfg.deploy.baseline!r}; expected one of: " + (", ".join(envs) or "(none defined under deploy.environments)")))
+    return out
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _expected_for(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind in ("float_type", "float_parsing", "int_type", "int_parsing", "int_from_float"):
+        return "expected a whole number" if kind.startswith("int") else "expected a number"
+    if kind in ("bool_type", "bool_parsing"):
+        return "expected true or false"
+    if kind == "string_type":
+        return "expected a string"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "expected a mapping of keys"
+    if kind == "list_type":
+        return "expected a list"
+    if kind == "literal_error":
+        return "expected one of " + ctx.get("expected", "").replace("'", "")
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        word = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
+        limit = next(iter(ctx.values()))
+        return f"expected a number {word} {limit}"
+    if kind == "string_pattern_mismatch":
+        return "expected letters, digits, '_', '.', '-' (starting with a letter or digit)"
+    return err["msg"][0].lower() + err["msg"][1:]
+
+
+def _format_error(err: dict[str, Any], positions: Positions, display: str) -> str:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        line, col = positions.key(loc)
+        parent = _dotted(loc[:-1])
+        known = _known_keys(loc[:-1])
+        msg = f"{display}:{line}:{col}: {_dotted(loc)}: unknown key {loc[-1]!r}"
+        guess = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        if guess:
+            msg += f"; did you mean {guess[0]!r}?"
+        elif known:
+            msg += f"; expected one of {', '.join(known)} under {parent}"
+        return msg
+    if kind == "missing":
+        line, col = positions.value(loc[:-1])
+        return f"{display}:{line}:{col}: {_dotted(loc)}: required key is missing"
+    line, col = positions.value(loc)
+    got = err.get("input")
+    return f"{display}:{line}:{col}: {_dotted(loc)}: {_expected_for(err)}, got {_show(got)}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _known_keys(parent: tuple[Any, ...]) -> list[str]:
+    model: Any = Config
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        candidates = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not candidates:
+            # dict[str, Model]: step into the value model on the next part
+            dict_args = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            if not dict_args:
+                return []
+            candidates = dict_args
+        model = candidates[0]
+    return list(getattr(model, "model_fields", {}))
+
+
+def _hint_for(exc: ValidationError) -> str | None:
+    kinds = {e["type"] for e in exc.errors()}
+    if any(tuple(e["loc"][:1]) == ("gates",) and e["type"] == "extra_forbidden" for e in exc.errors()):
+        return "gates are keyed by metric name (" + ", ".join(METRICS) + "); each takes min, max, max_drop, max_drop_pct"
+    if kinds & {"float_type", "float_parsing"}:
+        return "write numbers without quotes, e.g. `min: 0.9`"
+    return "`mlops schema` prints every key with its type"

@@ -1,0 +1,165 @@
+"""Load the configured table, check it, fingerprint it and split off the holdout."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import LoadedConfig
+from .errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MAX_CLASSES_FOR_INFERENCE = 20
+
+
+@dataclass
+class Dataset:
+    train: "pd.DataFrame"
+    holdout: "pd.DataFrame"
+    target: str
+    features: list[str]
+    task: str
+    task_reason: str
+    fingerprint: str
+    holdout_fingerprint: str | None
+    labels: list[Any] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def X_train(self) -> "pd.DataFrame":
+        return self.train[self.features]
+
+    @property
+    def y_train(self) -> "pd.Series":
+        return self.train[self.target]
+
+
+def _read_table(source: str, fmt: str | None, root: Path, where: str, key: str) -> tuple["pd.DataFrame", str]:
+    """Return the frame and the sha256 of its content."""
+    import pandas as pd
+
+    if source.startswith("sklearn:"):
+        import sklearn.datasets as ds
+
+        name = source.split(":", 1)[1]
+        bunch = getattr(ds, f"load_{name}")(as_frame=True)
+        frame = bunch.frame
+        content = frame.to_csv(index=False).encode()
+        return frame, hashlib.sha256(content).hexdigest()
+    path = Path(source) if Path(source).is_absolute() else root / source
+    if not path.is_file():
+        raise DataError(
+            f"{where}: {key}: file {source!r} not found (looked for {path})",
+            hint="check the path (relative to the folder holding mlops.yaml), or commit / fetch the data first",
+        )
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    kind = fmt or ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")
+    if not raw.strip():
+        raise DataError(f"{where}: {key}: {source} is empty (0 bytes of data)", hint="point data.path at a file with a header row and data rows")
+    try:
+        if kind == "parquet":
+            import io
+
+            frame = pd.read_parquet(io.BytesIO(raw))
+        else:
+            import io
+
+            frame = pd.read_csv(io.BytesIO(raw))
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{where}: {key}: {source} has no columns", hint="the first line must be a header row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{where}: {key}: cannot read {source} as {kind}: {first}", hint=f"check that the file really is {kind}, or set data.format") from None
+    if len(frame) == 0:
+        raise DataError(f"{where}: {key}: {source} has a header but no rows", hint="add data rows, or point data.path at the right file")
+    return frame, digest
+
+
+def infer_task(y: "pd.Series") -> tuple[str, str]:
+    import pandas as pd
+
+    values = y.dropna()
+    distinct = values.nunique()
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return "classification", f"target is {values.dtype} with {distinct} classes"
+    integral = bool((values == values.round()).all())
+    if integral and distinct <= MAX_CLASSES_FOR_INFERENCE:
+        return "classification", f"target has {distinct} distinct whole-number values"
+    return "regression", f"target is numeric with {distinct} distinct values"
+
+
+def _check_columns(frame: "pd.DataFrame", cfg: LoadedConfig, source: str) -> list[str]:
+    data = cfg.config.data
+    cols = [str(c) for c in frame.columns]
+    frame.columns = cols
+    if data.target not in cols:
+        shown = ", ".join(cols[:20]) + (" ..." if len(cols) > 20 else "")
+        raise DataError(
+            f"{cfg.where('data', 'target')}: data.target: column {data.target!r} not found in {source} (columns: {shown})",
+            hint="set data.target to the column you want to predict",
+        )
+    features = list(data.features) if data.features is not None else [c for c in cols if c != data.target]
+    missing = [f for f in features if f not in cols]
+    if missing:
+        raise DataError(
+            f"{cfg.where('data', 'features')}: data.features: column(s) {', '.join(map(repr, missing))} not found in {source}",
+            hint="fix the names under data.features, or remove the list to use every column but the target",
+        )
+    if not features:
+        raise DataError(f"{cfg.where('data', 'path')}: data.path: {source} has no feature columns besides the target")
+    return features
+
+
+def load_dataset(cfg: LoadedConfig, root: Path | None = None) -> Dataset:
+    """Read, check and split the data of ``cfg`` (files relative to ``root``)."""
+    from sklearn.model_selection import train_test_split
+
+    root = root or cfg.root
+    data = cfg.config.data
+    frame, fingerprint = _read_table(data.path, data.format, root, cfg.where("data", "path"), "data.path")
+    features = _check_columns(frame, cfg, data.path)
+    notes: list[str] = []
+    missing_target = int(frame[data.target].isna().sum())
+    if missing_target:
+        frame = frame[frame[data.target].notna()].reset_index(drop=True)
+        notes.append(f"dropped {missing_target} row(s) with no {data.target!r} value")
+    if len(frame) < 2:
+        raise DataError(f"{cfg.where('data', 'path')}: data.path: {data.path} has {len(frame)} usable row(s); at least 2 are needed to train and evaluate")
+    if cfg.config.task:
+        task, reason = cfg.config.task, "set in mlops.yaml"
+    else:
+        task, reason = infer_task(frame[data.target])
+        reason = f"inferred: {reason}"
+    holdout_cfg = data.holdout
+    holdout_fp = None
+    if holdout_cfg.path:
+        holdout, holdout_fp = _read_table(holdout_cfg.path, data.format, root, cfg.where("data", "holdout", "path"), "data.holdout.path")
+        holdout.columns = [str(c) for c in holdout.columns]
+        absent = [c for c in [*features, data.target] if c not in holdout.columns]
+        if absent:
+            raise DataError(f"{cfg.where('data', 'holdout', 'path')}: data.holdout.path: column(s) {', '.join(map(repr, absent))} missing from {holdout_cfg.path}")
+        holdout = holdout[holdout[data.target].notna()].reset_index(drop=True)
+        train = frame
+    else:
+        stratify = None
+        want = holdout_cfg.stratify if holdout_cfg.stratify is not None else task == "classification"
+        if want:
+            counts = frame[data.target].value_counts()
+            if (counts < 2).any():
+                notes.append("split not stratified: some classes have a single row")
+            else:
+                stratify = frame[data.target]
+        try:
+            train, holdout = train_test_split(frame, test_size=holdout_cfg.size, random_state=holdout_cfg.seed, stratify=stratify)
+        except ValueError as exc:
+            raise DataError(f"{cfg.where('data', 'holdout')}: data.holdout: cannot split {len(frame)} rows: {exc}", hint="use a larger dataset or a different holdout.size") from None
+        train, holdout = train.reset_index(drop=True), holdout.reset_index(drop=True)
+    labels: list[Any] = []
+    if task == "classification":
+        labels = sorted(set(train[data.target]).union(holdout[data.target]), key=lambda v: (str(type(v)), v))
+    return Dataset(train, holdout, data.target, features, task, reason, fingerprint, holdout_fp, labels, notes)

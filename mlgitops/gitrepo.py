@@ -1,0 +1,113 @@
+"""Thin helpers over the `git` command line (the real git, never a re-implementation)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+from .errors import GitError
+
+
+def git(root: Path, *args: str, check: bool = True) -> str:
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise GitError(f"git {' '.join(args)} failed in {root}: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout.strip()
+
+
+def repo_root(start: Path) -> Path:
+    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=start, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise GitError(f"{start} is not inside a git repository", hint="run `git init` and commit your project, or pass --repo PATH")
+    return Path(proc.stdout.strip())
+
+
+def resolve(root: Path, ref: str) -> str | None:
+    """Commit sha of ``ref`` (also tries ``origin/<ref>``), or None."""
+    for candidate in (ref, f"origin/{ref}"):
+        proc = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"], cwd=root, capture_output=True, text=True)
+        if proc.returncode == 0:
+            return proc.stdout.strip()
+    return None
+
+
+def current_branch(root: Path) -> str | None:
+    out = git(root, "rev-parse", "--abbrev-ref", "HEAD", check=False)
+    return None if out in ("", "HEAD") else out
+
+
+class WorkTree:
+    """Files as they are on disk (the candidate side)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.label = "working tree"
+
+    def read_sha256(self, rel: str) -> str | None:
+        path = self.root / rel
+        if not path.is_file():
+            return None
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def files_under(self, rel: str) -> list[str]:
+        path = self.root / rel
+        if path.is_file():
+            return [rel]
+        if path.is_dir():
+            return sorted(
+                p.relative_to(self.root).as_posix()
+                for p in path.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts and ".git" not in p.parts
+            )
+        return []
+
+
+class GitTree:
+    """Files as committed at ``sha`` (the base side), read without a checkout."""
+
+    def __init__(self, root: Path, sha: str) -> None:
+        self.root = root
+        self.sha = sha
+        self.label = sha[:7]
+        self._listing: dict[str, str] | None = None
+
+    def _files(self) -> dict[str, str]:
+        if self._listing is None:
+            out = git(self.root, "ls-tree", "-r", "-z", self.sha)
+            self._listing = {}
+            for entry in filter(None, out.split("\0")):
+                meta, path = entry.split("\t", 1)
+                _mode, kind, obj = meta.split()
+                if kind == "blob":
+                    self._listing[path] = obj
+        return self._listing
+
+    def read_bytes(self, rel: str) -> bytes | None:
+        obj = self._files().get(rel)
+        if obj is None:
+            return None
+        return subprocess.run(["git", "cat-file", "blob", obj], cwd=self.root, capture_output=True, check=True).stdout
+
+    def read_sha256(self, rel: str) -> str | None:
+        obj = self._files().get(rel)
+        if obj is None:
+            return None
+        digest = hashlib.sha256()
+        with subprocess.Popen(["git", "cat-file", "blob", obj], cwd=self.root, stdout=subprocess.PIPE) as proc:
+            assert proc.stdout is not None
+            for chunk in iter(lambda: proc.stdout.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def files_under(self, rel: str) -> list[str]:
+        rel = rel.rstrip("/")
+        files = self._files()
+        if rel in files:
+            return [rel]
+        prefix = rel + "/"
+        return sorted(p for p in files if p.startswith(prefix) and "__pycache__" not in p)

@@ -1,0 +1,146 @@
+"""Decide what a PR run needs, from fingerprints alone (no pandas, sklearn or Prefect).
+
+The plan names the candidate's and the baseline's cache keys; with both models and
+the run report already cached, the runner answers without starting Prefect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import LoadedConfig, parse_config
+from .errors import ConfigError, DataError
+from .events import Event
+from .fingerprint import code_fingerprint, combine, data_fingerprint, model_key
+from .gitrepo import GitTree, WorkTree
+
+
+@dataclass
+class SidePlan:
+    """One model to obtain: the candidate, or the baseline trained from the base ref."""
+
+    cfg: LoadedConfig
+    key: str
+    data_sha: str
+    data_where: str
+    code_sha: str
+    code_files: list[str]
+
+
+@dataclass
+class BaselinePlan:
+    kind: str  # "none" | "manifest" | "train"
+    note: str = ""
+    side: SidePlan | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)  # env, path, uri, sha256, version, metrics
+    artifact: Path | None = None
+
+
+@dataclass
+class RunPlan:
+    root: Path
+    config_rel: str
+    event: Event
+    candidate: SidePlan
+    baseline: BaselinePlan
+    run_key: str
+
+
+def _side(cfg: LoadedConfig, tree: Any, fallback: Any | None, label: str) -> SidePlan | str:
+    data = cfg.config.data
+    fp = data_fingerprint(data.path, tree, fallback)
+    if fp.sha256 is None:
+        return f"data file {data.path!r} is not in {label}"
+    holdout_sha = None
+    if data.holdout.path:
+        hfp = data_fingerprint(data.holdout.path, tree, fallback)
+        if hfp.sha256 is None:
+            return f"holdout file {data.holdout.path!r} is not in {label}"
+        holdout_sha = hfp.sha256
+    code_sha, files = code_fingerprint(cfg.config, tree)
+    return SidePlan(cfg, model_key(cfg.config, fp.sha256, holdout_sha, code_sha), fp.sha256, fp.where, code_sha, files)
+
+
+def plan_candidate(cfg: LoadedConfig, root: Path) -> SidePlan:
+    side = _side(cfg, WorkTree(root), None, "the working tree")
+    if isinstance(side, str):
+        raise DataError(
+            f"{cfg.where('data', 'path')}: data.path: file {cfg.config.data.path!r} not found (looked for {root / cfg.config.data.path})"
+            if "data file" in side
+            else f"{cfg.where('data', 'holdout', 'path')}: data.holdout.path: file {cfg.config.data.holdout.path!r} not found",
+            hint="check the path (relative to the folder holding mlops.yaml), or commit / fetch the data first",
+        )
+    return side
+
+
+def _pinned(manifest_text: bytes, root: Path) -> tuple[dict[str, Any], Path | None, str]:
+    try:
+        doc = yaml.safe_load(manifest_text) or {}
+    except yaml.YAMLError as exc:
+        return {}, None, f"manifest is not valid YAML ({str(exc).splitlines()[0]})"
+    model = doc.get("model") if isinstance(doc, dict) else None
+    if not isinstance(model, dict) or not model.get("uri") or not model.get("sha256"):
+        return {}, None, "manifest pins no model yet (model.uri and model.sha256)"
+    uri = str(model["uri"])
+    path = Path(uri.removeprefix("file://"))
+    path = path if path.is_absolute() else root / path
+    if not path.is_file():
+        return model, None, f"pinned artifact {uri} is not on this machine"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != model["sha256"]:
+        return model, None, f"pinned artifact {uri} has sha256 {digest[:12]}, not the pinned {str(model['sha256'])[:12]}; refusing it"
+    if path.suffix not in (".joblib", ".pkl"):
+        return model, None, f"pinned artifact {uri} is not a scikit-learn (joblib) model"
+    return model, path, ""
+
+
+def plan_baseline(root: Path, config_rel: str, base_ref: str | None, base_sha: str | None) -> BaselinePlan:
+    if base_sha is None:
+        return BaselinePlan("none", "no base ref given: no baseline to compare with")
+    tree = GitTree(root, base_sha)
+    raw = tree.read_bytes(config_rel)
+    shown_ref = base_ref or base_sha[:7]
+    if raw is None:
+        return BaselinePlan("none", f"`{shown_ref}` has no {config_rel} yet: nothing to compare with")
+    try:
+        cfg = parse_config(raw.decode("utf-8", "replace"), root / config_rel, f"{config_rel}@{shown_ref}")
+    except ConfigError as exc:
+        return BaselinePlan("none", f"the {config_rel} on `{shown_ref}` is invalid, so it has no baseline ({exc.problems[0]})")
+    notes: list[str] = []
+    deploy = cfg.config.deploy
+    if deploy.environments:
+        env = deploy.baseline or next(iter(deploy.environments))
+        manifest_path = deploy.environments[env].manifest
+        text = tree.read_bytes(manifest_path)
+        if text is None:
+            notes.append(f"`{shown_ref}` has no {manifest_path} ({env})")
+        else:
+            model, artifact, why = _pinned(text, root)
+            if artifact is not None:
+                info = {"env": env, "path": manifest_path, **{k: model.get(k) for k in ("uri", "sha256", "version", "metrics", "features")}}
+                return BaselinePlan("manifest", f"deployed in {env} (pinned in {manifest_path} on `{shown_ref}`)", manifest=info, artifact=artifact)
+            notes.append(f"{env}: {why}")
+    side = _side(cfg, tree, WorkTree(root), f"`{shown_ref}` nor in the working tree")
+    if isinstance(side, str):
+        return BaselinePlan("none", "; ".join([*notes, f"cannot train the baseline: {side}"]))
+    notes.append(f"trained from `{shown_ref}`'s config, code and data")
+    return BaselinePlan("train", "; ".join(notes), side=side)
+
+
+def make_plan(cfg: LoadedConfig, root: Path, config_rel: str, event: Event) -> RunPlan:
+    candidate = plan_candidate(cfg, root)
+    baseline = plan_baseline(root, config_rel, event.base_ref, event.base_sha)
+    base_id = baseline.side.key if baseline.side else baseline.manifest.get("sha256") or baseline.note
+    evaluation = {
+        "metrics": cfg.config.metrics,
+        "gates": {k: v.model_dump() for k, v in cfg.gated_metrics().items()},
+        "task": cfg.config.task,
+    }
+    run_key = combine("pr-run", version("mlgitops"), candidate.key, base_id, evaluation)
+    return RunPlan(root, config_rel, event, candidate, baseline, run_key)

@@ -1,0 +1,159 @@
+"""Render a :class:`Report`: the PR comment (Jinja2), JSON, and the terminal table."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .report import MetricRow, Report
+
+GITHUB_COMMENT_LIMIT = 65_536  # characters; GitHub rejects longer issue comments
+TRUNCATION_NOTE = "\n\n> ⚠️ This comment was truncated to fit GitHub's 65,536-character limit. Run `mlops run --json` for the full report.\n"
+RULE_TEXT = {"min": "≥ {t:g}", "max": "≤ {t:g}", "max_drop": "drop ≤ {t:g}", "max_drop_pct": "drop ≤ {t:g}%"}
+
+
+def marker(name: str) -> str:
+    """Hidden HTML comment that identifies our comment for updates (one per model name)."""
+    return f"<!-- mlgitops:pr-report name={name} -->"
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        return f"{value:.3e}"
+    return f"{value:.4f}"
+
+
+def _delta(row: MetricRow) -> str:
+    if row.delta is None:
+        return ""
+    if row.change == "same":
+        return "0"
+    sign = "+" if row.delta > 0 else "−"
+    text = f"{sign}{_num(abs(row.delta))}"
+    if row.delta_pct is not None:
+        text += f" ({sign}{abs(row.delta_pct):.1f}%)"
+    return text + (" 🟢" if row.change == "better" else " 🔴")
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "_(unset)_"
+    return f"`{json.dumps(value) if not isinstance(value, str) else value}`"
+
+
+def _short(value: str | None, n: int = 12) -> str:
+    return (value or "")[:n]
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|")
+
+
+def environment(template_dir: Path | None = None) -> jinja2.Environment:
+    """Built-in templates, overridden by files of the same name in ``template_dir``."""
+    builtin = files("mlgitops.templates")
+
+    def load_builtin(name: str) -> str | None:
+        res = builtin / name
+        return res.read_text(encoding="utf-8") if res.is_file() else None
+
+    loaders: list[jinja2.BaseLoader] = []
+    if template_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(str(template_dir)))
+    loaders.append(jinja2.FunctionLoader(load_builtin))
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env.filters.update(num=_num, delta=_delta, show=_show, short=_short, cell=_cell)
+    return env
+
+
+def gate_cells(report: Report) -> dict[str, str]:
+    cells: dict[str, list[str]] = {}
+    for g in report.gates:
+        icon = "⏭️" if g.skipped else ("✅" if g.passed else "❌")
+        cells.setdefault(g.metric, []).append(f"{icon} {RULE_TEXT[g.rule].format(t=g.threshold)}")
+    return {row.name: ", ".join(cells.get(row.name, [])) for row in report.metrics}
+
+
+def _model_text(info: Any, report: Report) -> str:
+    if info.source == "none":
+        return info.note or "none"
+    how = {"trained": "trained in this run", "cache": "reused from the cache (same data, params and code)", "manifest": f"the deployed model{f' version {info.version}' if info.version else ''}"}[info.source]
+    parts = [how]
+    if info.role == "baseline" and info.note:
+        parts.append(info.note)
+    if info.train_seconds is not None and info.source == "trained":
+        parts.append(f"fit in {info.train_seconds:.1f} s")
+    if info.trained_with:
+        parts.append(f"with `{info.trained_with}`")
+    if info.scored_on:
+        parts.append(f"scored on {info.scored_on}")
+    return "; ".join(parts)
+
+
+def footer(report: Report) -> str:
+    total = report.timings.get("total")
+    bits = [f"mlgitops {report.tool_version}"]
+    if total is not None:
+        bits.append(f"run time {total:.1f} s")
+    if report.reused:
+        bits.append("inputs unchanged since the last run: result reused without retraining")
+    return " · ".join(bits)
+
+
+def render_comment(report: Report, template_dir: Path | None = None, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+    """The PR comment, never longer than ``limit`` characters."""
+    env = environment(template_dir)
+    template = env.get_template("pr_comment.md.j2")
+    ctx = {
+        "report": report,
+        "marker": marker(report.name),
+        "gate_cells": gate_cells(report),
+        "failed_gates": [g for g in report.gates if not g.passed],
+        "baseline_text": _model_text(report.baseline, report),
+        "candidate_text": _model_text(report.candidate, report),
+        "footer": footer(report),
+        "truncated": False,
+        "max_changes": 50,
+    }
+    body = template.render(**ctx)
+    if len(body) <= limit:
+        return body
+    # First drop the details block and most of the change list, then cut hard.
+    body = template.render(**(ctx | {"truncated": True, "max_changes": 10}))
+    if len(body) + len(TRUNCATION_NOTE) <= limit:
+        return body.rstrip("\n") + TRUNCATION_NOTE
+    keep = limit - len(TRUNCATION_NOTE)
+    return body[:keep] + TRUNCATION_NOTE
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, default=str)
+
+
+def print_terminal(report: Report, console: Any, comment_path: str | None = None) -> None:
+    from rich.table import Table
+
+    ok = report.passed
+    console.print(f"[bold {'green' if ok else 'red'}]{'PASS' if ok else 'FAIL'}[/] {report.name}: {report.summary}")
+    table = Table(show_edge=False, header_style="bold")
+    for col, justify in (("metric", "left"), ("base", "right"), ("candidate", "right"), ("delta", "right"), ("gate", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    cells = gate_cells(report)
+    for row in report.metrics:
+        delta = _delta(row).replace(" 🟢", "").replace(" 🔴", "")
+        color = {"better": "green", "worse": "red"}.get(row.change, "")
+        table.add_row(f"{row.name} {'↑' if row.higher_is_better else '↓'}", _num(row.base), _num(row.candidate), f"[{color}]{delta}[/]" if color else delta, cells.get(row.name, ""))
+    console.print(table)
+    for g in report.gates:
+        if not g.passed:
+            console.print(f"  [red]gate failed[/] {g.metric}.{g.rule}: {g.message}")
+    console.print(f"baseline: {_model_text(report.baseline, report)}", highlight=False)
+    console.print(f"candidate: {_model_text(report.candidate, report)}", highlight=False)
+    if comment_path:
+        console.print(f"comment: {comment_path}", highlight=False)

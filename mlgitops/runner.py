@@ -1,0 +1,91 @@
+"""Run the PR loop for one event: plan from fingerprints, reuse or run the flow, publish.
+
+Data flows one way: config -> event -> plan -> flow (tasks) -> report -> forge.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .config import LoadedConfig
+from .errors import EXIT_GATE_FAILED, EXIT_OK
+from .events import Event
+from .forges import CommentRef, Forge
+from .plan import RunPlan, make_plan
+from .render import marker, render_comment
+from .report import Report
+from .store import Store
+
+PREFECT_DEFAULTS = {
+    # Quiet, offline-friendly defaults; any value the user exported wins.
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_UI_ENABLED": "false",
+    "PREFECT_SERVER_UI_ENABLED": "false",
+}
+
+
+@dataclass
+class Outcome:
+    report: Report
+    comment: CommentRef
+    exit_code: int
+
+
+def _cached_report(plan: RunPlan, store: Store) -> Report | None:
+    raw = store.get_run(plan.run_key)
+    if raw is None:
+        return None
+    # The models must still be there: a cleaned cache means a real run.
+    if store.get_model_meta(plan.candidate.key) is None:
+        return None
+    if plan.baseline.side is not None and store.get_model_meta(plan.baseline.side.key) is None:
+        return None
+    try:
+        return Report.from_dict(raw)
+    except (TypeError, KeyError):
+        return None
+
+
+def run_flow(plan: RunPlan, store: Store) -> Report:
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    from mlgitops.flows.pull_request import pull_request_flow
+
+    return pull_request_flow(plan, store)
+
+
+def publish(report: Report, cfg: LoadedConfig, event: Event, forge: Forge) -> CommentRef:
+    template_dir = cfg.root / cfg.config.report.templates if cfg.config.report.templates else None
+    body = render_comment(report, template_dir)
+    ref = forge.upsert_comment(event.pr_key, marker(report.name), body)
+    if event.head_sha:
+        state = "success" if report.passed else "failure"
+        forge.set_status(event.head_sha, state, f"mlops: {report.summary}")
+    return ref
+
+
+def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, forge: Forge) -> Outcome:
+    started = time.perf_counter()
+    plan = make_plan(cfg, root, config_rel, event)
+    store = Store(root)
+    report = _cached_report(plan, store)
+    if report is not None:
+        report = replace(report, event=event.to_dict(), reused=True, timings=report.timings | {"total": round(time.perf_counter() - started, 3)})
+        report.candidate = replace(report.candidate, ref=event.head_ref, sha=event.head_sha)
+        report.baseline = replace(report.baseline, ref=event.base_ref, sha=event.base_sha)
+    else:
+        if forge.shows_pending and event.head_sha:
+            forge.set_status(event.head_sha, "pending", "mlops: training and evaluating")
+        try:
+            report = run_flow(plan, store)
+            report.timings["total"] = round(time.perf_counter() - started, 3)
+            store.stage_run(plan.run_key, report.to_dict())
+            store.commit()
+        finally:
+            store.discard()
+    ref = publish(report, cfg, event, forge)
+    return Outcome(report, ref, EXIT_OK if report.passed else EXIT_GATE_FAILED)

@@ -1,0 +1,136 @@
+"""The `.mlops/` folder: model cache, run cache, forge files.
+
+Writes during a run go to a staging folder outside `.mlops/` and are moved in by
+:meth:`Store.commit` only when the run produced a report, so a failed or killed run
+leaves nothing new under `.mlops/`. Each entry lands with one atomic rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+MLOPS_DIR = ".mlops"
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``path`` through a temp file and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Store:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / MLOPS_DIR
+        self._staging: Path | None = None
+
+    @property
+    def staging(self) -> Path:
+        if self._staging is None:
+            self._staging = Path(tempfile.mkdtemp(prefix="mlops-stage-"))
+        return self._staging
+
+    # -- models ---------------------------------------------------------------
+    def _model_dirs(self, key: str) -> list[Path]:
+        dirs = [self.dir / "cache" / "models" / key]
+        if self._staging is not None:
+            dirs.insert(0, self._staging / "cache" / "models" / key)
+        return dirs
+
+    def get_model(self, key: str) -> tuple[Any, dict[str, Any]] | None:
+        """The cached model and its metadata, or None. A file whose hash changed is a miss."""
+        import joblib
+
+        for folder in self._model_dirs(key):
+            meta_path, model_path = folder / "meta.json", folder / "model.joblib"
+            if not (meta_path.is_file() and model_path.is_file()):
+                continue
+            meta = json.loads(meta_path.read_text())
+            if sha256_file(model_path) != meta.get("model_sha256"):
+                continue
+            return joblib.load(model_path), meta
+        return None
+
+    def get_model_meta(self, key: str) -> dict[str, Any] | None:
+        for folder in self._model_dirs(key):
+            if (folder / "meta.json").is_file() and (folder / "model.joblib").is_file():
+                return json.loads((folder / "meta.json").read_text())
+        return None
+
+    def put_model(self, key: str, model: Any, meta: dict[str, Any]) -> dict[str, Any]:
+        import joblib
+
+        folder = self.staging / "cache" / "models" / key
+        folder.mkdir(parents=True, exist_ok=True)
+        joblib.dump(model, folder / "model.joblib")
+        meta = dict(meta, key=key, model_sha256=sha256_file(folder / "model.joblib"))
+        (folder / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        return meta
+
+    # -- run reports -------------------------------------------------------------
+    def run_path(self, run_key: str) -> Path:
+        return self.dir / "cache" / "runs" / f"{run_key}.json"
+
+    def get_run(self, run_key: str) -> dict[str, Any] | None:
+        path = self.run_path(run_key)
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return None
+
+    def stage_run(self, run_key: str, report: dict[str, Any]) -> None:
+        path = self.staging / "cache" / "runs" / f"{run_key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
+
+    # -- transaction ------------------------------------------------------------
+    def commit(self) -> None:
+        """Move every staged entry into `.mlops/` (one rename per entry)."""
+        if self._staging is None:
+            return
+        for kind, depth in (("cache/models", 1), ("cache/runs", 1)):
+            src_parent = self._staging / kind
+            if not src_parent.is_dir():
+                continue
+            for entry in sorted(src_parent.iterdir()):
+                final = self.dir / kind / entry.name
+                final.parent.mkdir(parents=True, exist_ok=True)
+                tmp = final.parent / f".{entry.name}.{uuid.uuid4().hex}.tmp"
+                if entry.is_dir():
+                    if final.exists():
+                        continue
+                    shutil.copytree(entry, tmp)
+                else:
+                    shutil.copy2(entry, tmp)
+                os.replace(tmp, final)
+        self.discard()
+
+    def discard(self) -> None:
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None

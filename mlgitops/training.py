@@ -1,0 +1,167 @@
+"""Train a model: a declarative estimator, or the user's own training command."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import PLACEHOLDERS, LoadedConfig, _PLACEHOLDER_RE
+from .data import Dataset
+from .errors import TrainingError
+
+STDERR_TAIL_LINES = 15
+
+
+@dataclass
+class Trained:
+    model: Any
+    seconds: float
+    description: str
+
+
+def import_estimator(cfg: LoadedConfig) -> type:
+    path = cfg.config.training.estimator
+    assert path is not None
+    module_name, _, attr = path.rpartition(".")
+    where = cfg.where("training", "estimator")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TrainingError(f"{where}: training.estimator: cannot import module {module_name!r} ({exc})", hint="install the package that provides it, or fix the import path") from None
+    cls = getattr(module, attr, None)
+    if cls is None:
+        raise TrainingError(f"{where}: training.estimator: module {module_name!r} has no {attr!r}", hint="check the spelling, e.g. sklearn.ensemble.RandomForestClassifier")
+    if not hasattr(cls, "fit"):
+        raise TrainingError(f"{where}: training.estimator: {path} is not an estimator (it has no fit method)")
+    return cls
+
+
+def build_pipeline(cfg: LoadedConfig, dataset: Dataset) -> Any:
+    """The estimator, behind imputation/encoding of mixed columns when preprocessing is auto."""
+    from sklearn.base import BaseEstimator
+
+    cls = import_estimator(cfg)
+    params = dict(cfg.config.training.params)
+    try:
+        estimator = cls(**params)
+    except TypeError as exc:
+        raise TrainingError(f"{cfg.where('training', 'params')}: training.params: {cls.__name__} rejected the parameters: {exc}", hint=f"see the documentation of {cfg.config.training.estimator} for its parameter names") from None
+    if cfg.config.training.preprocessing == "none" or not isinstance(estimator, BaseEstimator):
+        return estimator
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    import pandas as pd
+
+    X = dataset.X_train
+    numeric = [c for c in dataset.features if pd.api.types.is_numeric_dtype(X[c])]
+    categorical = [c for c in dataset.features if c not in numeric]
+    parts = []
+    if numeric:
+        parts.append(("numeric", Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("scale", StandardScaler())]), numeric))
+    if categorical:
+        parts.append(
+            (
+                "categorical",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
+                        ("encode", OneHotEncoder(handle_unknown="ignore")),
+                    ]
+                ),
+                categorical,
+            )
+        )
+    pre = ColumnTransformer(parts, remainder="drop")
+    return Pipeline([("preprocess", pre), ("model", estimator)])
+
+
+def fit_estimator(cfg: LoadedConfig, dataset: Dataset) -> Trained:
+    model = build_pipeline(cfg, dataset)
+    X = dataset.X_train
+    start = time.perf_counter()
+    try:
+        model.fit(X, dataset.y_train)
+    except Exception as exc:  # the estimator is user-chosen; its failures are input errors
+        raise TrainingError(
+            f"{cfg.where('training', 'estimator')}: training: {cfg.config.training.estimator} failed to fit: {type(exc).__name__}: {exc}",
+            hint="check training.params and the data types (set training.preprocessing: auto to impute and encode)",
+        ) from None
+    return Trained(model, time.perf_counter() - start, cfg.config.training.estimator or "")
+
+
+def command_argv(command: str, values: dict[str, str]) -> list[str]:
+    """Split the command and fill placeholders; `python` means this interpreter."""
+
+    def fill(token: str) -> str:
+        return _PLACEHOLDER_RE.sub(lambda m: values[m.group(1)] if m.group(1) in PLACEHOLDERS else m.group(0), token)
+
+    argv = [fill(t) for t in shlex.split(command)]
+    if argv and argv[0] in ("python", "python3"):
+        # The tool and the user's script share one environment (the one mlops runs in),
+        # even when that venv is not activated on PATH.
+        argv[0] = sys.executable
+    return argv
+
+
+def run_command(cfg: LoadedConfig, dataset: Dataset, root: Path) -> Trained:
+    """Run the user's training command on the training split; load the joblib it writes."""
+    import joblib
+
+    t = cfg.config.training
+    assert t.command is not None
+    where = cfg.where("training", "command")
+    with tempfile.TemporaryDirectory(prefix="mlops-train-") as tmp:
+        tmpdir = Path(tmp)
+        values = {
+            "train": str(tmpdir / "train.csv"),
+            "holdout": str(tmpdir / "holdout.csv"),
+            "model": str(tmpdir / "model.joblib"),
+            "params": str(tmpdir / "params.json"),
+            "target": dataset.target,
+        }
+        dataset.train[[*dataset.features, dataset.target]].to_csv(values["train"], index=False)
+        dataset.holdout[[*dataset.features, dataset.target]].to_csv(values["holdout"], index=False)
+        Path(values["params"]).write_text(json.dumps(t.params, indent=2, default=str))
+        argv = command_argv(t.command, values)
+        env = dict(os.environ, MLOPS_TARGET=dataset.target, MLOPS_PARAMS=values["params"])
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=t.timeout, env=env)
+        except FileNotFoundError:
+            raise TrainingError(f"{where}: training.command: program {argv[0]!r} not found", hint="use a program on PATH, or a path relative to the repo root") from None
+        except subprocess.TimeoutExpired:
+            raise TrainingError(f"{where}: training.command: still running after {t.timeout:g} s and was stopped", hint="raise training.timeout, or train on less data") from None
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-STDERR_TAIL_LINES:])
+            raise TrainingError(
+                f"{where}: training.command exited with status {proc.returncode}: {shlex.join(argv)}\n--- last lines of its output ---\n{tail}",
+                hint="run the command by hand to debug it; {train} is a CSV with the feature columns and the target",
+            )
+        model_path = Path(values["model"])
+        if not model_path.is_file():
+            raise TrainingError(f"{where}: training.command finished but wrote no model at {{model}}", hint="save the fitted model with joblib.dump(model, args.model_output_path)")
+        try:
+            model = joblib.load(model_path)
+        except Exception as exc:  # an unreadable pickle is the script's output, not our bug
+            raise TrainingError(f"{where}: training.command wrote {{model}} but it cannot be loaded with joblib: {type(exc).__name__}: {exc}") from None
+        if not hasattr(model, "predict"):
+            raise TrainingError(f"{where}: training.command wrote a {type(model).__name__}, which has no predict method", hint="save the fitted estimator itself")
+    return Trained(model, seconds, shlex.join(shlex.split(t.command)))
+
+
+def train(cfg: LoadedConfig, dataset: Dataset, root: Path) -> Trained:
+    if cfg.config.training.command:
+        return run_command(cfg, dataset, root)
+    return fit_estimator(cfg, dataset)

@@ -1,0 +1,1 @@
+"""Jinja2 templates (package data, loaded through importlib.resources)."""
