@@ -134,11 +134,11 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
             note=base_note,
             version=plan.baseline.manifest.get("version"),
         ),
-        config_changes=config_changes(base_side.cfg.config if base_side else None, cfg.config),
+        config_changes=config_changes(plan.baseline.cfg.config if plan.baseline.cfg else None, cfg.config),
         data={
             "source": cfg.config.data.path,
             "sha256": dataset.fingerprint,
-            "holdout_source": cfg.config.data.holdout.path or f"{cfg.config.data.holdout.size:g} split (seed {cfg.config.data.holdout.seed})",
+            "holdout_source": f"file {cfg.config.data.holdout.path}" if cfg.config.data.holdout.path else f"a {cfg.config.data.holdout.size:.0%} split, seed {cfg.config.data.holdout.seed}",
             "train_rows": len(dataset.train),
             "holdout_rows": len(dataset.holdout),
             "features": len(dataset.features),

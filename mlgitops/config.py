@@ -216,7 +216,7 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
         for bound in ("min", "max"):
             value = getattr(gate, bound)
             if value is not None and spec.bounded_01 and not 0 <= value <= 1:
-                out.append((("gates", metric_name, bound), f"expected a number in [0, 1], got {value!r}"))
+                out.append((("gates", metric_name, bound), f"expected a number in [0, 1], got {value:g}"))
         if gate.min is not None and gate.max is not None and gate.min > gate.max:
             out.append((("gates", metric_name), f"min ({gate.min}) is greater than max ({gate.max}); no model can pass"))
         if cfg.task is not None and spec.task != cfg.task:
@@ -251,11 +251,11 @@ def _expected_for(err: dict[str, Any]) -> str:
     if kind == "list_type":
         return "expected a list"
     if kind == "literal_error":
-        return "expected one of " + ctx.get("expected", "").replace("'", "")
+        return "expected one of " + ctx.get("expected", "").replace("'", "").replace(" or ", ", ")
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         word = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
         limit = next(iter(ctx.values()))
-        return f"expected a number {word} {limit}"
+        return f"expected a number {word} {limit:g}"
     if kind == "string_pattern_mismatch":
         return "expected letters, digits, '_', '.', '-' (starting with a letter or digit)"
     return err["msg"][0].lower() + err["msg"][1:]

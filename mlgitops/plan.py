@@ -40,6 +40,7 @@ class BaselinePlan:
     side: SidePlan | None = None
     manifest: dict[str, Any] = field(default_factory=dict)  # env, path, uri, sha256, version, metrics
     artifact: Path | None = None
+    cfg: LoadedConfig | None = None  # the base ref's config, when it has a valid one
 
 
 @dataclass
@@ -119,18 +120,18 @@ def plan_baseline(root: Path, config_rel: str, base_ref: str | None, base_sha: s
         manifest_path = deploy.environments[env].manifest
         text = tree.read_bytes(manifest_path)
         if text is None:
-            notes.append(f"`{shown_ref}` has no {manifest_path} ({env})")
+            notes.append(f"no model is deployed to {env} yet ({manifest_path} is not on `{shown_ref}`)")
         else:
             model, artifact, why = _pinned(text, root)
             if artifact is not None:
                 info = {"env": env, "path": manifest_path, **{k: model.get(k) for k in ("uri", "sha256", "version", "metrics", "features")}}
-                return BaselinePlan("manifest", f"deployed in {env} (pinned in {manifest_path} on `{shown_ref}`)", manifest=info, artifact=artifact)
-            notes.append(f"{env}: {why}")
+                return BaselinePlan("manifest", f"deployed in {env} (pinned in {manifest_path} on `{shown_ref}`)", manifest=info, artifact=artifact, cfg=cfg)
+            notes.append(f"nothing usable is pinned for {env}: {why}")
     side = _side(cfg, tree, WorkTree(root), f"`{shown_ref}` nor in the working tree")
     if isinstance(side, str):
-        return BaselinePlan("none", "; ".join([*notes, f"cannot train the baseline: {side}"]))
-    notes.append(f"trained from `{shown_ref}`'s config, code and data")
-    return BaselinePlan("train", "; ".join(notes), side=side)
+        return BaselinePlan("none", "; ".join([*notes, f"cannot train the baseline: {side}"]), cfg=cfg)
+    notes.append(f"so the baseline is what `{shown_ref}`'s own config, code and data produce")
+    return BaselinePlan("train", "; ".join(notes), side=side, cfg=cfg)
 
 
 def make_plan(cfg: LoadedConfig, root: Path, config_rel: str, event: Event) -> RunPlan:

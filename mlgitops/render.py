@@ -84,9 +84,7 @@ def _model_text(info: Any, report: Report) -> str:
     if info.source == "none":
         return info.note or "none"
     how = {"trained": "trained in this run", "cache": "reused from the cache (same data, params and code)", "manifest": f"the deployed model{f' version {info.version}' if info.version else ''}"}[info.source]
-    parts = [how]
-    if info.role == "baseline" and info.note:
-        parts.append(info.note)
+    parts = [info.note, how] if info.role == "baseline" and info.note else [how]
     if info.train_seconds is not None and info.source == "trained":
         parts.append(f"fit in {info.train_seconds:.1f} s")
     if info.trained_with:

@@ -138,8 +138,14 @@ def summarize(gates: list[GateResult]) -> tuple[str, str]:
     if failed:
         first = failed[0].message
         more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
-        return "fail", f"{len(failed)} of {len(gates)} gate check(s) failed: {first}{more}"
+        return "fail", f"{len(failed)} of {len(gates)} gate {_checks(len(gates))} failed: {first}{more}"
     if not gates:
-        return "pass", "no gates configured"
+        return "pass", "No gates configured"
     checked = [g for g in gates if not g.skipped]
-    return "pass", f"all {len(checked)} gate check(s) passed" + (f", {len(gates) - len(checked)} skipped" if len(checked) < len(gates) else "")
+    skipped = len(gates) - len(checked)
+    head = f"All {len(checked)} gate {_checks(len(checked))} passed" if checked else "No gate could be checked"
+    return "pass", head + (f", {skipped} skipped (no baseline)" if skipped else "")
+
+
+def _checks(n: int) -> str:
+    return "check" if n == 1 else "checks"

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from tests.helpers import EXAMPLE, GitRepo
+
+# Quiet Prefect in tests the way the CLI does.
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Crash logs go to a temp XDG cache, never the developer's home."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """One Prefect test server for the session; its URL for subprocess runs."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> GitRepo:
+    return GitRepo(tmp_path / "repo")
+
+
+@pytest.fixture
+def example_repo(repo: GitRepo) -> GitRepo:
+    """main holds the bundled example pipeline."""
+    repo.gen({"mlops.yaml": EXAMPLE})
+    repo.commit("Add the model pipeline")
+    return repo
+
+
+class Cli:
+    """Runs `mlops` in-process (click's CliRunner) against the session's Prefect server."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, cwd: Path) -> "object":
+        from mlgitops.cli import main
+
+        old = Path.cwd()
+        os.chdir(cwd)
+        try:
+            return self.runner.invoke(main, list(args), catch_exceptions=False)
+        finally:
+            os.chdir(old)
+
+
+@pytest.fixture
+def cli(prefect_api: str) -> Cli:
+    return Cli()
+
+
+@pytest.fixture
+def cli_noprefect() -> Cli:
+    return Cli()

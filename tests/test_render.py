@@ -1,0 +1,98 @@
+"""The PR comment: pinned in full (golden files), bounded by GitHub's limit, overridable."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mlgitops.config import Gate
+from mlgitops.gates import check_gates
+from mlgitops.render import GITHUB_COMMENT_LIMIT, marker, render_comment, render_json
+from mlgitops.report import Change, ModelInfo, Report, metric_rows, summarize
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("MLOPS_UPDATE_GOLDEN") == "1"
+
+
+def make_report(candidate_f1: float = 0.9667, labels: int = 2) -> Report:
+    names = ["accuracy", "f1", "roc_auc", "log_loss"]
+    cand = {"accuracy": 0.958, "f1": candidate_f1, "roc_auc": 0.9954, "log_loss": 0.0996}
+    base = {"accuracy": 0.951, "f1": 0.9613, "roc_auc": 0.9906, "log_loss": 0.1544}
+    gates = check_gates({"accuracy": Gate(min=0.9), "f1": Gate(min=0.9, max_drop=0.02), "log_loss": Gate(max_drop_pct=25)}, cand, base)
+    verdict, summary = summarize(gates)
+    return Report(
+        name="breast-cancer",
+        task="classification",
+        task_reason="inferred: target has 2 distinct whole-number values",
+        verdict=verdict,
+        summary=summary,
+        event={"kind": "local", "head_ref": "feature", "head_sha": "f9192d7aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "base_ref": "main", "base_sha": "0815c86bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "pr_number": 7},
+        metrics=metric_rows(names, cand, base, gates, {}),
+        gates=gates,
+        candidate=ModelInfo("candidate", "trained", "feature", "f9192d7", key="c" * 64, train_seconds=0.31, trained_with="sklearn.ensemble.RandomForestClassifier", data_sha256="75a1d74a59df" + "0" * 52, code_sha256="e3b0c44298fc" + "1" * 52, scored_on="the candidate's holdout"),
+        baseline=ModelInfo("baseline", "cache", "main", "0815c86", key="b" * 64, train_seconds=0.2, trained_with="sklearn.ensemble.RandomForestClassifier", data_sha256="75a1d74a59df" + "0" * 52, code_sha256="e3b0c44298fc" + "1" * 52, scored_on="the candidate's holdout", note="no model is deployed to staging yet (deploy/staging.yaml is not on `main`), so the baseline is what `main`'s own config, code and data produce"),
+        config_changes=[Change("training.params.max_depth", 2, 6)],
+        data={"source": "sklearn:breast_cancer", "sha256": "75a1d74a59df" + "0" * 52, "holdout_source": "a 25% split, seed 7", "train_rows": 426, "holdout_rows": 143, "features": 30, "target": "target"},
+        confusion={"labels": list(range(labels)), "matrix": [[50 if i == j else 1 for j in range(labels)] for i in range(labels)]},
+        notes=[],
+        timings={"total": 3.21},
+        tool_version="0.1.0",
+        generated_at="2026-11-27T00:00:00+00:00",
+    )
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def test_golden_passing_comment() -> None:
+    check_golden("pr_comment_pass.md", render_comment(make_report()))
+
+
+def test_golden_failing_comment() -> None:
+    report = make_report(candidate_f1=0.93)
+    assert report.verdict == "fail"
+    body = render_comment(report)
+    check_golden("pr_comment_fail.md", body)
+    assert "- ❌ `f1.max_drop`: f1 worsened by 0.0313 (> 0.02 allowed)" in body
+
+
+def test_comment_starts_with_marker() -> None:
+    assert render_comment(make_report()).startswith(marker("breast-cancer") + "\n")
+
+
+def test_huge_comment_is_truncated_with_a_visible_note() -> None:
+    report = make_report(labels=400)  # a 400x400 confusion matrix: far past the limit
+    body = render_comment(report)
+    assert len(body) <= GITHUB_COMMENT_LIMIT
+    assert body.startswith(marker("breast-cancer"))
+    assert "truncated to fit GitHub's 65,536-character limit" in body
+    assert "| f1 ↑ |" in body  # the metric table survives; the details block goes first
+    assert "<details>" not in body
+
+
+def test_hard_cut_when_even_the_summary_is_too_long() -> None:
+    report = make_report()
+    report.config_changes = [Change(f"training.params.p{i}", "x" * 3000, "y" * 3000) for i in range(40)]
+    body = render_comment(report)
+    assert len(body) <= GITHUB_COMMENT_LIMIT
+    assert body.endswith("Run `mlops run --json` for the full report.\n")
+
+
+def test_repo_can_override_the_template(tmp_path: Path) -> None:
+    (tmp_path / "pr_comment.md.j2").write_text("{{ marker }}\n{{ report.verdict | upper }}: {{ report.summary }}\n")
+    body = render_comment(make_report(), template_dir=tmp_path)
+    assert body == "<!-- mlgitops:pr-report name=breast-cancer -->\nPASS: All 4 gate checks passed\n"
+
+
+def test_json_round_trips() -> None:
+    report = make_report()
+    raw = json.loads(render_json(report))
+    assert raw["verdict"] == "pass" and raw["metrics"][1]["name"] == "f1"
+    assert Report.from_dict(raw) == report
