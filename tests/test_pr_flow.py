@@ -1,0 +1,227 @@
+"""The PR loop end to end: real git repos, the real Prefect flow, the local forge."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import COMMAND_CONFIG, TRAIN_SCRIPT, GitRepo, mixed_frame, regression_frame
+
+
+def comment(repo: GitRepo, key: str) -> str:
+    return (repo.path / ".mlops" / "forge" / key / "comment.md").read_text()
+
+
+def comments(repo: GitRepo, key: str) -> list[dict]:
+    return json.loads((repo.path / ".mlops" / "forge" / key / "comments.json").read_text())
+
+
+def status(repo: GitRepo) -> dict:
+    sha = repo.git("rev-parse", "HEAD")
+    return json.loads((repo.path / ".mlops" / "forge" / "statuses" / f"{sha}.json").read_text())["mlops/gate"]
+
+
+def test_improving_pr_passes_and_rerun_updates_the_same_comment(cli, example_repo: GitRepo) -> None:
+    repo = example_repo
+    repo.branch("deeper").edit("mlops.yaml", "max_depth: 2", "max_depth: 6").commit("deeper trees")
+    result = cli("run", "--base", "main", cwd=repo.path)
+    assert result.exit_code == 0, result.output
+    assert "PASS breast-cancer: All 4 gate checks passed" in result.stdout
+    body = comment(repo, "branch-deeper")
+    assert body.startswith("<!-- mlgitops:pr-report name=breast-cancer -->\n### ✅ mlops gate passed: `breast-cancer`")
+    assert "- `training.params.max_depth`: `2` → `6`" in body
+    assert "| f1 ↑ | 0.9613 | 0.9667 | +0.0053 (+0.6%) 🟢 | ✅ ≥ 0.9, ✅ drop ≤ 0.02 |" in body
+    assert "what `main`'s own config, code and data produce; trained in this run" in body
+    assert status(repo)["state"] == "success"
+
+    # Same inputs: answered from the cache, the one comment is updated, not duplicated.
+    again = cli("run", "--base", "main", cwd=repo.path)
+    assert again.exit_code == 0
+    assert len(comments(repo, "branch-deeper")) == 1
+    assert "result reused without retraining" in comment(repo, "branch-deeper")
+
+    # A commit that changes nothing the model depends on: still a cache hit, new sha reported.
+    repo.gen({"README.md": "docs\n"}).commit("docs only")
+    third = cli("run", "--base", "main", "--json", cwd=repo.path)
+    report = json.loads(third.stdout)
+    assert report["reused"] is True and report["event"]["head_sha"] == repo.git("rev-parse", "HEAD")
+    assert len(comments(repo, "branch-deeper")) == 1
+
+
+def test_pr_that_lowers_quality_fails_the_gate(cli, example_repo: GitRepo) -> None:
+    repo = example_repo
+    repo.branch("worse").edit("mlops.yaml", "n_estimators: 60", "n_estimators: 1").edit("mlops.yaml", "max_depth: 2", "max_depth: 1").commit("tiny model")
+    result = cli("run", "--base", "main", cwd=repo.path)
+    assert result.exit_code == 1, result.output
+    body = comment(repo, "branch-worse")
+    assert "### ❌ mlops gate failed: `breast-cancer`" in body
+    assert "**Failing gates**" in body
+    assert "- ❌ `f1.max_drop`: f1 worsened by" in body
+    assert status(repo)["state"] == "failure"
+    assert status(repo)["description"].startswith("mlops: ")
+
+
+def test_candidate_reuses_cached_model_when_base_has_same_inputs(cli, example_repo: GitRepo) -> None:
+    repo = example_repo
+    repo.branch("gates-only").edit("mlops.yaml", "min: 0.90                   # absolute floor", "min: 0.85").commit("relax accuracy gate")
+    result = cli("run", "--base", "main", "--json", cwd=repo.path)
+    report = json.loads(result.stdout)
+    # Identical data, params and code on both sides: trained once, reused once.
+    assert {report["candidate"]["source"], report["baseline"]["source"]} == {"trained", "cache"}
+    assert report["config_changes"] == [{"key": "gates.accuracy.min", "base": 0.9, "candidate": 0.85}]
+    assert all(row["change"] == "same" for row in report["metrics"])
+
+
+def test_argparse_training_script_on_mixed_data_with_nans(cli, repo: GitRepo) -> None:
+    repo.gen({"mlops.yaml": COMMAND_CONFIG, "train.py": TRAIN_SCRIPT, "data/churn.csv": mixed_frame().to_csv(index=False)})
+    repo.commit("churn model")
+    repo.branch("stronger-reg").edit("mlops.yaml", "--C 1.0", "--C 0.001").commit("more regularisation")
+    result = cli("run", "--base", "main", "--json", cwd=repo.path)
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.stdout)
+    assert report["candidate"]["code_files"] == ["train.py"]
+    assert report["config_changes"] == [
+        {"key": "training.command", "base": "python train.py --train_data_path {train} --model_output_path {model} --C 1.0", "candidate": "python train.py --train_data_path {train} --model_output_path {model} --C 0.001"}
+    ]
+    assert report["baseline"]["scored_on"] == "the candidate's holdout"
+    assert report["data"]["holdout_rows"] == 80
+    # Editing the script is a code change: the fingerprint moves and the model retrains.
+    repo.edit("train.py", "max_iter=1000", "max_iter=500").commit("fewer iterations")
+    second = json.loads(cli("run", "--base", "main", "--json", cwd=repo.path).stdout)
+    assert second["candidate"]["source"] == "trained"
+    assert second["candidate"]["code_sha256"] != report["candidate"]["code_sha256"]
+    assert "training code (train.py)" in comment(repo, "branch-stronger-reg")
+
+
+def test_declarative_pipeline_on_mixed_data_with_nans(cli, repo: GitRepo) -> None:
+    repo.gen(
+        {
+            "data/churn.csv": mixed_frame().to_csv(index=False),
+            "mlops.yaml": """\
+                name: churn
+                data: {path: data/churn.csv, target: churn, holdout: {size: 0.25, seed: 3}}
+                training:
+                  estimator: sklearn.linear_model.LogisticRegression
+                  params: {C: 1.0, max_iter: 500}
+                gates:
+                  roc_auc: {min: 0.7}
+                """,
+        }
+    )
+    repo.commit("churn")
+    repo.branch("gbm").edit("mlops.yaml", "sklearn.linear_model.LogisticRegression", "sklearn.ensemble.HistGradientBoostingClassifier").edit("mlops.yaml", "{C: 1.0, max_iter: 500}", "{max_iter: 50}").commit("gbm")
+    result = cli("run", "--base", "main", "--json", cwd=repo.path)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["task"] == "classification"
+    assert [row["name"] for row in report["metrics"]] == ["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"]
+    assert all(row["candidate"] is not None and row["base"] is not None for row in report["metrics"])
+    keys = [c["key"] for c in report["config_changes"]]
+    assert keys == ["training.estimator", "training.params.C", "training.params.max_iter"]
+
+
+def test_regression_task(cli, repo: GitRepo) -> None:
+    repo.gen(
+        {
+            "data/reg.csv": regression_frame().to_csv(index=False),
+            "mlops.yaml": """\
+                name: reg
+                data: {path: data/reg.csv, target: y}
+                training: {estimator: sklearn.linear_model.Ridge, params: {alpha: 1.0}}
+                gates:
+                  rmse: {max: 1.0, max_drop_pct: 5}
+                  r2: {min: 0.9}
+                """,
+        }
+    )
+    repo.commit("reg")
+    repo.branch("heavy-ridge").edit("mlops.yaml", "alpha: 1.0", "alpha: 500.0").commit("much stronger ridge")
+    result = cli("run", "--base", "main", "--json", cwd=repo.path)
+    report = json.loads(result.stdout)
+    assert report["task"] == "regression" and report["task_reason"].startswith("inferred: target is numeric")
+    rows = {r["name"]: r for r in report["metrics"]}
+    assert set(rows) == {"mae", "rmse", "r2"}
+    assert rows["rmse"]["higher_is_better"] is False and rows["rmse"]["change"] == "worse"
+    assert result.exit_code == 1
+    failed = [g["message"] for g in report["gates"] if not g["passed"]]
+    assert any(m.startswith("rmse worsened by") and "% (> 5% allowed)" in m for m in failed)
+    assert report["confusion"] is None
+
+
+def test_baseline_that_cannot_score_the_new_columns_shows_recorded_metrics(cli, repo: GitRepo) -> None:
+    frame = mixed_frame()
+    repo.gen({"data/churn.csv": frame.to_csv(index=False), "mlops.yaml": "name: churn\ndata: {path: data/churn.csv, target: churn}\ntraining: {estimator: sklearn.linear_model.LogisticRegression}\n"})
+    repo.commit("churn")
+    repo.branch("rename").gen({"data/churn.csv": frame.rename(columns={"income": "salary"}).to_csv(index=False)}).commit("rename income")
+    result = cli("run", "--base", "main", "--json", cwd=repo.path)
+    report = json.loads(result.stdout)
+    assert report["baseline"]["scored_on"] == "its own holdout (recorded)"
+    assert "this PR removed or renamed column(s) the baseline needs ('income')" in report["notes"][0]
+    assert report["metrics"][0]["base"] is not None
+    assert "Baseline metrics are those recorded when it was trained" in comment(repo, "branch-rename")
+
+
+def test_first_pr_adding_mlops_yaml_has_no_baseline(cli, repo: GitRepo) -> None:
+    repo.gen({"README.md": "hi\n"}).commit("init")
+    repo.branch("add-ml").gen({"mlops.yaml": "name: iris\ndata: {path: 'sklearn:iris', target: target}\ntraining: {estimator: sklearn.linear_model.LogisticRegression, params: {max_iter: 300}}\ngates:\n  accuracy: {min: 0.8, max_drop: 0.01}\n"}).commit("add ml")
+    result = cli("run", "--base", "main", cwd=repo.path)
+    assert result.exit_code == 0, result.output
+    body = comment(repo, "branch-add-ml")
+    assert "All 1 gate check passed, 1 skipped (no baseline)" in body
+    assert "`main` has no mlops.yaml yet: nothing to compare with" in body
+    assert "| accuracy ↑ | n/a |" in body
+
+
+def test_deployed_model_pinned_in_manifest_is_the_baseline(cli, example_repo: GitRepo, tmp_path: Path) -> None:
+    import hashlib
+
+    import joblib
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    repo = example_repo
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    deployed = LogisticRegression(max_iter=50).fit(X.iloc[:, :5], y)  # a weak deployed model on 5 columns
+    art = repo.path / "artifacts" / "model-v3.joblib"
+    art.parent.mkdir()
+    joblib.dump(deployed, art)
+    digest = hashlib.sha256(art.read_bytes()).hexdigest()
+    repo.gen({"deploy/staging.yaml": f"# staging\nmodel:\n  version: 3\n  uri: artifacts/model-v3.joblib\n  sha256: {digest}\n"})
+    repo.git("add", "deploy/staging.yaml")
+    repo.commit("deploy v3")
+    repo.branch("pr").edit("mlops.yaml", "max_depth: 2", "max_depth: 4").commit("pr")
+    report = json.loads(cli("run", "--base", "main", "--json", cwd=repo.path).stdout)
+    assert report["baseline"]["source"] == "manifest" and report["baseline"]["version"] == 3
+    assert report["baseline"]["note"] == "deployed in staging (pinned in deploy/staging.yaml on `main`)"
+    assert report["baseline"]["scored_on"] == "the candidate's holdout"
+
+    # A tampered artifact is refused and the base branch's model is trained instead.
+    art.write_bytes(art.read_bytes() + b"x")
+    report = json.loads(cli("run", "--base", "main", "--json", cwd=repo.path).stdout)
+    assert report["baseline"]["source"] == "trained"
+    assert "refusing it" in report["baseline"]["note"]
+
+
+def test_event_payload_file(cli, example_repo: GitRepo, tmp_path: Path) -> None:
+    repo = example_repo
+    repo.branch("changes").edit("mlops.yaml", "max_depth: 2", "max_depth: 3").commit("pr")
+    head = repo.git("rev-parse", "HEAD")
+    payload = {
+        "action": "synchronize",
+        "number": 12,
+        "pull_request": {"number": 12, "base": {"ref": "main", "sha": "0" * 40}, "head": {"ref": "changes", "sha": head, "repo": {"full_name": "o/r"}}},
+        "repository": {"full_name": "o/r", "default_branch": "main"},
+        "sender": {"login": "octocat"},
+    }
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(payload))
+    result = cli("run", "--event-path", str(path), cwd=repo.path)
+    assert result.exit_code == 0, result.output
+    assert (repo.path / ".mlops/forge/pr-12/comment.md").is_file()
+    closed = dict(payload, action="closed")
+    path.write_text(json.dumps(closed))
+    result = cli("run", "--event-path", str(path), cwd=repo.path)
+    assert result.exit_code == 0
+    assert result.stdout == "nothing to do: pull_request action 'closed' needs no run (runs on opened, synchronize, reopened)\n"
