@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import click
 
-from .errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, EXIT_OK, MlopsError
+from .errors import EXIT_INTERNAL, EXIT_OK, ConfigError, MlopsError
 
 LOGGED_PACKAGES = ("mlgitops", "prefect", "pandas", "scikit-learn", "numpy", "pydantic", "PyGithub", "onnxruntime", "skl2onnx")
 
@@ -52,7 +52,7 @@ def guarded(fn: Callable[..., int]) -> Callable[..., None]:
         try:
             code = fn(*args, **kwargs)
         except MlopsError as exc:
-            click.echo(f"error: {exc.render()}" if exc.exit_code != EXIT_INVALID_INPUT or not _starts_with_location(exc.message) else exc.render(), err=True)
+            click.echo(format_error(exc), err=True)
             sys.exit(exc.exit_code)
         except (KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
             raise
@@ -67,9 +67,11 @@ def guarded(fn: Callable[..., int]) -> Callable[..., None]:
     return wrapper
 
 
-def _starts_with_location(message: str) -> bool:
-    head = message.split(" ", 1)[0]
-    return head.count(":") >= 3 or head.endswith(":")
+def format_error(exc: MlopsError) -> str:
+    """``error: <file:line:col>: <key>: <what>`` per problem, then the hint."""
+    problems = exc.problems if isinstance(exc, ConfigError) else [exc.message]
+    text = "\n".join(f"error: {p}" for p in problems)
+    return text + (f"\n  hint: {exc.hint}" if exc.hint else "")
 
 
 def _find_config(repo: str | None, config: str | None) -> tuple[Path, Path, str]:

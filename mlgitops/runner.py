@@ -5,6 +5,7 @@ Data flows one way: config -> event -> plan -> flow (tasks) -> report -> forge.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, replace
@@ -55,6 +56,12 @@ def run_flow(plan: RunPlan, store: Store) -> Report:
         os.environ.setdefault(key, value)
     from mlgitops.flows.pull_request import pull_request_flow
 
+    if not os.environ.get("MLOPS_VERBOSE"):
+        # Our own errors reach the user once, as one clear message from the CLI;
+        # Prefect would also log them with a traceback. The run's state still
+        # records the failure in the Prefect API. MLOPS_VERBOSE=1 shows everything.
+        for name in ("prefect.task_runs", "prefect.flow_runs"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     return pull_request_flow(plan, store)
 
 
