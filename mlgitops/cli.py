@@ -146,24 +146,21 @@ def run(base: str | None, event_path: str | None, event_name: str | None, config
 @click.option("--repo", default=None, help="Repository folder (default: the current one).")
 @guarded
 def validate(config: str | None, repo: str | None) -> int:
-    """Check mlops.yaml and that its data loads with the target present (no training)."""
+    """Check mlops.yaml and that its data loads with the target present (no training, no Prefect)."""
     from .config import load_config
-    from .data import load_dataset
+    from .datacheck import check_data, check_estimator
 
     start = Path(repo or ".").resolve()
     cpath = Path(config) if config else start / "mlops.yaml"
     cfg = load_config(cpath, display=str(cpath.relative_to(Path.cwd())) if cpath.is_absolute() and cpath.is_relative_to(Path.cwd()) else str(cpath))
-    dataset = load_dataset(cfg)
-    if cfg.config.training.estimator:
-        from .training import import_estimator
-
-        import_estimator(cfg)
+    dataset = check_data(cfg)
+    check_estimator(cfg)
     t = cfg.config.training
     how = f"estimator {t.estimator}" if t.estimator else f"command `{t.command}`"
     gates = cfg.gated_metrics()
     click.echo(
         f"{cfg.display}: OK\n"
-        f"  data: {cfg.config.data.path} -> {len(dataset.train)} training + {len(dataset.holdout)} holdout rows, "
+        f"  data: {cfg.config.data.path} -> {dataset.train_rows} training + {dataset.holdout_rows} holdout rows, "
         f"{len(dataset.features)} feature(s), target {dataset.target!r}\n"
         f"  task: {dataset.task} ({dataset.task_reason})\n"
         f"  training: {how}\n"

@@ -139,3 +139,16 @@ def test_internal_error_exits_3_with_a_log(cli, repo: GitRepo, monkeypatch, tmp_
     text = open(log).read()
     assert "prefect: " in text and "scikit-learn: " in text and "RuntimeError: simulated bug" in text
     assert repo.mlops_files() == []
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c != "bad estimator parameter"])
+def test_validate_catches_the_same_problems_with_the_same_words(cli_noprefect, repo: GitRepo, case: str) -> None:
+    files, expected = CASES[case]
+    pr(repo, files)
+    result = cli_noprefect("validate", cwd=repo.path)
+    assert result.exit_code == 2, result.output
+    if expected is not None:
+        assert result.stderr == "error: " + expected.format(root=repo.path)
+    else:
+        assert result.stderr.startswith("error: mlops.yaml:2:14: data.path: cannot read data/churn.csv as csv: ")
+    assert repo.mlops_files() == []

@@ -1,0 +1,178 @@
+"""`mlops validate`'s data check, in the standard library only.
+
+pandas and scikit-learn cost 0.8 s and 1.6 s to import on a small runner; the check
+that a file parses, holds the target and features, and has rows needs neither, so
+`mlops validate` stays under a second (bench/RESULTS.md). `mlops run` loads the same
+data with pandas and reports problems with the same messages.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import LoadedConfig
+from .errors import DataError, TrainingError
+
+MAX_CLASSES_FOR_INFERENCE = 20  # same rule as data.infer_task
+
+# name -> (file under sklearn/datasets/data, rows, features, task, classes)
+BUNDLED = {
+    "breast_cancer": ("breast_cancer.csv", 569, 30, "classification", 2),
+    "iris": ("iris.csv", 150, 4, "classification", 3),
+    "wine": ("wine_data.csv", 178, 13, "classification", 3),
+    "diabetes": ("diabetes_data_raw.csv.gz", 442, 10, "regression", 0),
+    "digits": ("digits.csv.gz", 1797, 64, "classification", 10),
+}
+
+
+@dataclass
+class DataSummary:
+    rows: int
+    train_rows: int
+    holdout_rows: int
+    features: list[str]
+    target: str
+    task: str
+    task_reason: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _package_dir(name: str) -> Path | None:
+    """Folder of a top-level package, found without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _infer(values: list[str]) -> tuple[str, str]:
+    distinct = set(values)
+    try:
+        numbers = {float(v) for v in distinct}
+    except ValueError:
+        return "classification", f"target is object with {len(distinct)} classes"
+    if all(n == int(n) for n in numbers if math.isfinite(n)) and len(numbers) <= MAX_CLASSES_FOR_INFERENCE:
+        return "classification", f"target has {len(numbers)} distinct whole-number values"
+    return "regression", f"target is numeric with {len(numbers)} distinct values"
+
+
+def _read_csv(cfg: LoadedConfig, rel: str, key: tuple[str, ...]) -> tuple[list[str], list[list[str]]]:
+    where, dotted = cfg.where(*key), ".".join(key)
+    path = Path(rel) if Path(rel).is_absolute() else cfg.root / rel
+    if not path.is_file():
+        raise DataError(f"{where}: {dotted}: file {rel!r} not found (looked for {path})", hint="check the path (relative to the folder holding mlops.yaml), or commit / fetch the data first")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"{where}: {dotted}: {rel} is empty (0 bytes of data)", hint="point data.path at a file with a header row and data rows")
+    try:
+        rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{where}: {dotted}: cannot read {rel} as csv: {exc}", hint="check that the file really is csv, or set data.format") from None
+    header, body = rows[0], [r for r in rows[1:] if r]
+    for i, row in enumerate(body, start=2):
+        if len(row) > len(header):
+            raise DataError(f"{where}: {dotted}: cannot read {rel} as csv: line {i} has {len(row)} fields, the header has {len(header)}", hint="check the delimiter and quoting of that line")
+    if not body:
+        raise DataError(f"{where}: {dotted}: {rel} has a header but no rows", hint="add data rows, or point data.path at the right file")
+    return header, body
+
+
+def _columns_ok(cfg: LoadedConfig, cols: list[str], source: str) -> list[str]:
+    data = cfg.config.data
+    if data.target not in cols:
+        shown = ", ".join(cols[:20]) + (" ..." if len(cols) > 20 else "")
+        raise DataError(f"{cfg.where('data', 'target')}: data.target: column {data.target!r} not found in {source} (columns: {shown})", hint="set data.target to the column you want to predict")
+    features = list(data.features) if data.features is not None else [c for c in cols if c != data.target]
+    missing = [f for f in features if f not in cols]
+    if missing:
+        raise DataError(f"{cfg.where('data', 'features')}: data.features: column(s) {', '.join(map(repr, missing))} not found in {source}", hint="fix the names under data.features, or remove the list to use every column but the target")
+    return features
+
+
+def check_estimator(cfg: LoadedConfig) -> None:
+    """The estimator's module file exists and names the class (no import)."""
+    path = cfg.config.training.estimator
+    if not path:
+        return
+    module, _, attr = path.rpartition(".")
+    top, *rest = module.split(".")
+    where = cfg.where("training", "estimator")
+    base = _package_dir(top)
+    if base is None:
+        if importlib.util.find_spec(top) is not None and not rest:
+            return  # a single-module package: defer to `mlops run`
+        raise TrainingError(f"{where}: training.estimator: cannot import module {module!r} (No module named {top!r})", hint="install the package that provides it, or fix the import path")
+    folder = base.joinpath(*rest)
+    source = folder / "__init__.py" if folder.is_dir() else folder.with_suffix(".py")
+    if not source.is_file():
+        raise TrainingError(f"{where}: training.estimator: cannot import module {module!r} (no {source.relative_to(base.parent)})", hint="install the package that provides it, or fix the import path")
+    if attr not in source.read_text(encoding="utf-8", errors="replace"):
+        raise TrainingError(f"{where}: training.estimator: module {module!r} has no {attr!r}", hint="check the spelling, e.g. sklearn.ensemble.RandomForestClassifier")
+
+
+def check_data(cfg: LoadedConfig) -> DataSummary:
+    data = cfg.config.data
+    notes: list[str] = []
+    if data.path.startswith("sklearn:"):
+        name = data.path.split(":", 1)[1]
+        file, rows, n_features, task, classes = BUNDLED[name]
+        base = _package_dir("sklearn")
+        if base is None or not (base / "datasets" / "data" / file).is_file():
+            raise DataError(f"{cfg.where('data', 'path')}: data.path: scikit-learn's bundled {name} data is not installed")
+        features = [f"feature_{i}" for i in range(n_features)]  # names only known after loading
+        if data.target != "target":
+            raise DataError(f"{cfg.where('data', 'target')}: data.target: bundled datasets name their target column 'target', got {data.target!r}", hint="set data.target: target")
+        reason = f"target has {classes} distinct whole-number values" if task == "classification" else "target is numeric"
+        if data.features is not None:
+            features = list(data.features)
+    else:
+        fmt = data.format or ("parquet" if Path(data.path).suffix.lower() in (".parquet", ".pq") else "csv")
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            path = cfg.root / data.path
+            if not path.is_file():
+                raise DataError(f"{cfg.where('data', 'path')}: data.path: file {data.path!r} not found (looked for {path})", hint="check the path (relative to the folder holding mlops.yaml), or commit / fetch the data first")
+            try:
+                meta = pq.read_metadata(path)
+            except Exception as exc:  # pyarrow raises several types for a bad file
+                raise DataError(f"{cfg.where('data', 'path')}: data.path: cannot read {data.path} as parquet: {exc}", hint="check that the file really is parquet, or set data.format") from None
+            cols = [meta.schema.column(i).name for i in range(meta.num_columns)]
+            features = _columns_ok(cfg, cols, data.path)
+            rows = meta.num_rows
+            if rows == 0:
+                raise DataError(f"{cfg.where('data', 'path')}: data.path: {data.path} has a header but no rows", hint="add data rows, or point data.path at the right file")
+            target_values = [str(v) for v in pq.read_table(path, columns=[data.target]).column(0).to_pylist() if v is not None]
+        else:
+            header, body = _read_csv(cfg, data.path, ("data", "path"))
+            features = _columns_ok(cfg, header, data.path)
+            t = header.index(data.target)
+            target_values = [r[t] for r in body if t < len(r) and r[t] != ""]
+            rows = len(body)
+        if len(target_values) < rows:
+            notes.append(f"dropped {rows - len(target_values)} row(s) with no {data.target!r} value")
+            rows = len(target_values)
+        if cfg.config.task:
+            task, reason = cfg.config.task, "set in mlops.yaml"
+        else:
+            task, reason = _infer(target_values)
+    if cfg.config.task:
+        task, reason = cfg.config.task, "set in mlops.yaml"
+    else:
+        reason = f"inferred: {reason}"
+    if data.holdout.path:
+        if Path(data.holdout.path).suffix.lower() in (".parquet", ".pq") or data.format == "parquet":
+            import pyarrow.parquet as pq
+
+            holdout_rows = pq.read_metadata(cfg.root / data.holdout.path).num_rows
+        else:
+            holdout_rows = len(_read_csv(cfg, data.holdout.path, ("data", "holdout", "path"))[1])
+        train_rows = rows
+    else:
+        holdout_rows = math.ceil(data.holdout.size * rows)  # train_test_split's rounding
+        train_rows = rows - holdout_rows
+    return DataSummary(rows, train_rows, holdout_rows, features, data.target, task, reason, notes)
