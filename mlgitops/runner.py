@@ -15,6 +15,7 @@ from .config import LoadedConfig
 from .errors import EXIT_GATE_FAILED, EXIT_OK
 from .events import Event
 from .forges import CommentRef, Forge
+from .gitrepo import git
 from .plan import RunPlan, make_plan
 from .render import marker, render_comment
 from .report import Report
@@ -54,7 +55,16 @@ def _cached_report(plan: RunPlan, store: Store) -> Report | None:
 def run_flow(plan: RunPlan, store: Store) -> Report:
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    from . import prefect_server
+
+    server = prefect_server.start()  # boots on the other core while we import below
     from mlgitops.flows.pull_request import pull_request_flow
+
+    import pandas  # noqa: F401  (warm the imports the first task needs)
+    import sklearn.model_selection  # noqa: F401
+
+    if server is not None:
+        server.wait()
 
     if not os.environ.get("MLOPS_VERBOSE"):
         # Our own errors reach the user once, as one clear message from the CLI;
@@ -94,5 +104,19 @@ def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Even
             store.commit()
         finally:
             store.discard()
+    report.notes = [n for n in report.notes if not n.startswith(DIRTY_PREFIX)] + uncommitted_notes(plan)
     ref = publish(report, cfg, event, forge)
     return Outcome(report, ref, EXIT_OK if report.passed else EXIT_GATE_FAILED)
+
+
+DIRTY_PREFIX = "uncommitted changes in "
+
+
+def uncommitted_notes(plan: RunPlan) -> list[str]:
+    """The candidate is the working tree: say when it differs from the head commit."""
+    data = plan.candidate.cfg.config.data
+    paths = [plan.config_rel, *plan.candidate.code_files]
+    paths += [p for p in (data.path, data.holdout.path) if p and not p.startswith("sklearn:")]
+    out = git(plan.root, "diff", "--name-only", "HEAD", "--", *paths, check=False)
+    dirty = sorted({line for line in out.splitlines() if line.strip()})
+    return [f"{DIRTY_PREFIX}{', '.join(dirty)} are included in the candidate"] if dirty else []

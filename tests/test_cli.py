@@ -89,3 +89,19 @@ def test_validate_mixed_data_notes(repo: GitRepo) -> None:
     result = run(["validate"], repo.path)
     assert result.returncode == 0, result.stderr
     assert "  note: dropped 3 row(s) with no 'churn' value\n" in result.stdout
+
+
+def test_embedded_prefect_server_on_a_fresh_home(example_repo: GitRepo, tmp_path: Path) -> None:
+    """No PREFECT_API_URL anywhere: mlops starts its own server and stops it on exit."""
+    repo = example_repo
+    repo.branch("pr").edit("mlops.yaml", "max_depth: 2", "max_depth: 4").commit("pr")
+    home = tmp_path / "prefect-home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(home)
+    proc = subprocess.run([*MLOPS, "run", "--base", "main"], cwd=repo.path, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert (home / "prefect.db").is_file()  # the flow run was recorded in this home's database
+    leftovers = subprocess.run(["pgrep", "-f", f"PREFECT_HOME={home}|prefect server start"], capture_output=True, text=True).stdout.split()
+    mine = [pid for pid in leftovers if str(home) in Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")] if leftovers else []
+    assert mine == []

@@ -225,3 +225,43 @@ def test_event_payload_file(cli, example_repo: GitRepo, tmp_path: Path) -> None:
     result = cli("run", "--event-path", str(path), cwd=repo.path)
     assert result.exit_code == 0
     assert result.stdout == "nothing to do: pull_request action 'closed' needs no run (runs on opened, synchronize, reopened)\n"
+
+
+def test_parquet_data_separate_holdout_file_and_template_override(cli, repo: GitRepo) -> None:
+    frame = mixed_frame(300, seed=4)
+    (repo.path / "data").mkdir()
+    frame.iloc[:220].to_parquet(repo.path / "data" / "train.parquet", index=False)
+    frame.iloc[220:].to_parquet(repo.path / "data" / "holdout.parquet", index=False)
+    repo.gen(
+        {
+            "mlops.yaml": """\
+                name: churn
+                data:
+                  path: data/train.parquet
+                  target: churn
+                  features: [age, income, city, plan]
+                  holdout: {path: data/holdout.parquet}
+                training: {estimator: sklearn.linear_model.LogisticRegression, params: {C: 1.0}}
+                gates: {accuracy: {min: 0.5}}
+                report: {templates: ci/templates}
+                """,
+            "ci/templates/pr_comment.md.j2": "{{ marker }}\nverdict={{ report.verdict }} holdout={{ report.data.holdout_rows }} ({{ report.data.holdout_source }})\n",
+        }
+    )
+    repo.commit("parquet")
+    repo.branch("c").edit("mlops.yaml", "C: 1.0", "C: 0.5").commit("c")
+    result = cli("run", "--base", "main", cwd=repo.path)
+    assert result.exit_code == 0, result.output
+    assert comment(repo, "branch-c") == "<!-- mlgitops:pr-report name=churn -->\nverdict=pass holdout=80 (file data/holdout.parquet)\n"
+    validate = cli("validate", cwd=repo.path)
+    assert "data: data/train.parquet -> 220 training + 80 holdout rows, 4 feature(s), target 'churn'" in validate.stdout
+
+
+def test_uncommitted_changes_are_what_runs_and_the_report_says_so(cli, example_repo: GitRepo) -> None:
+    repo = example_repo
+    repo.branch("wip")
+    repo.edit("mlops.yaml", "max_depth: 2", "max_depth: 3")  # not committed
+    result = cli("run", "--base", "main", "--json", cwd=repo.path)
+    report = json.loads(result.stdout)
+    assert report["config_changes"] == [{"key": "training.params.max_depth", "base": 2, "candidate": 3}]
+    assert "uncommitted changes in mlops.yaml are included in the candidate" in report["notes"]
