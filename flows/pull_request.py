@@ -27,29 +27,22 @@ step = task(cache_policy=NO_CACHE)
 
 @step(name="load-data")
 def load_data(plan: RunPlan) -> Dataset:
-    return pipeline.load_candidate_data(plan.candidate, plan.root)
+    return pipeline.load_candidate_data(plan.candidate)
 
 
 @step(name="train-candidate")
 def train_candidate(plan: RunPlan, dataset: Dataset, store: Store) -> pipeline.ModelOutcome:
-    return pipeline.obtain_model(plan.candidate, dataset, plan.root, store)
+    return pipeline.obtain_model(plan.candidate, dataset, plan.candidate.cfg.root, store)
 
 
 @step(name="evaluate-candidate")
-def evaluate_candidate(outcome: pipeline.ModelOutcome, dataset: Dataset, metric_names: list[str]) -> Any:
-    from mlgitops.evaluate import evaluate
-
-    return evaluate(outcome.model, dataset.holdout, dataset.features, dataset.target, dataset.task, dataset.labels, metric_names)
+def evaluate_candidate(outcome: pipeline.ModelOutcome, dataset: Dataset, metric_names: list[str], plan: RunPlan) -> Any:
+    return pipeline.evaluate_candidate(outcome, dataset, metric_names, plan.candidate.cfg)
 
 
 @step(name="obtain-baseline")
-def obtain_baseline(plan: RunPlan, store: Store) -> pipeline.ModelOutcome | None:
-    if plan.baseline.kind == "manifest":
-        return pipeline.load_pinned(plan.baseline)
-    if plan.baseline.kind == "train":
-        assert plan.event.base_sha is not None
-        return pipeline.train_baseline(plan.baseline, plan.root, plan.event.base_sha, store)
-    return None
+def obtain_baseline(plan: RunPlan, store: Store, dataset: Dataset) -> tuple[pipeline.ModelOutcome | None, str]:
+    return pipeline.obtain_baseline(plan, store, dataset)
 
 
 @step(name="evaluate-baseline")
@@ -75,24 +68,26 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
     names = cfg.metric_names(dataset.task)
     candidate = train_candidate(plan, dataset, store)
     t = lap("train_candidate", t)
-    cand_eval = evaluate_candidate(candidate, dataset, names)
+    cand_eval = evaluate_candidate(candidate, dataset, names, plan)
     t = lap("evaluate_candidate", t)
-    base_outcome = obtain_baseline(plan, store)
+    base_outcome, base_failure = obtain_baseline(plan, store, dataset)
     t = lap("baseline", t)
     base_metrics: dict[str, float | None] | None = None
+    comparable = False
     scored_on = None
-    base_note = plan.baseline.note
+    base_note = plan.baseline.note if not base_failure else base_failure
     notes = list(dataset.notes)
     if base_outcome is not None:
         base_eval, why = evaluate_baseline(base_outcome, dataset, names)
         if base_eval is not None:
-            base_metrics, scored_on = base_eval.metrics, "the candidate's holdout"
+            base_metrics, scored_on, comparable = base_eval.metrics, "the candidate's holdout", True
+            notes += pipeline.leakage_notes(plan, base_outcome)
         else:
-            base_metrics = {k: v for k, v in (base_outcome.meta.get("metrics") or {}).items()}
+            base_metrics = pipeline.recorded_metrics(base_outcome.meta, names)
             scored_on = "its own holdout (recorded)"
-            notes.append(f"Baseline metrics are those recorded when it was trained: {why}.")
+            notes.append(f"Baseline metrics are those recorded when it was trained, on another holdout, so relative gates are skipped: {why}.")
         t = lap("evaluate_baseline", t)
-    gates = check_gates(cfg.gated_metrics(), cand_eval.metrics, base_metrics)
+    gates = check_gates(cfg.gated_metrics(), cand_eval.metrics, base_metrics if comparable else None, "no baseline scored on this holdout" if base_metrics else "no baseline")
     verdict, summary = summarize(gates)
     base_side = plan.baseline.side
     event = plan.event

@@ -82,9 +82,10 @@ def _find_config(repo: str | None, config: str | None) -> tuple[Path, Path, str]
     if config:
         cpath = Path(config)
         cpath = cpath if cpath.is_absolute() else (Path.cwd() / cpath)
+        root = repo_root(cpath.parent if cpath.parent.exists() else start)
     else:
-        cpath = start / "mlops.yaml"
-    root = repo_root(cpath.parent if cpath.parent.exists() else start)
+        root = repo_root(start)
+        cpath = root / "mlops.yaml"
     try:
         rel = cpath.resolve().relative_to(root).as_posix()
     except ValueError:
@@ -150,9 +151,14 @@ def validate(config: str | None, repo: str | None) -> int:
     from .config import load_config
     from .datacheck import check_data, check_estimator
 
-    start = Path(repo or ".").resolve()
-    cpath = Path(config) if config else start / "mlops.yaml"
-    cfg = load_config(cpath, display=str(cpath.relative_to(Path.cwd())) if cpath.is_absolute() and cpath.is_relative_to(Path.cwd()) else str(cpath))
+    from .errors import GitError
+
+    try:
+        _root, cpath, rel = _find_config(repo, config)
+    except GitError:  # validate also works outside a git repository
+        cpath = Path(config) if config else Path(repo or ".").resolve() / "mlops.yaml"
+        rel = cpath.name if not config else config
+    cfg = load_config(cpath, display=rel)
     dataset = check_data(cfg)
     check_estimator(cfg)
     t = cfg.config.training

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
@@ -140,7 +141,7 @@ def load_config(path: str | Path, display: str | None = None) -> LoadedConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"{shown}: file not found"], hint="run `mlops init` to write a commented mlops.yaml, or pass --config PATH") from None
+        raise ConfigError([f"{shown}: file not found"], hint="create mlops.yaml at the repository root (see the README's reference), or pass --config PATH") from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
     return parse_config(text, path, shown)
@@ -198,6 +199,10 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
     if t.estimator is not None and not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", t.estimator):
         out.append((("training", "estimator"), f"expected an import path such as sklearn.ensemble.RandomForestClassifier, got {t.estimator!r}"))
     if t.command is not None:
+        try:
+            shlex.split(t.command)
+        except ValueError as exc:
+            out.append((("training", "command"), f"cannot split the command into words: {exc}"))
         used = _PLACEHOLDER_RE.findall(t.command)
         unknown = [u for u in used if u not in PLACEHOLDERS]
         if unknown:
@@ -318,8 +323,13 @@ def _known_keys(parent: tuple[Any, ...]) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
+_YAML11_FLOAT = re.compile(r"^[-+]?\d+(\.\d*)?[eE][-+]?\d+$")
+
+
 def _hint_for(exc: ValidationError) -> str | None:
     kinds = {e["type"] for e in exc.errors()}
+    if any(isinstance(e.get("input"), str) and _YAML11_FLOAT.match(e["input"]) for e in exc.errors()):
+        return "YAML 1.1 reads exponents without a dot (1e-3) as text: write 0.001 or 1.0e-3"
     if any(tuple(e["loc"][:1]) == ("gates",) and e["type"] == "extra_forbidden" for e in exc.errors()):
         return "gates are keyed by metric name (" + ", ".join(METRICS) + "); each takes min, max, max_drop, max_drop_pct"
     if kinds & {"float_type", "float_parsing"}:

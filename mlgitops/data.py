@@ -144,6 +144,8 @@ def load_dataset(cfg: LoadedConfig, root: Path | None = None) -> Dataset:
         if absent:
             raise DataError(f"{cfg.where('data', 'holdout', 'path')}: data.holdout.path: column(s) {', '.join(map(repr, absent))} missing from {holdout_cfg.path}")
         holdout = holdout[holdout[data.target].notna()].reset_index(drop=True)
+        if len(holdout) == 0:
+            raise DataError(f"{cfg.where('data', 'holdout', 'path')}: data.holdout.path: {holdout_cfg.path} has no rows with a {data.target!r} value", hint="the holdout needs labelled rows to score the models")
         train = frame
     else:
         stratify = None

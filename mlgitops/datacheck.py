@@ -156,6 +156,8 @@ def check_data(cfg: LoadedConfig) -> DataSummary:
         if len(target_values) < rows:
             notes.append(f"dropped {rows - len(target_values)} row(s) with no {data.target!r} value")
             rows = len(target_values)
+        if rows < 2:
+            raise DataError(f"{cfg.where('data', 'path')}: data.path: {data.path} has {rows} usable row(s); at least 2 are needed to train and evaluate")
         if cfg.config.task:
             task, reason = cfg.config.task, "set in mlops.yaml"
         else:
@@ -168,7 +170,10 @@ def check_data(cfg: LoadedConfig) -> DataSummary:
         if Path(data.holdout.path).suffix.lower() in (".parquet", ".pq") or data.format == "parquet":
             import pyarrow.parquet as pq
 
-            holdout_rows = pq.read_metadata(cfg.root / data.holdout.path).num_rows
+            hpath = cfg.root / data.holdout.path
+            if not hpath.is_file():
+                raise DataError(f"{cfg.where('data', 'holdout', 'path')}: data.holdout.path: file {data.holdout.path!r} not found (looked for {hpath})", hint="check the path (relative to the folder holding mlops.yaml), or commit / fetch the data first")
+            holdout_rows = pq.read_metadata(hpath).num_rows
         else:
             holdout_rows = len(_read_csv(cfg, data.holdout.path, ("data", "holdout", "path"))[1])
         train_rows = rows

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .errors import MlopsError
+from .errors import InputError, MlopsError
 
 PR_BRANCH = "demo/deeper-trees"
 
@@ -24,7 +24,7 @@ def make_demo_repo(target: Path) -> Path:
     example = (files("mlgitops.examples") / "mlops.yaml").read_text(encoding="utf-8")
     target.mkdir(parents=True, exist_ok=True)
     if any(target.iterdir()):
-        raise MlopsError(f"{target} is not empty; pick an empty or new folder for the demo")
+        raise InputError(f"--dir {target} is not empty; pick an empty or new folder for the demo")
     _git(target, "init", "--quiet", "--initial-branch=main")
     _git(target, "config", "user.name", "mlops demo")
     _git(target, "config", "user.email", "demo@mlops.invalid")

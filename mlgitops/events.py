@@ -6,6 +6,7 @@ versions lack fields added later, and we only need a few.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,7 +41,10 @@ class Event:
         """Names this PR's files in the local forge: pr-12, or the head branch."""
         if self.pr_number is not None:
             return f"pr-{self.pr_number}"
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in (self.head_ref or "HEAD"))
+        raw = self.head_ref or "HEAD"
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in raw)
+        if safe != raw:  # feature/x and feature-x must not share a comment
+            safe += "-" + hashlib.sha1(raw.encode()).hexdigest()[:6]
         return f"branch-{safe}"
 
     def should_run(self) -> tuple[bool, str]:
@@ -76,21 +80,28 @@ def _load_payload(path: Path) -> dict[str, Any]:
     return payload
 
 
+def _obj(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """A nested object, or {} when absent or of another shape (old/odd deliveries)."""
+    value = parent.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def event_from_payload(path: Path, name: str | None = None) -> Event:
     """Parse a GitHub webhook payload (the file Actions names in GITHUB_EVENT_PATH)."""
     payload = _load_payload(path)
-    repo = (payload.get("repository") or {}).get("full_name")
-    default_branch = (payload.get("repository") or {}).get("default_branch")
-    actor = (payload.get("sender") or {}).get("login")
+    repository, sender = _obj(payload, "repository"), _obj(payload, "sender")
+    repo = repository.get("full_name")
+    default_branch = repository.get("default_branch")
+    actor = sender.get("login")
     pr = payload.get("pull_request")
     if name == "pull_request" or (name is None and isinstance(pr, dict)):
         if not isinstance(pr, dict):
             raise EventError(f"{path}: a pull_request event must have a 'pull_request' object")
-        base, head = pr.get("base") or {}, pr.get("head") or {}
+        base, head = _obj(pr, "base"), _obj(pr, "head")
         number = pr.get("number", payload.get("number"))
         if not isinstance(number, int) or not base.get("ref") or not head.get("sha"):
             raise EventError(f"{path}: pull_request payload lacks number, base.ref or head.sha")
-        head_repo = (head.get("repo") or {}).get("full_name")
+        head_repo = _obj(head, "repo").get("full_name")
         return Event(
             kind="pull_request",
             action=payload.get("action"),
@@ -115,5 +126,14 @@ def localize(event: Event, root: Path) -> Event:
     base_sha = base_sha or (event.base_sha if event.base_sha and resolve(root, event.base_sha) else None)
     if event.base_ref and base_sha is None:
         raise EventError(f"base ref {event.base_ref!r} of PR #{event.pr_number} is not in {root}", hint="fetch it first (actions/checkout with fetch-depth: 0)")
-    head_sha = event.head_sha or resolve(root, "HEAD")
+    head = resolve(root, "HEAD")
+    if event.head_sha and head and event.head_sha != head:
+        # actions/checkout of a pull_request checks out the merge commit: head is its 2nd parent
+        second_parent = resolve(root, "HEAD^2")
+        if second_parent != event.head_sha:
+            raise EventError(
+                f"the checkout (HEAD {head[:7]}) is not PR #{event.pr_number}'s head {event.head_sha[:7]} nor a merge of it",
+                hint="check out the PR's head (or its merge commit) before running, so the status lands on the commit that was evaluated",
+            )
+    head_sha = event.head_sha or head
     return Event(**{**event.to_dict(), "base_sha": base_sha, "head_sha": head_sha})

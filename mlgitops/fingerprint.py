@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import shlex
 from dataclasses import dataclass
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
 
 from .config import Config
@@ -60,7 +61,7 @@ def code_files(cfg: Config, tree: Tree) -> list[str]:
             if "{" in token or token.startswith("-"):
                 continue
             if token.endswith((".py", ".R", ".r", ".sh", ".ipynb", ".jl")):
-                files.update(tree.files_under(token))
+                files.update(tree.files_under(posixpath.normpath(token)))
     return sorted(files)
 
 
@@ -94,9 +95,25 @@ def model_key(cfg: Config, data_sha: str | None, holdout_sha: str | None, code_s
         "task": cfg.task,
         "training": training_spec(cfg),
         "code": code_sha,
-        "sklearn": version("scikit-learn"),
+        "versions": _versions(cfg),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _versions(cfg: Config) -> dict[str, str]:
+    """Libraries whose upgrade can change the trained model."""
+    import platform
+
+    names = {"scikit-learn", "numpy", "pandas"}
+    if cfg.training.estimator:
+        names.add(cfg.training.estimator.split(".", 1)[0].replace("sklearn", "scikit-learn"))
+    out = {"python": platform.python_version()}
+    for name in sorted(names):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "?"
+    return out
 
 
 def combine(*parts: Any) -> str:

@@ -24,7 +24,7 @@ def worsening(metric: str, base: float, candidate: float) -> float:
     return base - candidate if METRICS[metric].higher_is_better else candidate - base
 
 
-def check_gates(gates: dict[str, Gate], candidate: dict[str, float | None], baseline: dict[str, float | None] | None) -> list[GateResult]:
+def check_gates(gates: dict[str, Gate], candidate: dict[str, float | None], baseline: dict[str, float | None] | None, why_no_baseline: str = "no baseline") -> list[GateResult]:
     """Every configured rule, in config order. A metric that could not be computed fails."""
     results: list[GateResult] = []
     for metric, gate in gates.items():
@@ -46,7 +46,7 @@ def check_gates(gates: dict[str, Gate], candidate: dict[str, float | None], base
                 continue
             base = (baseline or {}).get(metric)
             if base is None:
-                results.append(GateResult(metric, rule, threshold, None, True, True, f"no baseline {metric}: relative gate skipped"))
+                results.append(GateResult(metric, rule, threshold, None, True, True, f"{why_no_baseline if baseline is None else f'no baseline {metric}'}: relative gate skipped"))
                 continue
             drop = worsening(metric, base, value)
             if rule == "max_drop":

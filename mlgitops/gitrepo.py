@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import subprocess
 from pathlib import Path
 
@@ -55,16 +56,18 @@ class WorkTree:
         return digest.hexdigest()
 
     def files_under(self, rel: str) -> list[str]:
+        """Files git would track under ``rel``: tracked or new, never ignored ones,
+        so a stray .egg-info or notebook checkpoint does not change the code sha."""
+        rel = posixpath.normpath(rel)
         path = self.root / rel
-        if path.is_file():
-            return [rel]
-        if path.is_dir():
-            return sorted(
-                p.relative_to(self.root).as_posix()
-                for p in path.rglob("*")
-                if p.is_file() and "__pycache__" not in p.parts and ".git" not in p.parts
-            )
-        return []
+        if not path.exists():
+            return []
+        proc = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", rel], cwd=self.root, capture_output=True, text=True)
+        if proc.returncode != 0:  # not a git repo: plain listing
+            if path.is_file():
+                return [rel]
+            return sorted(p.relative_to(self.root).as_posix() for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        return sorted(p for p in proc.stdout.split("\0") if p and (self.root / p).is_file())
 
 
 class GitTree:
@@ -105,9 +108,24 @@ class GitTree:
         return digest.hexdigest()
 
     def files_under(self, rel: str) -> list[str]:
-        rel = rel.rstrip("/")
+        rel = posixpath.normpath(rel)
         files = self._files()
         if rel in files:
             return [rel]
         prefix = rel + "/"
         return sorted(p for p in files if p.startswith(prefix) and "__pycache__" not in p)
+
+
+class Prefixed:
+    """A tree seen from a sub-folder (where mlops.yaml lives): paths relative to it."""
+
+    def __init__(self, tree: GitTree, prefix: str) -> None:
+        self.tree = tree
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.label = tree.label
+
+    def read_sha256(self, rel: str) -> str | None:
+        return self.tree.read_sha256(self.prefix + rel)
+
+    def files_under(self, rel: str) -> list[str]:
+        return [p[len(self.prefix):] for p in self.tree.files_under(self.prefix + rel)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import shutil
 import subprocess
 import tempfile
@@ -13,8 +14,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .data import Dataset, load_dataset
+from .errors import InputError, TrainingError
 from .evaluate import Evaluation, evaluate
-from .plan import BaselinePlan, SidePlan
+from .plan import BaselinePlan, RunPlan, SidePlan
 from .store import Store
 from .training import train
 
@@ -27,7 +29,7 @@ class ModelOutcome:
 
 
 @contextlib.contextmanager
-def base_worktree(root: Path, sha: str, data_paths: list[str]) -> Iterator[Path]:
+def base_worktree(root: Path, sha: str, config_dir: Path, data_paths: list[str]) -> Iterator[Path]:
     """A detached checkout of ``sha`` in a temp dir; data kept out of git is linked in."""
     tmp = Path(tempfile.mkdtemp(prefix="mlops-base-"))
     target = tmp / "tree"
@@ -36,9 +38,10 @@ def base_worktree(root: Path, sha: str, data_paths: list[str]) -> Iterator[Path]
         for rel in data_paths:
             if rel.startswith("sklearn:") or Path(rel).is_absolute():
                 continue
-            if not (target / rel).exists() and (root / rel).exists():
-                (target / rel).parent.mkdir(parents=True, exist_ok=True)
-                (target / rel).symlink_to(root / rel)
+            link, source = target / config_dir / rel, root / config_dir / rel
+            if not link.exists() and source.exists():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(source)
         yield target
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(target)], cwd=root, capture_output=True)
@@ -52,7 +55,7 @@ def obtain_model(side: SidePlan, dataset: Dataset, train_root: Path, store: Stor
         model, meta = hit
         return ModelOutcome(model, meta, True)
     trained = train(side.cfg, dataset, train_root)
-    own = evaluate(trained.model, dataset.holdout, dataset.features, dataset.target, dataset.task, dataset.labels, side.cfg.metric_names(dataset.task))
+    own = evaluate_candidate(ModelOutcome(trained.model, {}, False), dataset, side.cfg.metric_names(dataset.task), side.cfg)
     meta = {
         "name": side.cfg.config.name,
         "task": dataset.task,
@@ -74,35 +77,100 @@ def obtain_model(side: SidePlan, dataset: Dataset, train_root: Path, store: Stor
     return ModelOutcome(trained.model, meta, False)
 
 
-def load_candidate_data(side: SidePlan, root: Path) -> Dataset:
-    return load_dataset(side.cfg, root)
+def load_candidate_data(side: SidePlan) -> Dataset:
+    return load_dataset(side.cfg, side.cfg.root)
 
 
-def train_baseline(plan: BaselinePlan, root: Path, sha: str, store: Store) -> ModelOutcome:
+def train_baseline(plan: BaselinePlan, root: Path, config_rel: str, sha: str, store: Store, candidate: SidePlan | None = None, candidate_data: Dataset | None = None) -> ModelOutcome:
+    """The base ref's model: cached, or trained in a worktree of the base commit.
+
+    When the base reads the very same data the same way, the candidate's loaded
+    dataset is reused instead of parsing the file again (a large CSV costs seconds).
+    """
     assert plan.side is not None
     cached = store.get_model(plan.side.key)
     if cached is not None:
         return ModelOutcome(cached[0], cached[1], True)
     data = plan.side.cfg.config.data
-    with base_worktree(root, sha, [data.path, *([data.holdout.path] if data.holdout.path else [])]) as tree:
-        dataset = load_dataset(plan.side.cfg, tree)
-        return obtain_model(plan.side, dataset, tree, store)
+    same_data = (
+        candidate is not None
+        and candidate_data is not None
+        and candidate.data_sha == plan.side.data_sha
+        and candidate.cfg.config.data == data
+        and (candidate.cfg.config.task or None) == (plan.side.cfg.config.task or None)
+    )
+    config_dir = Path(config_rel).parent
+    with base_worktree(root, sha, config_dir, [data.path, *([data.holdout.path] if data.holdout.path else [])]) as tree:
+        dataset = candidate_data if same_data and candidate_data is not None else load_dataset(plan.side.cfg, tree / config_dir)
+        return obtain_model(plan.side, dataset, tree / config_dir, store)
 
 
 def load_pinned(plan: BaselinePlan) -> ModelOutcome:
     import joblib
 
     assert plan.artifact is not None
-    model = joblib.load(plan.artifact)
+    try:
+        model = joblib.load(plan.artifact)
+    except Exception as exc:  # a pinned file that is not a loadable model is bad input
+        raise InputError(f"the pinned artifact {plan.manifest.get('uri')} cannot be loaded: {type(exc).__name__}: {exc}") from None
     info = plan.manifest
+    features = info.get("features")
     meta = {
-        "features": info.get("features") or [str(c) for c in getattr(model, "feature_names_in_", [])],
-        "metrics": info.get("metrics") or {},
+        "features": [str(f) for f in features] if isinstance(features, list) else [str(c) for c in getattr(model, "feature_names_in_", [])],
+        "metrics": info.get("metrics") if isinstance(info.get("metrics"), dict) else {},
         "version": info.get("version"),
         "sha256": info.get("sha256"),
         "target": None,
     }
     return ModelOutcome(model, meta, False)
+
+
+def obtain_baseline(plan: RunPlan, store: Store, candidate_data: Dataset | None = None) -> tuple[ModelOutcome | None, str]:
+    """The baseline model, or None and why. A broken base never blocks the PR that fixes it."""
+    base = plan.baseline
+    try:
+        if base.kind == "manifest":
+            return load_pinned(base), ""
+        if base.kind == "train":
+            assert plan.event.base_sha is not None
+            return train_baseline(base, plan.root, plan.config_rel, plan.event.base_sha, store, plan.candidate, candidate_data), ""
+    except InputError as exc:
+        first = exc.message.splitlines()[0]
+        return None, f"the baseline could not be produced, so relative gates are skipped: {first}"
+    return None, ""
+
+
+def recorded_metrics(meta: dict[str, Any], names: list[str]) -> dict[str, float | None]:
+    """Metrics stored with a model (or in a manifest), keeping only numbers we know."""
+    raw = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
+    out: dict[str, float | None] = {}
+    for name in names:
+        value = raw.get(name)
+        out[name] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
+    return out
+
+
+def leakage_notes(plan: RunPlan, outcome: ModelOutcome) -> list[str]:
+    """Say when the baseline may have trained on rows of this holdout."""
+    side = plan.baseline.side
+    if side is None:
+        return []
+    same_data = outcome.meta.get("data_sha256") is None or side.data_sha == plan.candidate.data_sha
+    same_split = side.cfg.config.data.holdout == plan.candidate.cfg.config.data.holdout
+    if same_data and same_split:
+        return []
+    return ["The base ref uses different data or a different holdout split, so some rows of this holdout may have been in the baseline's training data; its scores may be optimistic."]
+
+
+def evaluate_candidate(outcome: ModelOutcome, dataset: Dataset, metric_names: list[str], cfg: Any) -> Evaluation:
+    try:
+        return evaluate(outcome.model, dataset.holdout, dataset.features, dataset.target, dataset.task, dataset.labels, metric_names)
+    except Exception as exc:  # the model is the user's; its failure to predict is input
+        where = cfg.where("training", "command" if cfg.config.training.command else "estimator")
+        raise TrainingError(
+            f"{where}: training: the trained model cannot score the holdout: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            hint="the model is called with the feature columns of the holdout; make it handle missing values and the same column types as {train}",
+        ) from None
 
 
 def score_baseline(outcome: ModelOutcome, dataset: Dataset, metric_names: list[str]) -> tuple[Evaluation | None, str]:

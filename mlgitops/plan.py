@@ -18,7 +18,7 @@ from .config import LoadedConfig, parse_config
 from .errors import ConfigError, DataError
 from .events import Event
 from .fingerprint import code_fingerprint, combine, data_fingerprint, model_key
-from .gitrepo import GitTree, WorkTree
+from .gitrepo import GitTree, Prefixed, WorkTree
 
 
 @dataclass
@@ -69,10 +69,10 @@ def _side(cfg: LoadedConfig, tree: Any, fallback: Any | None, label: str) -> Sid
 
 
 def plan_candidate(cfg: LoadedConfig, root: Path) -> SidePlan:
-    side = _side(cfg, WorkTree(root), None, "the working tree")
+    side = _side(cfg, WorkTree(cfg.root), None, "the working tree")
     if isinstance(side, str):
         raise DataError(
-            f"{cfg.where('data', 'path')}: data.path: file {cfg.config.data.path!r} not found (looked for {root / cfg.config.data.path})"
+            f"{cfg.where('data', 'path')}: data.path: file {cfg.config.data.path!r} not found (looked for {cfg.root / cfg.config.data.path})"
             if "data file" in side
             else f"{cfg.where('data', 'holdout', 'path')}: data.holdout.path: file {cfg.config.data.holdout.path!r} not found",
             hint="check the path (relative to the folder holding mlops.yaml), or commit / fetch the data first",
@@ -118,16 +118,18 @@ def plan_baseline(root: Path, config_rel: str, base_ref: str | None, base_sha: s
     if deploy.environments:
         env = deploy.baseline or next(iter(deploy.environments))
         manifest_path = deploy.environments[env].manifest
-        text = tree.read_bytes(manifest_path)
+        text = tree.read_bytes((Path(config_rel).parent / manifest_path).as_posix())
         if text is None:
             notes.append(f"no model is deployed to {env} yet ({manifest_path} is not on `{shown_ref}`)")
         else:
-            model, artifact, why = _pinned(text, root)
+            model, artifact, why = _pinned(text, cfg.root)
             if artifact is not None:
                 info = {"env": env, "path": manifest_path, **{k: model.get(k) for k in ("uri", "sha256", "version", "metrics", "features")}}
                 return BaselinePlan("manifest", f"deployed in {env} (pinned in {manifest_path} on `{shown_ref}`)", manifest=info, artifact=artifact, cfg=cfg)
             notes.append(f"nothing usable is pinned for {env}: {why}")
-    side = _side(cfg, tree, WorkTree(root), f"`{shown_ref}` nor in the working tree")
+    parent = Path(config_rel).parent.as_posix()
+    config_dir = "" if parent == "." else parent
+    side = _side(cfg, Prefixed(tree, config_dir), WorkTree(cfg.root), f"`{shown_ref}` nor in the working tree")
     if isinstance(side, str):
         return BaselinePlan("none", "; ".join([*notes, f"cannot train the baseline: {side}"]), cfg=cfg)
     notes.append(f"so the baseline is what `{shown_ref}`'s own config, code and data produce")
@@ -137,11 +139,9 @@ def plan_baseline(root: Path, config_rel: str, base_ref: str | None, base_sha: s
 def make_plan(cfg: LoadedConfig, root: Path, config_rel: str, event: Event) -> RunPlan:
     candidate = plan_candidate(cfg, root)
     baseline = plan_baseline(root, config_rel, event.base_ref, event.base_sha)
-    base_id = baseline.side.key if baseline.side else baseline.manifest.get("sha256") or baseline.note
-    evaluation = {
-        "metrics": cfg.config.metrics,
-        "gates": {k: v.model_dump() for k, v in cfg.gated_metrics().items()},
-        "task": cfg.config.task,
-    }
-    run_key = combine("pr-run", version("mlgitops"), candidate.key, base_id, evaluation)
+    base_id = baseline.side.key if baseline.side else (baseline.manifest or baseline.note)
+    # Everything the report shows: both models' inputs and both configs in full
+    # (gates, metrics, name, deploy...), so a reused report is never stale.
+    base_config = baseline.cfg.config.model_dump(mode="json") if baseline.cfg else None
+    run_key = combine("pr-run", version("mlgitops"), candidate.key, base_id, baseline.kind, cfg.config.model_dump(mode="json"), base_config)
     return RunPlan(root, config_rel, event, candidate, baseline, run_key)

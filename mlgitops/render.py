@@ -135,10 +135,11 @@ def render_json(report: Report) -> str:
 
 
 def print_terminal(report: Report, console: Any, comment_path: str | None = None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     ok = report.passed
-    console.print(f"[bold {'green' if ok else 'red'}]{'PASS' if ok else 'FAIL'}[/] {report.name}: {report.summary}")
+    console.print(f"[bold {'green' if ok else 'red'}]{'PASS' if ok else 'FAIL'}[/] {escape(report.name)}: {escape(report.summary)}")
     table = Table(show_edge=False, header_style="bold")
     for col, justify in (("metric", "left"), ("base", "right"), ("candidate", "right"), ("delta", "right"), ("gate", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
@@ -150,8 +151,10 @@ def print_terminal(report: Report, console: Any, comment_path: str | None = None
     console.print(table)
     for g in report.gates:
         if not g.passed:
-            console.print(f"  [red]gate failed[/] {g.metric}.{g.rule}: {g.message}")
-    console.print(f"baseline: {_model_text(report.baseline, report)}", highlight=False)
-    console.print(f"candidate: {_model_text(report.candidate, report)}", highlight=False)
+            console.print(f"  [red]gate failed[/] {g.metric}.{g.rule}: {escape(g.message)}")
+    console.print(f"baseline: {escape(_model_text(report.baseline, report))}", highlight=False)
+    console.print(f"candidate: {escape(_model_text(report.candidate, report))}", highlight=False)
+    for note in report.notes:
+        console.print(f"note: {escape(note)}", highlight=False)
     if comment_path:
-        console.print(f"comment: {comment_path}", highlight=False)
+        console.print(f"comment: {escape(comment_path)}", highlight=False)

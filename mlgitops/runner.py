@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .config import LoadedConfig
-from .errors import EXIT_GATE_FAILED, EXIT_OK
+from .errors import EXIT_GATE_FAILED, EXIT_OK, ConfigError
 from .events import Event
 from .forges import CommentRef, Forge
 from .gitrepo import git
@@ -75,9 +75,30 @@ def run_flow(plan: RunPlan, store: Store) -> Report:
     return pull_request_flow(plan, store)
 
 
-def publish(report: Report, cfg: LoadedConfig, event: Event, forge: Forge) -> CommentRef:
+def render(report: Report, cfg: LoadedConfig) -> str:
+    """The comment body; a broken override template is the user's input (exit 2)."""
+    import jinja2
+
     template_dir = cfg.root / cfg.config.report.templates if cfg.config.report.templates else None
-    body = render_comment(report, template_dir)
+    if template_dir is not None and not template_dir.is_dir():
+        raise ConfigError([f"{cfg.where('report', 'templates')}: report.templates: folder {cfg.config.report.templates!r} not found"])
+    try:
+        return render_comment(report, template_dir)
+    except jinja2.TemplateError as exc:
+        import traceback
+
+        # Jinja puts template lines into the traceback; syntax errors carry them directly.
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+        lineno = getattr(exc, "lineno", None) or (frames[-1].lineno if frames else None)
+        line = f" line {lineno}" if lineno else ""
+        name = Path(getattr(exc, "filename", None) or (frames[-1].filename if frames else "pr_comment.md.j2")).name
+        raise ConfigError(
+            [f"{cfg.where('report', 'templates')}: report.templates: template {name}{line} failed: {exc.message or exc}"],
+            hint="templates see `report` (see `mlops run --json`), `marker`, `gate_cells`, `failed_gates`, `footer`",
+        ) from None
+
+
+def publish(report: Report, body: str, event: Event, forge: Forge) -> CommentRef:
     ref = forge.upsert_comment(event.pr_key, marker(report.name), body)
     if event.head_sha:
         state = "success" if report.passed else "failure"
@@ -100,12 +121,16 @@ def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Even
         try:
             report = run_flow(plan, store)
             report.timings["total"] = round(time.perf_counter() - started, 3)
+            report.notes = [n for n in report.notes if not n.startswith(DIRTY_PREFIX)] + uncommitted_notes(plan)
+            body = render(report, cfg)  # before anything lands in .mlops/
             store.stage_run(plan.run_key, report.to_dict())
             store.commit()
         finally:
             store.discard()
+        ref = publish(report, body, event, forge)
+        return Outcome(report, ref, EXIT_OK if report.passed else EXIT_GATE_FAILED)
     report.notes = [n for n in report.notes if not n.startswith(DIRTY_PREFIX)] + uncommitted_notes(plan)
-    ref = publish(report, cfg, event, forge)
+    ref = publish(report, render(report, cfg), event, forge)
     return Outcome(report, ref, EXIT_OK if report.passed else EXIT_GATE_FAILED)
 
 
@@ -115,8 +140,9 @@ DIRTY_PREFIX = "uncommitted changes in "
 def uncommitted_notes(plan: RunPlan) -> list[str]:
     """The candidate is the working tree: say when it differs from the head commit."""
     data = plan.candidate.cfg.config.data
-    paths = [plan.config_rel, *plan.candidate.code_files]
-    paths += [p for p in (data.path, data.holdout.path) if p and not p.startswith("sklearn:")]
+    config_dir = Path(plan.config_rel).parent
+    local = [*plan.candidate.code_files, *[p for p in (data.path, data.holdout.path) if p and not p.startswith("sklearn:")]]
+    paths = [plan.config_rel, *[(config_dir / p).as_posix() for p in local if not Path(p).is_absolute()]]
     out = git(plan.root, "diff", "--name-only", "HEAD", "--", *paths, check=False)
     dirty = sorted({line for line in out.splitlines() if line.strip()})
     return [f"{DIRTY_PREFIX}{', '.join(dirty)} are included in the candidate"] if dirty else []

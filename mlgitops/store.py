@@ -68,16 +68,26 @@ class Store:
             meta_path, model_path = folder / "meta.json", folder / "model.joblib"
             if not (meta_path.is_file() and model_path.is_file()):
                 continue
-            meta = json.loads(meta_path.read_text())
-            if sha256_file(model_path) != meta.get("model_sha256"):
+            try:
+                meta = json.loads(meta_path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue  # a damaged entry is a miss; the retrained model replaces nothing
+            if not isinstance(meta, dict) or sha256_file(model_path) != meta.get("model_sha256"):
                 continue
-            return joblib.load(model_path), meta
+            try:
+                return joblib.load(model_path), meta
+            except Exception:  # noqa: BLE001 - unreadable pickle (e.g. other sklearn): a miss
+                continue
         return None
 
     def get_model_meta(self, key: str) -> dict[str, Any] | None:
         for folder in self._model_dirs(key):
             if (folder / "meta.json").is_file() and (folder / "model.joblib").is_file():
-                return json.loads((folder / "meta.json").read_text())
+                try:
+                    meta = json.loads((folder / "meta.json").read_text())
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    return None
+                return meta if isinstance(meta, dict) else None
         return None
 
     def put_model(self, key: str, model: Any, meta: dict[str, Any]) -> dict[str, Any]:

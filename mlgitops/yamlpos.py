@@ -74,10 +74,15 @@ def _walk(node: yaml.Node, path: Path_, pos: Positions) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` - the merged keys keep their anchor's positions
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
             # Keys are compared as YAML reads them: `1` and `"1"` are different keys.
-            if isinstance(key_node, yaml.ScalarNode):
-                key = yaml.safe_load(yaml.serialize(key_node)) if key_node.tag != "tag:yaml.org,2002:str" else key_node.value
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:str":
+                try:
+                    key = yaml.safe_load(yaml.serialize(key_node))
+                except yaml.YAMLError:
+                    key = key_node.value
             child = path + (key,)
             if key in seen:
                 pos.duplicates.append((child, _mark(key_node)))

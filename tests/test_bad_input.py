@@ -93,7 +93,40 @@ def test_failing_training_command(cli, repo: GitRepo) -> None:
     assert "--train_data_path /" in lines[0] and "--C 1.0" in lines[0]
     assert lines[1:3] == ["--- last lines of its output ---", "out of memory while fitting"]
     assert lines[-1] == "  hint: run the command by hand to debug it; {train} is a CSV with the feature columns and the target"
-    assert repo.mlops_files() == []  # the base model trained fine, but nothing is kept from a failed run
+    assert repo.mlops_files() == []
+
+
+def test_model_that_cannot_score_the_holdout_leaves_nothing_behind(cli, repo: GitRepo) -> None:
+    """The candidate trains (and is staged), then fails on the holdout: the staged model is discarded."""
+    naive = TRAIN_SCRIPT.replace("model.fit(X, y)", "model = LogisticRegression().fit(X[numeric].fillna(0), y)")
+    repo.gen({"mlops.yaml": COMMAND_CONFIG, "train.py": TRAIN_SCRIPT, "data/churn.csv": mixed_frame(120).to_csv(index=False)}).commit("base")
+    repo.branch("pr").gen({"train.py": naive}).commit("numeric-only model")
+    result = cli("run", "--base", "main", cwd=repo.path)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: mlops.yaml:7:12: training: the trained model cannot score the holdout: ValueError: ")
+    assert result.stderr.endswith("  hint: the model is called with the feature columns of the holdout; make it handle missing values and the same column types as {train}\n")
+    assert repo.mlops_files() == []
+
+
+def test_broken_template_is_exit_2_and_writes_nothing(cli, repo: GitRepo) -> None:
+    pr(repo, {"mlops.yaml": GOOD + "report: {templates: tpl}\n", "tpl/pr_comment.md.j2": "{{ marker }}\n{{ report.no_such_field }}\n"})
+    result = cli("run", "--base", "main", cwd=repo.path)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: mlops.yaml:4:21: report.templates: template pr_comment.md.j2 line 2 failed: ")
+    assert "no_such_field" in result.stderr
+    assert repo.mlops_files() == []
+
+
+def test_checkout_that_is_not_the_payload_head(cli, repo: GitRepo, tmp_path) -> None:
+    import json
+
+    pr(repo, {"README.md": "x"})
+    payload = {"action": "opened", "number": 3, "pull_request": {"number": 3, "base": {"ref": "main"}, "head": {"ref": "pr", "sha": "1" * 40}}}
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(payload))
+    result = cli("run", "--event-path", str(path), cwd=repo.path)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: the checkout (HEAD {repo.git('rev-parse', 'HEAD')[:7]}) is not PR #3's head 1111111 nor a merge of it\n")
 
 
 def test_command_that_writes_no_model(cli, repo: GitRepo) -> None:

@@ -171,3 +171,17 @@ def test_schema_command_prints_json(cli_noprefect, tmp_path: Path) -> None:
     result = cli_noprefect("schema", cwd=tmp_path)
     assert result.exit_code == 0
     assert json.loads(result.stdout)["title"] == "mlops.yaml"
+
+
+def test_yaml_merge_keys_and_exponent_hint(tmp_path: Path) -> None:
+    text = BASE + "x-defaults: &d {min: 0.5}\ngates:\n  accuracy:\n    <<: *d\n"
+    assert problems(tmp_path, text) == ["mlops.yaml:7:1: x-defaults: unknown key 'x-defaults'; expected one of version, name, task, data, training, metrics, gates, deploy, report under (top level)"]
+    path = tmp_path / "mlops.yaml"
+    path.write_text(BASE + "gates:\n  accuracy:\n    <<: {min: 0.5}\n")
+    assert load_config(path).gated_metrics()["accuracy"].min == 0.5
+    assert hint(tmp_path, BASE + "gates:\n  log_loss: {max: 1e-3}\n") == "YAML 1.1 reads exponents without a dot (1e-3) as text: write 0.001 or 1.0e-3"
+
+
+def test_unbalanced_quote_in_command(tmp_path: Path) -> None:
+    text = BASE.replace("  estimator: sklearn.linear_model.LogisticRegression\n", "  command: python train.py '{train} {model}\n")
+    assert problems(tmp_path, text) == ["mlops.yaml:6:12: training.command: cannot split the command into words: No closing quotation"]

@@ -41,7 +41,8 @@ def test_exact_threshold_passes() -> None:
 
 
 def test_relative_gate_without_baseline_is_skipped_not_failed() -> None:
-    assert results({"f1": Gate(max_drop=0.02)}, {"f1": 0.5}, None) == [("f1", "max_drop", True, True, "no baseline f1: relative gate skipped")]
+    assert results({"f1": Gate(max_drop=0.02)}, {"f1": 0.5}, None) == [("f1", "max_drop", True, True, "no baseline: relative gate skipped")]
+    assert results({"f1": Gate(max_drop=0.02)}, {"f1": 0.5}, {"f1": None}) == [("f1", "max_drop", True, True, "no baseline f1: relative gate skipped")]
 
 
 def test_metric_that_could_not_be_computed_fails_closed() -> None:

@@ -55,4 +55,4 @@ def test_wheel_in_a_fresh_venv_runs_the_cli_and_the_demo(wheel: Path, tmp_path: 
     assert demo.returncode == 0, demo.stderr
     assert "### ✅ mlops gate passed: `breast-cancer`" in demo.stdout
     assert "- `training.params.max_depth`: `2` → `6`" in demo.stdout
-    assert (tmp_path / "demo" / ".mlops" / "forge" / "branch-demo-deeper-trees" / "comment.md").is_file()
+    assert len(list((tmp_path / "demo" / ".mlops" / "forge").glob("branch-demo-deeper-trees-*/comment.md"))) == 1

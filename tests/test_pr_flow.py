@@ -79,8 +79,10 @@ def test_argparse_training_script_on_mixed_data_with_nans(cli, repo: GitRepo) ->
     repo.commit("churn model")
     repo.branch("stronger-reg").edit("mlops.yaml", "--C 1.0", "--C 0.001").commit("more regularisation")
     result = cli("run", "--base", "main", "--json", cwd=repo.path)
-    assert result.exit_code in (0, 1), result.output
     report = json.loads(result.stdout)
+    # C=0.001 over-regularises: the AUC falls more than the 0.05 allowed.
+    assert result.exit_code == 1, [g for g in report["gates"] if not g["passed"]]
+    assert [g["metric"] + "." + g["rule"] for g in report["gates"] if not g["passed"]] == ["roc_auc.max_drop"]
     assert report["candidate"]["code_files"] == ["train.py"]
     assert report["config_changes"] == [
         {"key": "training.command", "base": "python train.py --train_data_path {train} --model_output_path {model} --C 1.0", "candidate": "python train.py --train_data_path {train} --model_output_path {model} --C 0.001"}
@@ -265,3 +267,51 @@ def test_uncommitted_changes_are_what_runs_and_the_report_says_so(cli, example_r
     report = json.loads(result.stdout)
     assert report["config_changes"] == [{"key": "training.params.max_depth", "base": 2, "candidate": 3}]
     assert "uncommitted changes in mlops.yaml are included in the candidate" in report["notes"]
+
+
+def test_config_in_a_subfolder_resolves_paths_from_there(cli, repo: GitRepo) -> None:
+    """mlops.yaml in ml/: data, code and the command's cwd are relative to ml/."""
+    repo.gen(
+        {
+            "ml/mlops.yaml": COMMAND_CONFIG.replace("data/churn.csv", "data/churn.csv"),
+            "ml/train.py": TRAIN_SCRIPT,
+            "ml/data/churn.csv": mixed_frame(200).to_csv(index=False),
+            "README.md": "project\n",
+        }
+    )
+    repo.commit("ml in a subfolder")
+    repo.branch("c").edit("ml/mlops.yaml", "--C 1.0", "--C 0.3").commit("c")
+    result = cli("run", "--base", "main", "--config", "ml/mlops.yaml", "--json", cwd=repo.path)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["candidate"]["code_files"] == ["train.py"]
+    assert report["baseline"]["source"] == "trained" and report["baseline"]["code_sha256"] == report["candidate"]["code_sha256"]
+    assert report["baseline"]["scored_on"] == "the candidate's holdout"
+
+
+
+def test_baseline_on_another_holdout_does_not_gate(cli, repo: GitRepo) -> None:
+    frame = mixed_frame()
+    repo.gen({"data/churn.csv": frame.to_csv(index=False), "mlops.yaml": "name: churn\ndata: {path: data/churn.csv, target: churn}\ntraining: {estimator: sklearn.linear_model.LogisticRegression}\ngates:\n  accuracy: {max_drop: 0.0}\n"})
+    repo.commit("churn")
+    repo.branch("rename").gen({"data/churn.csv": frame.rename(columns={"income": "salary"}).to_csv(index=False)}).commit("rename income")
+    report = json.loads(cli("run", "--base", "main", "--json", cwd=repo.path).stdout)
+    assert [(g["skipped"], g["message"]) for g in report["gates"]] == [(True, "no baseline scored on this holdout: relative gate skipped")]
+
+
+def test_a_broken_base_does_not_block_the_pr_that_fixes_it(cli, repo: GitRepo) -> None:
+    broken = TRAIN_SCRIPT.replace("model.fit(X, y)", "raise SystemExit('main is broken')")
+    repo.gen({"mlops.yaml": COMMAND_CONFIG, "train.py": broken, "data/churn.csv": mixed_frame(150).to_csv(index=False)}).commit("broken main")
+    repo.branch("fix").gen({"train.py": TRAIN_SCRIPT}).commit("fix training")
+    result = cli("run", "--base", "main", cwd=repo.path)
+    assert result.exit_code == 0, result.output
+    body = comment(repo, "branch-fix")
+    assert "the baseline could not be produced, so relative gates are skipped: mlops.yaml@main:7:12: training.command exited with status 1" in body
+    assert "⏭️ drop ≤ 0.05" in body
+
+
+def test_data_change_warns_about_possible_leakage(cli, example_repo: GitRepo) -> None:
+    repo = example_repo
+    repo.branch("split").edit("mlops.yaml", "seed: 7", "seed: 8").commit("new split")
+    report = json.loads(cli("run", "--base", "main", "--json", cwd=repo.path).stdout)
+    assert any("may have been in the baseline's training data" in n for n in report["notes"])
