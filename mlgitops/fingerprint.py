@@ -39,10 +39,11 @@ def data_fingerprint(path: str, tree: Tree, fallback: Tree | None = None) -> Sou
         digest = hashlib.sha256(f"{path}@scikit-learn=={version('scikit-learn')}".encode()).hexdigest()
         return SourceFingerprint(digest, "sklearn")
     if path.startswith("/"):
-        from .gitrepo import WorkTree
         from pathlib import Path
 
-        return SourceFingerprint(WorkTree(Path("/")).read_sha256(path.lstrip("/")), "absolute path")
+        from .gitrepo import HASHES
+
+        return SourceFingerprint(HASHES.sha256(Path(path)) if Path(path).is_file() else None, "absolute path")
     digest = tree.read_sha256(path)
     if digest is None and fallback is not None:
         # Data kept out of git (large files, .gitignore'd): the base uses the same file.

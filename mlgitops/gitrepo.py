@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 import subprocess
 from pathlib import Path
@@ -38,6 +39,51 @@ def current_branch(root: Path) -> str | None:
     return None if out in ("", "HEAD") else out
 
 
+class HashCache:
+    """sha256 of large files keyed by (path, size, mtime, inode), like DVC's state db:
+    a rerun with nothing changed does not re-read a 150 MB CSV."""
+
+    MIN_SIZE = 1 << 20
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.entries: dict[str, list] = {}
+        self.dirty = False
+        if path is not None and path.is_file():
+            try:
+                loaded = json.loads(path.read_text())
+                self.entries = loaded if isinstance(loaded, dict) else {}
+            except (json.JSONDecodeError, OSError):
+                self.entries = {}
+
+    def sha256(self, path: Path) -> str:
+        st = path.stat()
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+        key = str(path.resolve())
+        hit = self.entries.get(key)
+        if st.st_size >= self.MIN_SIZE and isinstance(hit, list) and hit[:3] == stamp:
+            return str(hit[3])
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        if st.st_size >= self.MIN_SIZE:
+            self.entries[key] = [*stamp, digest.hexdigest()]
+            self.dirty = True
+        return digest.hexdigest()
+
+    def save(self) -> None:
+        if self.path is not None and self.dirty:
+            from .store import atomic_write
+
+            atomic_write(self.path, json.dumps(self.entries))
+            self.dirty = False
+
+
+#: The cache WorkTree uses; the runner points it at `.mlops/cache/hashes.json`.
+HASHES = HashCache()
+
+
 class WorkTree:
     """Files as they are on disk (the candidate side)."""
 
@@ -49,11 +95,7 @@ class WorkTree:
         path = self.root / rel
         if not path.is_file():
             return None
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return HASHES.sha256(path)
 
     def files_under(self, rel: str) -> list[str]:
         """Files git would track under ``rel``: tracked or new, never ignored ones,

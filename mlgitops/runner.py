@@ -15,6 +15,7 @@ from .config import LoadedConfig
 from .errors import EXIT_GATE_FAILED, EXIT_OK, ConfigError
 from .events import Event
 from .forges import CommentRef, Forge
+from . import gitrepo
 from .gitrepo import git
 from .plan import RunPlan, make_plan
 from .render import marker, render_comment
@@ -108,8 +109,9 @@ def publish(report: Report, body: str, event: Event, forge: Forge) -> CommentRef
 
 def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, forge: Forge) -> Outcome:
     started = time.perf_counter()
-    plan = make_plan(cfg, root, config_rel, event)
     store = Store(root)
+    gitrepo.HASHES = gitrepo.HashCache(store.dir / "cache" / "hashes.json")
+    plan = make_plan(cfg, root, config_rel, event)
     report = _cached_report(plan, store)
     if report is not None:
         report = replace(report, event=event.to_dict(), reused=True, timings=report.timings | {"total": round(time.perf_counter() - started, 3)})
@@ -125,6 +127,7 @@ def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Even
             body = render(report, cfg)  # before anything lands in .mlops/
             store.stage_run(plan.run_key, report.to_dict())
             store.commit()
+            gitrepo.HASHES.save()
         finally:
             store.discard()
         ref = publish(report, body, event, forge)
