@@ -7,6 +7,7 @@ and `mlops validate` stay fast.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import traceback
@@ -52,7 +53,11 @@ def guarded(fn: Callable[..., int]) -> Callable[..., None]:
         try:
             code = fn(*args, **kwargs)
         except MlopsError as exc:
-            click.echo(format_error(exc), err=True)
+            from .actions_runtime import annotate_errors
+
+            text = format_error(exc)
+            annotate_errors(text)  # ::error file=mlops.yaml,line=N:: on an Actions runner
+            click.echo(text, err=True)
             sys.exit(exc.exit_code)
         except (KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
             raise
@@ -104,13 +109,15 @@ def main() -> None:
 
 @main.command()
 @click.option("--base", default=None, help="Branch or commit the PR targets (default: main, or the payload's base).")
-@click.option("--event-path", type=click.Path(dir_okay=False), default=None, help="A GitHub event payload (pull_request) to run for.")
-@click.option("--event-name", default=None, help="The event's name when it cannot be told from the payload.")
+@click.option("--event-path", type=click.Path(dir_okay=False), default=None, help="A GitHub event payload to run for (default on Actions: $GITHUB_EVENT_PATH, unless --base is given).")
+@click.option("--event-name", default=None, help="The event's name (default on Actions: $GITHUB_EVENT_NAME; else told from the payload).")
 @click.option("--config", "config", default=None, help="Path of mlops.yaml (default: at the repo root).")
 @click.option("--repo", default=None, help="Repository folder (default: the current one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option("--forge", type=click.Choice(["auto", "local", "github"]), default="auto", show_default=True, help="Where the comment and status go; auto: GitHub on an Actions runner with a token and a PR event, else local files under .mlops/.")
+@click.option("--token", default=None, help="GitHub token (default: $GITHUB_TOKEN). Never printed.")
 @guarded
-def run(base: str | None, event_path: str | None, event_name: str | None, config: str | None, repo: str | None, as_json: bool) -> int:
+def run(base: str | None, event_path: str | None, event_name: str | None, config: str | None, repo: str | None, as_json: bool, forge: str, token: str | None) -> int:
     """Run the pull-request flow for the checked-out branch (or an event payload)."""
     from rich.console import Console
 
@@ -121,6 +128,9 @@ def run(base: str | None, event_path: str | None, event_name: str | None, config
     from .runner import run_pull_request
 
     root, cpath, rel = _find_config(repo, config)
+    if not event_path and not base and os.environ.get("GITHUB_EVENT_PATH"):
+        # On a GitHub Actions runner: the event that started the workflow.
+        event_path, event_name = os.environ["GITHUB_EVENT_PATH"], event_name or os.environ.get("GITHUB_EVENT_NAME")
     if event_path:
         event = event_from_payload(Path(event_path), event_name)
         ok, why = event.should_run()
@@ -133,13 +143,39 @@ def run(base: str | None, event_path: str | None, event_name: str | None, config
     else:
         event = local_event(root, base or "main")
     cfg = load_config(cpath, display=rel)
-    forge = LocalForge(root)
-    outcome = run_pull_request(cfg, root, rel, event, forge)
+    target = _make_forge(forge, token, event, root)
+    outcome = run_pull_request(cfg, root, rel, event, target)
+    where = str(target.comment_path(event.pr_key).relative_to(root)) if isinstance(target, LocalForge) else outcome.comment.url
     if as_json:
         click.echo(render_json(outcome.report))
     else:
-        print_terminal(outcome.report, Console(highlight=False), str(forge.comment_path(event.pr_key).relative_to(root)))
+        print_terminal(outcome.report, Console(highlight=False), where)
+    for note in [outcome.comment.note, *getattr(target, "warnings", [])]:
+        if note:
+            click.echo(f"note: {note}", err=True)
     return outcome.exit_code
+
+
+def _make_forge(kind: str, token: str | None, event: Any, root: Path) -> Any:
+    """Local files, or GitHub through PyGithub (GITHUB_API_URL, so Enterprise works)."""
+    from . import actions_runtime
+    from .errors import InputError
+    from .forges.local import LocalForge
+
+    token = token or os.environ.get("GITHUB_TOKEN") or None
+    actions_runtime.mask(token)
+    wants_github = kind == "github" or (kind == "auto" and actions_runtime.on_actions() and token and event.kind == "pull_request")
+    if not wants_github:
+        return LocalForge(root)
+    if not token:
+        raise InputError("--forge github needs a token", hint="set GITHUB_TOKEN (in Actions: `env: GITHUB_TOKEN: ${{ github.token }}`) or pass --token")
+    repo_name = event.repo or os.environ.get("GITHUB_REPOSITORY")
+    if not repo_name or event.pr_number is None:
+        raise InputError("--forge github needs a pull_request event naming the repository and PR", hint="run it for a pull_request payload (--event-path, or GITHUB_EVENT_PATH on Actions)")
+    from .forges.github import GitHubForge
+
+    interval = float(os.environ.get("MLOPS_GITHUB_WRITE_INTERVAL", "1.0"))
+    return GitHubForge(repo_name, token, os.environ.get("GITHUB_API_URL"), seconds_between_writes=interval, seconds_between_requests=min(interval, 0.25))
 
 
 @main.command()

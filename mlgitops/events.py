@@ -18,9 +18,14 @@ from .gitrepo import current_branch, git, resolve
 PR_ACTIONS_THAT_RUN = ("opened", "synchronize", "reopened")
 
 
+ZERO_SHA = "0" * 40
+
+
 @dataclass(frozen=True)
 class Event:
-    kind: str  # pull_request | push | local | ...
+    """One event, whatever its source. Fields an event kind lacks stay None."""
+
+    kind: str  # pull_request | push | issue_comment | workflow_dispatch | schedule | local | ...
     action: str | None = None
     repo: str | None = None
     pr_number: int | None = None
@@ -32,6 +37,10 @@ class Event:
     actor: str | None = None
     fork: bool = False
     merged: bool = False
+    ref: str | None = None  # push / dispatch: refs/heads/main, refs/tags/v1
+    deleted: bool = False  # push that deletes the ref
+    comment_id: int | None = None
+    comment_body: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,14 +56,114 @@ class Event:
             safe += "-" + hashlib.sha1(raw.encode()).hexdigest()[:6]
         return f"branch-{safe}"
 
+    @property
+    def ref_type(self) -> str | None:
+        if not self.ref:
+            return None
+        return "tag" if self.ref.startswith("refs/tags/") else "branch"
+
     def should_run(self) -> tuple[bool, str]:
+        """Whether the pull-request flow runs for this event, else a one-line reason."""
         if self.kind == "local":
             return True, ""
         if self.kind == "pull_request":
             if self.action in PR_ACTIONS_THAT_RUN or self.action is None:
                 return True, ""
+            if self.action == "closed":
+                what = "merged" if self.merged else "closed without merging"
+                return False, f"PR #{self.pr_number} was {what}; the pull-request flow runs on {', '.join(PR_ACTIONS_THAT_RUN)}"
             return False, f"pull_request action {self.action!r} needs no run (runs on {', '.join(PR_ACTIONS_THAT_RUN)})"
+        if self.kind == "push":
+            if self.deleted:
+                return False, f"push deleted {self.ref}; nothing to run"
+            if self.ref_type == "tag":
+                return False, f"tag push {self.ref}; nothing to run"
+            return False, f"push to {self.ref}: the pull-request flow runs on pull_request events"
+        if self.kind == "issue_comment":
+            where = f"PR #{self.pr_number}" if self.pr_number is not None else "an issue"
+            return False, f"comment on {where}: ChatOps commands are not handled by this command"
         return False, f"event {self.kind!r} does not trigger the pull-request flow"
+
+
+def _pull_request(payload: dict[str, Any], common: dict[str, Any], path: Path) -> Event:
+    pr = payload.get("pull_request")
+    if not isinstance(pr, dict):
+        raise EventError(f"{path}: a pull_request event must have a 'pull_request' object")
+    base, head = _obj(pr, "base"), _obj(pr, "head")
+    number = pr.get("number", payload.get("number"))
+    if not isinstance(number, int) or not base.get("ref") or not head.get("sha"):
+        raise EventError(f"{path}: pull_request payload lacks number, base.ref or head.sha")
+    # A fork's head repo differs from the base repo; a deleted fork leaves head.repo null.
+    base_repo = _obj(base, "repo").get("full_name") or common["repo"]
+    head_repo = _obj(head, "repo").get("full_name")
+    fork = ("repo" in head and head["repo"] is None) or bool(head_repo and base_repo and head_repo != base_repo)
+    return Event(
+        kind="pull_request",
+        action=payload.get("action"),
+        pr_number=number,
+        base_ref=base.get("ref"),
+        base_sha=base.get("sha"),
+        head_ref=head.get("ref"),
+        head_sha=head.get("sha"),
+        fork=fork,
+        merged=bool(pr.get("merged")),
+        **common,
+    )
+
+
+def _push(payload: dict[str, Any], common: dict[str, Any], path: Path) -> Event:
+    ref = payload.get("ref")
+    if not isinstance(ref, str):
+        raise EventError(f"{path}: a push event must have a 'ref'")
+    after = payload.get("after")
+    deleted = bool(payload.get("deleted")) or after == ZERO_SHA
+    return Event(kind="push", ref=ref, head_sha=None if deleted else after, base_sha=payload.get("before"), head_ref=ref.removeprefix("refs/heads/"), deleted=deleted, **common)
+
+
+def _issue_comment(payload: dict[str, Any], common: dict[str, Any], path: Path) -> Event:
+    issue, comment = _obj(payload, "issue"), _obj(payload, "comment")
+    on_pr = isinstance(issue.get("pull_request"), dict)
+    number = issue.get("number")
+    return Event(
+        kind="issue_comment",
+        action=payload.get("action"),
+        pr_number=number if on_pr and isinstance(number, int) else None,
+        comment_id=comment.get("id") if isinstance(comment.get("id"), int) else None,
+        comment_body=comment.get("body") if isinstance(comment.get("body"), str) else None,
+        **{**common, "actor": _obj(comment, "user").get("login") or common["actor"]},
+    )
+
+
+def _dispatch(kind: str) -> Any:
+    def parse(payload: dict[str, Any], common: dict[str, Any], path: Path) -> Event:
+        ref = payload.get("ref") if isinstance(payload.get("ref"), str) else None
+        return Event(kind=kind, ref=ref, head_ref=ref.removeprefix("refs/heads/") if ref else None, action=payload.get("action"), **common)
+
+    return parse
+
+
+PARSERS = {
+    "pull_request": _pull_request,
+    "push": _push,
+    "issue_comment": _issue_comment,
+    "workflow_dispatch": _dispatch("workflow_dispatch"),
+    "schedule": _dispatch("schedule"),
+}
+
+
+def _guess_name(payload: dict[str, Any]) -> str:
+    """The event name from the payload's shape, for files given without a name."""
+    if isinstance(payload.get("pull_request"), dict):
+        return "pull_request"
+    if isinstance(payload.get("comment"), dict) and isinstance(payload.get("issue"), dict):
+        return "issue_comment"
+    if "pusher" in payload or ("before" in payload and "after" in payload and "ref" in payload):
+        return "push"
+    if "workflow" in payload and "inputs" in payload:
+        return "workflow_dispatch"
+    if "schedule" in payload:
+        return "schedule"
+    return "unknown"
 
 
 def local_event(root: Path, base: str) -> Event:
@@ -87,37 +196,19 @@ def _obj(parent: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def event_from_payload(path: Path, name: str | None = None) -> Event:
-    """Parse a GitHub webhook payload (the file Actions names in GITHUB_EVENT_PATH)."""
+    """Parse a GitHub webhook payload (the file Actions names in GITHUB_EVENT_PATH).
+
+    ``name`` is the event name (GITHUB_EVENT_NAME / X-GitHub-Event); without it the
+    payload's shape decides. Events we do not handle parse to their bare kind.
+    """
     payload = _load_payload(path)
     repository, sender = _obj(payload, "repository"), _obj(payload, "sender")
-    repo = repository.get("full_name")
-    default_branch = repository.get("default_branch")
-    actor = sender.get("login")
-    pr = payload.get("pull_request")
-    if name == "pull_request" or (name is None and isinstance(pr, dict)):
-        if not isinstance(pr, dict):
-            raise EventError(f"{path}: a pull_request event must have a 'pull_request' object")
-        base, head = _obj(pr, "base"), _obj(pr, "head")
-        number = pr.get("number", payload.get("number"))
-        if not isinstance(number, int) or not base.get("ref") or not head.get("sha"):
-            raise EventError(f"{path}: pull_request payload lacks number, base.ref or head.sha")
-        head_repo = _obj(head, "repo").get("full_name")
-        return Event(
-            kind="pull_request",
-            action=payload.get("action"),
-            repo=repo,
-            pr_number=number,
-            base_ref=base.get("ref"),
-            base_sha=base.get("sha"),
-            head_ref=head.get("ref"),
-            head_sha=head.get("sha"),
-            default_branch=default_branch,
-            actor=actor,
-            fork=bool(head_repo and repo and head_repo != repo),
-            merged=bool(pr.get("merged")),
-        )
-    kind = name or ("push" if "pusher" in payload else "unknown")
-    return Event(kind=kind, action=payload.get("action"), repo=repo, default_branch=default_branch, actor=actor, head_sha=payload.get("after"), head_ref=payload.get("ref"))
+    common = {"repo": repository.get("full_name"), "default_branch": repository.get("default_branch") or repository.get("master_branch"), "actor": sender.get("login")}
+    kind = name or _guess_name(payload)
+    parser = PARSERS.get(kind)
+    if parser is None:
+        return Event(kind=kind, action=payload.get("action") if isinstance(payload.get("action"), str) else None, **common)
+    return parser(payload, common, path)
 
 
 def localize(event: Event, root: Path) -> Event:

@@ -5,6 +5,7 @@ Data flows one way: config -> event -> plan -> flow (tasks) -> report -> forge.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -100,11 +101,37 @@ def render(report: Report, cfg: LoadedConfig) -> str:
 
 
 def publish(report: Report, body: str, event: Event, forge: Forge) -> CommentRef:
-    ref = forge.upsert_comment(event.pr_key, marker(report.name), body)
+    ref = forge.upsert_comment(event, marker(report.name), body)
     if event.head_sha:
         state = "success" if report.passed else "failure"
-        forge.set_status(event.head_sha, state, f"mlops: {report.summary}")
+        forge.set_status(event.head_sha, state, f"mlops: {report.summary}", summary=body)
     return ref
+
+
+def deliver(report: Report, body: str, event: Event, forge: Forge) -> CommentRef:
+    """Step summary and outputs (on Actions), then the forge; a read-only token
+    (a fork's pull request) degrades to the summary and the exit code."""
+    from . import actions_runtime
+    from .forges.github import ReadOnly
+
+    actions_runtime.append_summary(body)
+    try:
+        ref = publish(report, body, event, forge)
+    except ReadOnly as exc:
+        ref = CommentRef(None, None, False, f"read-only token (e.g. a pull request from a fork): no comment or status was written; the report is in the step summary and the exit code ({exc.message})")
+    metrics = {row.name: row.candidate for row in report.metrics}
+    actions_runtime.set_outputs({"verdict": report.verdict, "summary": report.summary, "metrics": json.dumps(metrics, sort_keys=True), "comment-url": ref.url or ""})
+    return ref
+
+
+def _pending(forge: Forge, event: Event) -> None:
+    from .forges.github import ReadOnly
+
+    if forge.shows_pending and event.head_sha:
+        try:
+            forge.set_status(event.head_sha, "pending", "mlops: training and evaluating")
+        except ReadOnly:
+            pass  # reported once, when the results are delivered
 
 
 def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, forge: Forge) -> Outcome:
@@ -118,10 +145,12 @@ def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Even
         report.candidate = replace(report.candidate, ref=event.head_ref, sha=event.head_sha)
         report.baseline = replace(report.baseline, ref=event.base_ref, sha=event.base_sha)
     else:
-        if forge.shows_pending and event.head_sha:
-            forge.set_status(event.head_sha, "pending", "mlops: training and evaluating")
+        _pending(forge, event)
         try:
-            report = run_flow(plan, store)
+            from .actions_runtime import group
+
+            with group(f"mlops: train and evaluate {cfg.config.name}"):
+                report = run_flow(plan, store)
             report.timings["total"] = round(time.perf_counter() - started, 3)
             report.notes = [n for n in report.notes if not n.startswith(DIRTY_PREFIX)] + uncommitted_notes(plan)
             body = render(report, cfg)  # before anything lands in .mlops/
@@ -130,10 +159,10 @@ def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Even
             gitrepo.HASHES.save()
         finally:
             store.discard()
-        ref = publish(report, body, event, forge)
+        ref = deliver(report, body, event, forge)
         return Outcome(report, ref, EXIT_OK if report.passed else EXIT_GATE_FAILED)
     report.notes = [n for n in report.notes if not n.startswith(DIRTY_PREFIX)] + uncommitted_notes(plan)
-    ref = publish(report, render(report, cfg), event, forge)
+    ref = deliver(report, render(report, cfg), event, forge)
     return Outcome(report, ref, EXIT_OK if report.passed else EXIT_GATE_FAILED)
 
 

@@ -226,7 +226,7 @@ def test_event_payload_file(cli, example_repo: GitRepo, tmp_path: Path) -> None:
     path.write_text(json.dumps(closed))
     result = cli("run", "--event-path", str(path), cwd=repo.path)
     assert result.exit_code == 0
-    assert result.stdout == "nothing to do: pull_request action 'closed' needs no run (runs on opened, synchronize, reopened)\n"
+    assert result.stdout == "nothing to do: PR #12 was closed without merging; the pull-request flow runs on opened, synchronize, reopened\n"
 
 
 def test_parquet_data_separate_holdout_file_and_template_override(cli, repo: GitRepo) -> None:

@@ -12,9 +12,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..store import MLOPS_DIR, atomic_write
 from . import GATE_CONTEXT, CommentRef
+
+if TYPE_CHECKING:
+    from ..events import Event
 
 STATES = ("pending", "success", "failure", "error")
 
@@ -37,7 +41,8 @@ class LocalForge:
         path = self.dir / pr_key / "comments.json"
         return json.loads(path.read_text()) if path.is_file() else []
 
-    def upsert_comment(self, pr_key: str, marker: str, body: str) -> CommentRef:
+    def upsert_comment(self, event: "Event", marker: str, body: str) -> CommentRef:
+        pr_key = event.pr_key
         comments = self.comments(pr_key)
         mine = next((c for c in comments if marker in c["body"]), None)
         if mine is None:
@@ -55,7 +60,7 @@ class LocalForge:
         path = self.dir / "statuses" / f"{sha}.json"
         return json.loads(path.read_text()) if path.is_file() else {}
 
-    def set_status(self, sha: str, state: str, description: str, context: str = GATE_CONTEXT) -> None:
+    def set_status(self, sha: str, state: str, description: str, summary: str | None = None, context: str = GATE_CONTEXT) -> None:
         if state not in STATES:
             raise ValueError(f"unknown status state {state!r}")
         statuses = self.statuses(sha)

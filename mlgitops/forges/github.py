@@ -1,0 +1,211 @@
+"""GitHub (and GitHub Enterprise) through PyGithub over HTTP.
+
+* sticky comment: found by its hidden marker and edited; duplicates (two runs racing,
+  or a POST retried after the server already created it) are folded into the oldest;
+  a run for a commit that is no longer the PR's head leaves the comment alone;
+* the gate as a commit status and a check run, both named ``mlops/gate``;
+* retries on 5xx, 429 and secondary rate limits, honouring ``Retry-After``, bounded in
+  count and wait (PyGithub's GithubRetry, capped), then a clear ForgeError.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from ..errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, MlopsError
+from . import GATE_CONTEXT, CommentRef
+
+if TYPE_CHECKING:
+    from ..events import Event
+
+DEFAULT_API_URL = "https://api.github.com"
+CHECK_OUTPUT_LIMIT = 65_535  # characters GitHub accepts in a check run's output.summary
+SHA_MARK = re.compile(r"<!-- mlgitops:sha=([0-9a-f]{7,40}) -->")
+STATE_TO_CONCLUSION = {"success": "success", "failure": "failure", "error": "failure"}
+
+
+class ForgeError(MlopsError):
+    """GitHub could not be reached or refused us; the message says what to do."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class ForgeAuthError(ForgeError):
+    exit_code = EXIT_INVALID_INPUT
+
+
+class ReadOnly(ForgeError):
+    """The token may not write (e.g. a pull request from a fork)."""
+
+    exit_code = EXIT_INVALID_INPUT
+
+
+def make_retry(total: int = 4, max_wait: float = 30.0) -> Any:
+    """PyGithub's retry (secondary rate limits, 5xx) plus 429, with every wait capped."""
+    from github.GithubRetry import GithubRetry
+
+    class BoundedRetry(GithubRetry):
+        def get_retry_after(self, response: Any) -> float | None:  # urllib3 hook: 429/503 Retry-After
+            after = super().get_retry_after(response)
+            return None if after is None else min(after, max_wait)
+
+    return BoundedRetry(
+        total=total,
+        backoff_factor=0.5,
+        backoff_max=max_wait,
+        secondary_rate_wait=min(60.0, max_wait),
+        max_rate_limit_wait=max_wait,
+        status_forcelist=[429, *range(500, 600)],
+        raise_on_status=False,
+    )
+
+
+class GitHubForge:
+    name = "github"
+    shows_pending = True
+
+    def __init__(
+        self,
+        repo: str,
+        token: str,
+        api_url: str | None = None,
+        retries: int = 4,
+        max_wait: float = 30.0,
+        timeout: int = 20,
+        seconds_between_writes: float = 1.0,
+        seconds_between_requests: float = 0.25,
+    ) -> None:
+        from github import Auth, Github
+
+        self.repo_name = repo
+        self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
+        # PyGithub's default spacing follows GitHub's advice against secondary rate
+        # limits (serial requests, >= 1 s between writes); tests pass 0.
+        self.gh = Github(
+            base_url=self.api_url,
+            auth=Auth.Token(token),
+            retry=make_retry(retries, max_wait),
+            timeout=timeout,
+            per_page=100,
+            seconds_between_requests=seconds_between_requests,
+            seconds_between_writes=seconds_between_writes,
+        )
+        self._repo: Any = None
+        self._check_runs: dict[str, Any] = {}
+        self._issues: dict[int, Any] = {}
+        self.checks_enabled = True
+        self.warnings: list[str] = []
+
+    # -- plumbing ---------------------------------------------------------------
+    @property
+    def repo(self) -> Any:
+        if self._repo is None:
+            self._repo = self._call("read the repository", lambda: self.gh.get_repo(self.repo_name, lazy=True))
+        return self._repo
+
+    def _call(self, what: str, fn: Any) -> Any:
+        from github.GithubException import BadCredentialsException, GithubException, RateLimitExceededException
+
+        try:
+            return fn()
+        except BadCredentialsException:
+            raise ForgeAuthError(f"GitHub rejected the token while trying to {what} (401 Bad credentials)", hint="set GITHUB_TOKEN (or --token) to a valid token for this repository") from None
+        except RateLimitExceededException as exc:
+            raise ForgeError(f"GitHub's rate limit stopped us while trying to {what}: {_message(exc)}", hint="wait for the limit to reset, or use a token with a higher limit") from None
+        except GithubException as exc:
+            if exc.status in (403, 404) and _is_permission(exc):
+                raise ReadOnly(f"the token may not {what} ({exc.status}: {_message(exc)})") from None
+            raise ForgeError(f"GitHub answered {exc.status} while trying to {what}: {_message(exc)}", hint="retried already; check https://www.githubstatus.com or GITHUB_API_URL") from None
+        except Exception as exc:  # requests/urllib3: connection refused, retries exhausted, timeouts
+            name = type(exc).__name__
+            text = str(exc).split("(Caused by", 1)[0].strip()
+            raise ForgeError(f"could not reach GitHub at {self.api_url} to {what}: {name}: {text}", hint="check GITHUB_API_URL and the network; the request was retried") from None
+
+    # -- comments ---------------------------------------------------------------
+    def _marked(self, number: int, marker: str) -> list[Any]:
+        comments = self._call("list the PR's comments", lambda: list(self._issue(number).get_comments()))
+        return sorted((c for c in comments if marker in (c.body or "")), key=lambda c: c.id)
+
+    def _issue(self, number: int) -> Any:
+        if number not in self._issues:
+            self._issues[number] = self._call("read the pull request", lambda: self.repo.get_issue(number))
+        return self._issues[number]
+
+    def upsert_comment(self, event: "Event", marker: str, body: str) -> CommentRef:
+        if event.pr_number is None:
+            raise ForgeError(f"event {event.kind} names no pull request to comment on")
+        number = event.pr_number
+        sha = event.head_sha or ""
+        stamped = f"{body.rstrip()}\n<!-- mlgitops:sha={sha} -->\n" if sha else body
+        head = self._call("read the pull request", lambda: self.repo.get_pull(number).head.sha)
+        mine = self._marked(number, marker)
+        if sha and head and head != sha:
+            # A newer commit was pushed: its own run owns the comment.
+            return CommentRef(mine[0].id if mine else None, mine[0].html_url if mine else None, False, f"PR #{number} moved on to {head[:7]}; the comment was left to that run")
+        if mine:
+            keep = mine[0]
+            self._call("edit the PR comment", lambda: keep.edit(stamped))
+            created = False
+        else:
+            keep = self._call("comment on the PR", lambda: self._issue(number).create_comment(stamped))
+            created = True
+            mine = self._marked(number, marker)
+            if mine and mine[0].id != keep.id:
+                # Another run (or a retried POST) created one too: the oldest wins.
+                first = mine[0]
+                self._call("edit the PR comment", lambda: first.edit(stamped))
+                keep = first
+        for extra in [c for c in mine if c.id != keep.id]:
+            self._call("delete a duplicate PR comment", extra.delete)
+        return CommentRef(keep.id, keep.html_url, created)
+
+    # -- gate -------------------------------------------------------------------
+    def set_status(self, sha: str, state: str, description: str, summary: str | None = None, context: str = GATE_CONTEXT) -> None:
+        self._call(
+            "set the commit status",
+            lambda: self.repo.get_commit(sha).create_status(state=state, description=description[:140], context=context),
+        )
+        if self.checks_enabled:
+            try:
+                self._check_run(sha, state, description, summary, context)
+            except ReadOnly as exc:
+                # Checks need a GitHub App token (Actions' GITHUB_TOKEN is one); a PAT
+                # gets 403. The commit status above still gates the merge.
+                self.checks_enabled = False
+                self.warnings.append(f"check run skipped: {exc.message}")
+
+    def _check_run(self, sha: str, state: str, description: str, summary: str | None, context: str) -> None:
+        title = description[:1000]
+        output = {"title": title, "summary": (summary or description)[:CHECK_OUTPUT_LIMIT]}
+        run = self._check_runs.get(sha)
+        if state == "pending":
+            if run is None:
+                self._check_runs[sha] = self._call("create the check run", lambda: self.repo.create_check_run(name=context, head_sha=sha, status="in_progress", output=output))
+            return
+        conclusion = STATE_TO_CONCLUSION[state]
+        if run is None:
+            self._call("create the check run", lambda: self.repo.create_check_run(name=context, head_sha=sha, status="completed", conclusion=conclusion, output=output))
+        else:
+            self._call("complete the check run", lambda: run.edit(status="completed", conclusion=conclusion, output=output))
+
+    # -- lookups ----------------------------------------------------------------
+    def pull_for_sha(self, sha: str) -> int | None:
+        """The open PR whose head is ``sha`` (else any PR containing it), if one exists."""
+        pulls = self._call("find the PR for a commit", lambda: list(self.repo.get_commit(sha).get_pulls()))
+        for pull in pulls:
+            if pull.state == "open" and pull.head.sha == sha:
+                return pull.number
+        return pulls[0].number if pulls else None
+
+
+def _message(exc: Any) -> str:
+    data = getattr(exc, "data", None)
+    if isinstance(data, dict) and data.get("message"):
+        return str(data["message"])
+    return str(exc)
+
+
+def _is_permission(exc: Any) -> bool:
+    text = _message(exc).lower()
+    return "resource not accessible" in text or "must have" in text or "permission" in text or exc.status == 404

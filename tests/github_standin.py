@@ -1,0 +1,457 @@
+"""A GitHub REST stand-in: a real HTTP server on 127.0.0.1 with state.
+
+It serves exactly the endpoints mlgitops calls, and is held to GitHub's own material
+in ../shared/github/: every JSON body it returns starts from the operation's example
+response in the OpenAPI description and is validated against the operation's
+response schema (violations are recorded and asserted empty by the tests). It can
+inject faults (500, 502, 403/429 with Retry-After, 401, slow responses), act as a
+read-only token (a fork's pull request), and serve under /api/v3 like GitHub
+Enterprise Server.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "github"
+SPEC_PATH = SHARED / "openapi" / "api.github.com.subset.json"
+GITHUB = "https://api.github.com"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    times: int = 1
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    after: bool = False  # do the work, then answer with the fault (a lost response)
+    delay: float = 0.0
+
+
+@dataclass
+class Repo:
+    full_name: str
+    default_branch: str = "main"
+    read_only: bool = False
+    pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    comments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+class Spec:
+    """The OpenAPI subset: example bodies and response validators per operation."""
+
+    def __init__(self, path: Path = SPEC_PATH) -> None:
+        from openapi_schema_validator import OAS30Validator
+
+        self.doc = json.loads(path.read_text())
+        self._validator_cls = OAS30Validator
+        self._validators: dict[str, Any] = {}
+
+    def resolve(self, node: Any) -> Any:
+        while isinstance(node, dict) and "$ref" in node:
+            target: Any = self.doc
+            for part in node["$ref"][2:].split("/"):
+                target = target[part]
+            node = target
+        return node
+
+    def response(self, method: str, template: str, status: int) -> dict[str, Any]:
+        op = self.doc["paths"][template][method.lower()]
+        return self.resolve(op["responses"][str(status)])
+
+    def example(self, method: str, template: str, status: int) -> Any:
+        content = self.response(method, template, status)["content"]["application/json"]
+        examples = content.get("examples") or {}
+        first = self.resolve(examples.get("default") or next(iter(examples.values())))
+        return copy.deepcopy(first["value"])
+
+    def errors(self, method: str, template: str, status: int, body: Any) -> list[str]:
+        resp = self.response(method, template, status)
+        content = (resp.get("content") or {}).get("application/json")
+        if content is None:
+            return [] if body is None else [f"{method} {template} {status}: the spec has no body here"]
+        key = f"{method} {template} {status}"
+        if key not in self._validators:
+            self._validators[key] = self._validator_cls({**content["schema"], "components": self.doc["components"]})
+        return [f"{key}: {'/'.join(map(str, e.absolute_path))}: {e.message}" for e in self._validators[key].iter_errors(body) if not _nullable_enum(e)]
+
+
+def _nullable_enum(error: Any) -> bool:
+    """OAS 3.0 `nullable: true` beside `enum` without null (e.g. check-run.conclusion):
+    GitHub sends null there, as its own recordings show; the validator reads the enum
+    strictly. Only this one ambiguity is excused."""
+    return error.validator == "enum" and error.instance is None and bool(error.schema.get("nullable"))
+
+
+Handler = Callable[["StandIn", Repo, dict[str, str], dict[str, Any], dict[str, list[str]]], tuple[int, Any, dict[str, str]]]
+ROUTES: list[tuple[str, str, Handler]] = []
+
+
+def route(method: str, template: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        ROUTES.append((method, template, fn))
+        return fn
+
+    return register
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$")
+
+
+class StandIn:
+    def __init__(self, token: str = "ghs_test_token", prefix: str = "") -> None:
+        self.spec = Spec()
+        self.token = token
+        self.prefix = prefix  # "/api/v3" for GitHub Enterprise Server
+        self.repos: dict[str, Repo] = {}
+        self.faults: list[Fault] = []
+        self.log: list[tuple[str, str, int]] = []
+        self.violations: list[str] = []
+        self.delay = 0.0
+        self.ids = itertools.count(1000)
+        self.lock = threading.RLock()
+        self.server: ThreadingHTTPServer | None = None
+        self.routes = [(m, t, _compile(t), fn) for m, t, fn in ROUTES]
+
+    # -- lifecycle ----------------------------------------------------------------
+    def start(self) -> "StandIn":
+        standin = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def _handle(self) -> None:
+                standin._dispatch(self)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}{self.prefix}"
+
+    # -- state helpers for tests -----------------------------------------------------
+    def add_repo(self, full_name: str, default_branch: str = "main") -> Repo:
+        repo = Repo(full_name, default_branch)
+        self.repos[full_name] = repo
+        return repo
+
+    def add_pull(self, full_name: str, number: int, head_sha: str, base_sha: str, head_ref: str = "feature", base_ref: str = "main") -> dict[str, Any]:
+        pull = {"number": number, "head_sha": head_sha, "base_sha": base_sha, "head_ref": head_ref, "base_ref": base_ref, "state": "open"}
+        self.repos[full_name].pulls[number] = pull
+        return pull
+
+    def fail(self, method: str, path: str, status: int, times: int = 1, headers: dict[str, str] | None = None, body: dict[str, Any] | None = None, after: bool = False, delay: float = 0.0) -> None:
+        self.faults.append(Fault(method, re.compile(path), status, times, headers or {}, body, after, delay))
+
+    def calls(self, method: str | None = None, pattern: str = "") -> list[tuple[str, str, int]]:
+        return [c for c in self.log if (method is None or c[0] == method) and re.search(pattern, c[1])]
+
+    # -- HTTP -----------------------------------------------------------------------
+    def _dispatch(self, h: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(h.path)
+        path, query = parts.path, parse_qs(parts.query)
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        if self.delay:
+            time.sleep(self.delay)
+        fault = self._take_fault(h.command, path)
+        if fault and fault.delay:
+            time.sleep(fault.delay)
+        if fault and not fault.after:
+            return self._send(h, fault.status, fault.body or _error_body(fault.status), fault.headers, path)
+        auth = h.headers.get("Authorization", "")
+        if auth not in (f"token {self.token}", f"Bearer {self.token}"):
+            return self._send(h, 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"}, {}, path)
+        if not path.startswith(self.prefix):
+            return self._send(h, 404, _error_body(404), {}, path)
+        local = path[len(self.prefix):] or "/"
+        for method, template, pattern, fn in self.routes:
+            m = pattern.match(local)
+            if method != h.command or not m:
+                continue
+            params = m.groupdict()
+            repo = self.repos.get(f"{params.get('owner')}/{params.get('repo')}")
+            if repo is None:
+                return self._send(h, 404, _error_body(404), {}, path)
+            if repo.read_only and method != "GET":
+                return self._send(h, 403, {"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest", "status": "403"}, {}, path)
+            try:
+                body = json.loads(raw) if raw else {}
+            except json.JSONDecodeError:
+                return self._send(h, 400, {"message": "Problems parsing JSON", "documentation_url": "https://docs.github.com/rest"}, {}, path)
+            with self.lock:
+                status, payload, headers = fn(self, repo, params, body, query)
+            if status < 400 and payload is not None:
+                self.violations += self.spec.errors(method, template, status, payload)
+            if fault:  # the work happened, the answer is lost
+                return self._send(h, fault.status, fault.body or _error_body(fault.status), fault.headers, path)
+            return self._send(h, status, payload, headers, path)
+        return self._send(h, 404, _error_body(404), {}, path)
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.method == method and fault.path.search(path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _send(self, h: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str], path: str) -> None:
+        self.log.append((h.command, path, status))
+        data = b"" if payload is None else json.dumps(payload).encode()
+        h.send_response(status)
+        base = {
+            "Content-Type": "application/json; charset=utf-8",
+            "X-GitHub-Media-Type": "github.v3; format=json",
+            "X-RateLimit-Limit": "5000",
+            "X-RateLimit-Remaining": "4999",
+            "X-RateLimit-Reset": str(int(time.time()) + 3600),
+            "X-RateLimit-Used": "1",
+            "X-RateLimit-Resource": "core",
+            "Content-Length": str(len(data)),
+        }
+        for k, v in {**base, **headers}.items():
+            h.send_header(k, v)
+        h.end_headers()
+        if data:
+            h.wfile.write(data)
+
+    # -- object builders (GitHub's examples, our values) --------------------------------
+    def api(self, repo: Repo, rest: str = "") -> str:
+        return f"{self.url}/repos/{repo.full_name}{rest}"
+
+    def rewrite(self, obj: Any, repo: Repo) -> Any:
+        """Point the example's URLs at this server and this repo."""
+        text = json.dumps(obj).replace(f"{GITHUB}/repos/octocat/Hello-World", self.api(repo)).replace(GITHUB, self.url)
+        text = text.replace("https://github.com/octocat/Hello-World", f"https://github.com/{repo.full_name}")
+        return json.loads(text)
+
+
+def _error_body(status: int) -> dict[str, Any]:
+    messages = {401: "Bad credentials", 403: "Forbidden", 404: "Not Found", 422: "Validation Failed", 429: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", 500: "Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+    return {"message": messages.get(status, "Error"), "documentation_url": "https://docs.github.com/rest", "status": str(status)}
+
+
+def _page(items: list[Any], query: dict[str, list[str]], url: str) -> tuple[list[Any], dict[str, str]]:
+    per_page = int((query.get("per_page") or ["30"])[0])
+    page = int((query.get("page") or ["1"])[0])
+    chunk = items[(page - 1) * per_page : page * per_page]
+    links = []
+    if page * per_page < len(items):
+        links.append(f'<{url}?per_page={per_page}&page={page + 1}>; rel="next"')
+        last = (len(items) + per_page - 1) // per_page
+        links.append(f'<{url}?per_page={per_page}&page={last}>; rel="last"')
+    return chunk, ({"Link": ", ".join(links)} if links else {})
+
+
+# -- endpoints -------------------------------------------------------------------------
+@route("GET", "/repos/{owner}/{repo}")
+def get_repo(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    out = s.rewrite(s.spec.example("GET", "/repos/{owner}/{repo}", 200), repo)
+    owner, name = repo.full_name.split("/")
+    out.update(name=name, full_name=repo.full_name, default_branch=repo.default_branch)
+    out["owner"]["login"] = owner
+    return 200, out, {}
+
+
+def _issue_comment(s: StandIn, repo: Repo, c: dict[str, Any], template: str, status: int, method: str = "GET") -> dict[str, Any]:
+    out = s.rewrite(s.spec.example(method, template, status), repo)
+    out.update(
+        id=c["id"],
+        node_id=f"IC_{c['id']}",
+        body=c["body"],
+        url=s.api(repo, f"/issues/comments/{c['id']}"),
+        html_url=f"https://github.com/{repo.full_name}/pull/{c['number']}#issuecomment-{c['id']}",
+        issue_url=s.api(repo, f"/issues/{c['number']}"),
+        created_at=c["created_at"],
+        updated_at=c["updated_at"],
+    )
+    out["user"]["login"] = "github-actions[bot]"
+    return out
+
+
+@route("GET", "/repos/{owner}/{repo}/issues/{issue_number}")
+def get_issue(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    number = int(p["issue_number"])
+    if number not in repo.pulls:
+        return 404, _error_body(404), {}
+    out = s.rewrite(s.spec.example("GET", "/repos/{owner}/{repo}/issues/{issue_number}", 200), repo)
+    out.update(number=number, url=s.api(repo, f"/issues/{number}"), comments_url=s.api(repo, f"/issues/{number}/comments"), comments=sum(1 for c in repo.comments.values() if c["number"] == number))
+    return 200, out, {}
+
+
+@route("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments")
+def list_comments(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    number = int(p["issue_number"])
+    items = [c for c in sorted(repo.comments.values(), key=lambda c: c["id"]) if c["number"] == number]
+    chunk, headers = _page(items, q, s.api(repo, f"/issues/{number}/comments"))
+    example = s.spec.example("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", 200)[0]
+    out = []
+    for c in chunk:
+        item = _issue_comment(s, repo, c, "/repos/{owner}/{repo}/issues/comments/{comment_id}", 200)
+        out.append({k: item.get(k, v) for k, v in example.items()} | item)
+    return 200, out, headers
+
+
+@route("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments")
+def create_comment(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    number = int(p["issue_number"])
+    if not isinstance(body.get("body"), str):
+        return 422, {"message": "Validation Failed", "errors": [{"resource": "IssueComment", "code": "missing_field", "field": "body"}], "documentation_url": "https://docs.github.com/rest"}, {}
+    if len(body["body"]) > 65536:
+        return 422, {"message": "Validation Failed", "errors": [{"resource": "IssueComment", "code": "custom", "field": "body", "message": "body is too long (maximum is 65536 characters)"}], "documentation_url": "https://docs.github.com/rest"}, {}
+    if number not in repo.pulls:
+        return 404, _error_body(404), {}
+    cid = next(s.ids)
+    stamp = now()
+    repo.comments[cid] = {"id": cid, "number": number, "body": body["body"], "created_at": stamp, "updated_at": stamp}
+    out = _issue_comment(s, repo, repo.comments[cid], "/repos/{owner}/{repo}/issues/{issue_number}/comments", 201, "POST")
+    return 201, out, {"Location": out["url"]}
+
+
+@route("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}")
+def edit_comment(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    c = repo.comments.get(int(p["comment_id"]))
+    if c is None:
+        return 404, _error_body(404), {}
+    if not isinstance(body.get("body"), str) or len(body["body"]) > 65536:
+        return 422, {"message": "Validation Failed", "documentation_url": "https://docs.github.com/rest"}, {}
+    c.update(body=body["body"], updated_at=now())
+    return 200, _issue_comment(s, repo, c, "/repos/{owner}/{repo}/issues/comments/{comment_id}", 200, "PATCH"), {}
+
+
+@route("DELETE", "/repos/{owner}/{repo}/issues/comments/{comment_id}")
+def delete_comment(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    if repo.comments.pop(int(p["comment_id"]), None) is None:
+        return 404, _error_body(404), {}
+    return 204, None, {}
+
+
+def _pull(s: StandIn, repo: Repo, pull: dict[str, Any], template: str) -> dict[str, Any]:
+    out = s.rewrite(s.spec.example("GET", template, 200), repo)
+    if isinstance(out, list):
+        out = out[0]
+    n = pull["number"]
+    out.update(number=n, state=pull["state"], url=s.api(repo, f"/pulls/{n}"), html_url=f"https://github.com/{repo.full_name}/pull/{n}", issue_url=s.api(repo, f"/issues/{n}"), comments_url=s.api(repo, f"/issues/{n}/comments"))
+    out["requested_teams"] = []  # GitHub's example team lacks the schema's required `type`
+    out["head"].update(sha=pull["head_sha"], ref=pull["head_ref"], label=f"{repo.full_name.split('/')[0]}:{pull['head_ref']}")
+    out["base"].update(sha=pull["base_sha"], ref=pull["base_ref"], label=f"{repo.full_name.split('/')[0]}:{pull['base_ref']}")
+    return out
+
+
+@route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}")
+def get_pull(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    pull = repo.pulls.get(int(p["pull_number"]))
+    if pull is None:
+        return 404, _error_body(404), {}
+    return 200, _pull(s, repo, pull, "/repos/{owner}/{repo}/pulls/{pull_number}"), {}
+
+
+@route("GET", "/repos/{owner}/{repo}/commits/{commit_sha}/pulls")
+def pulls_for_commit(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    sha = p["commit_sha"]
+    hits = [pl for pl in repo.pulls.values() if pl["head_sha"] == sha]
+    return 200, [_pull(s, repo, pl, "/repos/{owner}/{repo}/commits/{commit_sha}/pulls") for pl in hits], {}
+
+
+@route("GET", "/repos/{owner}/{repo}/commits/{ref}")
+def get_commit(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    out = s.rewrite(s.spec.example("GET", "/repos/{owner}/{repo}/commits/{ref}", 200), repo)
+    sha = p["ref"]
+    out.update(sha=sha, url=s.api(repo, f"/commits/{sha}"), comments_url=s.api(repo, f"/commits/{sha}/comments"))
+    return 200, out, {}
+
+
+@route("POST", "/repos/{owner}/{repo}/statuses/{sha}")
+def create_status(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    if body.get("state") not in ("error", "failure", "pending", "success"):
+        return 422, {"message": "Validation Failed", "errors": [{"resource": "Status", "code": "custom", "field": "state", "message": "state is not included in the list"}], "documentation_url": "https://docs.github.com/rest"}, {}
+    if len(body.get("description") or "") > 140:
+        return 422, {"message": "Validation Failed", "documentation_url": "https://docs.github.com/rest"}, {}
+    sid = next(s.ids)
+    out = s.rewrite(s.spec.example("POST", "/repos/{owner}/{repo}/statuses/{sha}", 201), repo)
+    out.update(id=sid, node_id=f"SC_{sid}", state=body["state"], description=body.get("description"), context=body.get("context", "default"), target_url=body.get("target_url"), url=s.api(repo, f"/statuses/{p['sha']}"), created_at=now(), updated_at=now())
+    repo.statuses.setdefault(p["sha"], []).append(out)
+    return 201, out, {"Location": out["url"]}
+
+
+@route("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses")
+def list_statuses(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    return 200, list(reversed(repo.statuses.get(p["ref"], []))), {}
+
+
+def _check_run(s: StandIn, repo: Repo, run: dict[str, Any], method: str, template: str, status: int) -> dict[str, Any]:
+    out = s.rewrite(s.spec.example(method, template, status), repo)
+    out.update(id=run["id"], node_id=f"CR_{run['id']}", head_sha=run["head_sha"], name=run["name"], status=run["status"], conclusion=run.get("conclusion"), url=s.api(repo, f"/check-runs/{run['id']}"), html_url=f"https://github.com/{repo.full_name}/runs/{run['id']}", started_at=run["started_at"], completed_at=run.get("completed_at"))
+    out["output"].update(title=run["output"].get("title"), summary=run["output"].get("summary"), text=run["output"].get("text"))
+    out["pull_requests"] = []
+    return out
+
+
+@route("POST", "/repos/{owner}/{repo}/check-runs")
+def create_check_run(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    if not body.get("name") or not body.get("head_sha"):
+        return 422, {"message": "Invalid request.\n\n\"name\", \"head_sha\" weren't supplied.", "documentation_url": "https://docs.github.com/rest"}, {}
+    if body.get("status") == "completed" and not body.get("conclusion"):
+        return 422, {"message": "Validation Failed", "documentation_url": "https://docs.github.com/rest"}, {}
+    summary = (body.get("output") or {}).get("summary") or ""
+    if len(summary) > 65535:
+        return 422, {"message": "Invalid request. output.summary is too long", "documentation_url": "https://docs.github.com/rest"}, {}
+    rid = next(s.ids)
+    run = {"id": rid, "name": body["name"], "head_sha": body["head_sha"], "status": body.get("status", "queued"), "conclusion": body.get("conclusion"), "output": body.get("output") or {}, "started_at": now(), "completed_at": now() if body.get("status") == "completed" else None}
+    repo.check_runs[rid] = run
+    return 201, _check_run(s, repo, run, "POST", "/repos/{owner}/{repo}/check-runs", 201), {}
+
+
+@route("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}")
+def update_check_run(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    run = repo.check_runs.get(int(p["check_run_id"]))
+    if run is None:
+        return 404, _error_body(404), {}
+    for key in ("status", "conclusion", "output"):
+        if key in body:
+            run[key] = body[key]
+    if run["status"] == "completed":
+        run["completed_at"] = now()
+    return 200, _check_run(s, repo, run, "PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}", 200), {}
+
+
+@route("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs")
+def list_check_runs(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    runs = [r for r in repo.check_runs.values() if r["head_sha"] == p["ref"]]
+    items = [_check_run(s, repo, r, "GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}", 200) for r in runs]
+    return 200, {"total_count": len(items), "check_runs": items}, {}
