@@ -82,7 +82,11 @@ class Spec:
         content = self.response(method, template, status)["content"]["application/json"]
         examples = content.get("examples") or {}
         first = self.resolve(examples.get("default") or next(iter(examples.values())))
-        return copy.deepcopy(first["value"])
+        value = first["value"]
+        while isinstance(value, dict) and set(value) == {"$ref"}:  # an example pointing at another
+            target = self.resolve(value)
+            value = target.get("value", target)
+        return copy.deepcopy(value)
 
     def errors(self, method: str, template: str, status: int, body: Any) -> list[str]:
         resp = self.response(method, template, status)
@@ -283,8 +287,10 @@ def _page(items: list[Any], query: dict[str, list[str]], url: str) -> tuple[list
 def get_repo(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
     out = s.rewrite(s.spec.example("GET", "/repos/{owner}/{repo}", 200), repo)
     owner, name = repo.full_name.split("/")
-    out.update(name=name, full_name=repo.full_name, default_branch=repo.default_branch)
+    out.update(name=name, full_name=repo.full_name, default_branch=repo.default_branch, fork=False, language="Python")  # the example omits a required `language`
     out["owner"]["login"] = owner
+    for key in ("source", "parent", "template_repository"):  # fork-only objects of the example
+        out.pop(key, None)
     return 200, out, {}
 
 

@@ -208,3 +208,30 @@ def test_irrelevant_events_exit_0_with_a_reason(example_repo: GitRepo, github: S
     assert proc.returncode == 0
     assert proc.stdout == "nothing to do: pull_request action 'labeled' needs no run (runs on opened, synchronize, reopened)\n"
     assert github.log == []
+
+
+def test_two_runs_racing_leave_one_comment_with_the_newer_report(github: StandIn) -> None:
+    import threading
+
+    from mlgitops.events import Event
+    from mlgitops.forges.github import GitHubForge
+
+    old, new = "a" * 40, "b" * 40
+    github.add_pull("acme/models", 11, new, "c" * 40)  # the PR has moved on to `new`
+    marker = "<!-- mlgitops:pr-report name=m -->"
+    results = {}
+
+    def run(sha: str, copies: int) -> None:
+        forge = GitHubForge("acme/models", TOKEN, github.url, seconds_between_writes=0, seconds_between_requests=0)
+        for i in range(copies):
+            results[(sha, i)] = forge.upsert_comment(Event(kind="pull_request", repo="acme/models", pr_number=11, head_sha=sha), marker, f"{marker}\nreport for {sha[:7]}")
+
+    github.delay = 0.05  # widen the window in which both runs see no comment yet
+    threads = [threading.Thread(target=run, args=(sha, 1)) for sha in (old, new, new)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    (comment,) = github.repos["acme/models"].comments.values()
+    assert comment["body"].startswith(f"{marker}\nreport for {new[:7]}")
+    assert results[(old, 0)].note == "PR #11 moved on to bbbbbbb; the comment was left to that run"

@@ -101,7 +101,7 @@ class GitHubForge:
     @property
     def repo(self) -> Any:
         if self._repo is None:
-            self._repo = self._call("read the repository", lambda: self.gh.get_repo(self.repo_name, lazy=True))
+            self._repo = self._call("read the repository", lambda: self.gh.get_repo(self.repo_name))
         return self._repo
 
     def _call(self, what: str, fn: Any) -> Any:
@@ -133,6 +133,16 @@ class GitHubForge:
         return self._issues[number]
 
     def upsert_comment(self, event: "Event", marker: str, body: str) -> CommentRef:
+        try:
+            return self._upsert(event, marker, body)
+        except ReadOnly as exc:
+            if "404" not in exc.message:
+                raise
+            # The comment we meant to edit was deleted meanwhile (a racing run folded
+            # it away): look again, once.
+            return self._upsert(event, marker, body)
+
+    def _upsert(self, event: "Event", marker: str, body: str) -> CommentRef:
         if event.pr_number is None:
             raise ForgeError(f"event {event.kind} names no pull request to comment on")
         number = event.pr_number
@@ -157,8 +167,18 @@ class GitHubForge:
                 self._call("edit the PR comment", lambda: first.edit(stamped))
                 keep = first
         for extra in [c for c in mine if c.id != keep.id]:
-            self._call("delete a duplicate PR comment", extra.delete)
+            self._delete_quietly(extra)
         return CommentRef(keep.id, keep.html_url, created)
+
+    def _delete_quietly(self, comment: Any) -> None:
+        """Delete a duplicate; one a racing run deleted first is already fine."""
+        from github.GithubException import GithubException
+
+        try:
+            comment.delete()
+        except GithubException as exc:
+            if exc.status != 404:
+                self._call("delete a duplicate PR comment", comment.delete)
 
     # -- gate -------------------------------------------------------------------
     def set_status(self, sha: str, state: str, description: str, summary: str | None = None, context: str = GATE_CONTEXT) -> None:
