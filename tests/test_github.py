@@ -161,7 +161,7 @@ def test_bad_token_is_exit_2(prefect_api: str, example_repo: GitRepo, github: St
     github.token = "another-token"
     proc, _, _ = runner(repo, github, prefect_api, payload(repo, 6), tmp_path)
     assert proc.returncode == 2
-    assert "error: GitHub rejected the token while trying to set the commit status (401 Bad credentials)" in proc.stderr
+    assert "error: GitHub rejected the token while trying to read the repository (401 Bad credentials)" in proc.stderr
     assert "::error title=mlops::GitHub rejected the token" in proc.stdout
 
 

@@ -109,6 +109,8 @@ class GitHubForge:
 
         try:
             return fn()
+        except MlopsError:
+            raise  # already explained by an inner call
         except BadCredentialsException:
             raise ForgeAuthError(f"GitHub rejected the token while trying to {what} (401 Bad credentials)", hint="set GITHUB_TOKEN (or --token) to a valid token for this repository") from None
         except RateLimitExceededException as exc:
