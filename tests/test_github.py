@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.github_standin import SHARED, StandIn
 from tests.helpers import EXAMPLE, GitRepo
 
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/github is not beside this checkout")
 TOKEN = "ghs_standin_secret_token_123"
+ACTION_STEP = next(step["run"] for step in yaml.safe_load((Path(__file__).resolve().parents[1] / "actions" / "pull-request" / "action.yml").read_text())["runs"]["steps"] if step.get("id") == "run")
 OPENED = SHARED / "webhooks" / "octokit-webhooks" / "api.github.com" / "pull_request" / "opened.payload.json"
 
 
@@ -70,7 +72,9 @@ def runner(repo: GitRepo, github: StandIn, prefect_api: str, event: dict, tmp: P
         MLOPS_GITHUB_WRITE_INTERVAL="0",
         **extra,
     )
-    proc = subprocess.run([sys.executable, "-m", "mlgitops", "run"], cwd=repo.path, env=env, capture_output=True, text=True, timeout=300)
+    # The action's own step script, run by bash with the env the step declares.
+    env.update(MLOPS_CONFIG="mlops.yaml", PATH=f"{Path(sys.executable).parent}:{env['PATH']}")
+    proc = subprocess.run(["bash", "-e", "-c", ACTION_STEP], cwd=repo.path, env=env, capture_output=True, text=True, timeout=300)
     # The only place the token appears is the command that tells the runner to mask it.
     shown = (proc.stdout + proc.stderr).replace(f"::add-mask::{TOKEN}\n", "")
     assert TOKEN not in shown

@@ -1,0 +1,88 @@
+"""The composite action, the workflows and `mlops init`, read as GitHub would read them."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import REPO_ROOT
+
+ACTIONS = sorted(REPO_ROOT.glob("actions/*/action.yml"))
+WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+CHECK = [sys.executable, "-m", "check_jsonschema"]
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+def steps_of(doc: dict) -> list[dict]:
+    if "runs" in doc:
+        return doc["runs"]["steps"]
+    return [s for job in doc["jobs"].values() for s in job.get("steps", [])]
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=lambda p: p.parent.name)
+def test_action_validates_offline(path: Path) -> None:
+    proc = subprocess.run([*CHECK, "--builtin-schema", "vendor.github-actions", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_validates_offline(path: Path) -> None:
+    proc = subprocess.run([*CHECK, "--builtin-schema", "vendor.github-workflows", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("path", [*ACTIONS, *WORKFLOWS], ids=lambda p: p.name if p.suffix == ".yml" and p.name != "action.yml" else p.parent.name)
+def test_no_expression_in_shell_and_every_action_pinned(path: Path) -> None:
+    doc = yaml.safe_load(path.read_text())
+    for step in steps_of(doc):
+        assert "${{" not in step.get("run", ""), f"{path}: pass inputs through env:, never ${{{{ }}}} in run: (code injection)"
+        uses = step.get("uses")
+        if uses and not uses.startswith("./"):
+            assert PINNED.match(uses), f"{path}: {uses} is not pinned to a commit sha"
+
+
+def test_workflows_use_least_privilege_and_never_pull_request_target() -> None:
+    for path in WORKFLOWS:
+        text = path.read_text()
+        doc = yaml.safe_load(text)
+        assert "pull_request_target" not in text
+        perms = doc["permissions"]
+        assert perms["contents"] == "read"
+        assert set(perms.values()) <= {"read", "write"} and all(v == "write" for k, v in perms.items() if k != "contents")
+        assert set(perms) <= {"contents", "pull-requests", "statuses", "checks"}
+
+
+def test_init_writes_a_valid_scaffold_and_keeps_existing_files(tmp_path: Path, cli_noprefect) -> None:
+    result = cli_noprefect("init", "--action-ref", "acme/mlgitops/actions/pull-request@v1", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[:2] == ["wrote mlops.yaml", "wrote .github/workflows/mlops.yml"]
+    workflow = tmp_path / ".github" / "workflows" / "mlops.yml"
+    proc = subprocess.run([*CHECK, "--builtin-schema", "vendor.github-workflows", str(workflow)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+    doc = yaml.safe_load(workflow.read_text())
+    assert doc[True] == {"pull_request": {"types": ["opened", "synchronize", "reopened"]}}  # YAML 1.1 reads `on` as true
+    assert doc["permissions"] == {"contents": "read", "pull-requests": "write", "statuses": "write", "checks": "write"}
+    assert steps_of(doc)[1] == {"uses": "acme/mlgitops/actions/pull-request@v1", "with": {"config": "mlops.yaml"}}
+    assert cli_noprefect("validate", cwd=tmp_path).exit_code == 0
+    (tmp_path / "mlops.yaml").write_text("# mine\n")
+    again = cli_noprefect("init", cwd=tmp_path)
+    assert again.stdout.splitlines()[0] == "kept (exists; --force overwrites) mlops.yaml"
+    assert (tmp_path / "mlops.yaml").read_text() == "# mine\n"
+    bad = cli_noprefect("init", "--action-ref", "not a ref", cwd=tmp_path)
+    assert bad.exit_code == 2 and "is not OWNER/REPO[/PATH]@REF" in bad.stderr
+
+
+def test_action_step_script_is_what_the_e2e_tests_run() -> None:
+    """The action's run step is exactly `mlops run --config "$MLOPS_CONFIG"` with the
+    token in env; tests/test_github.py runs that command with a runner's env."""
+    doc = yaml.safe_load((REPO_ROOT / "actions" / "pull-request" / "action.yml").read_text())
+    step = next(s for s in doc["runs"]["steps"] if s.get("id") == "run")
+    assert step["run"].strip() == 'mlops run --config "$MLOPS_CONFIG"'
+    assert step["env"] == {"GITHUB_TOKEN": "${{ inputs.token }}", "MLOPS_CONFIG": "${{ inputs.config }}"}
+    assert shutil.which("bash")
