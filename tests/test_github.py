@@ -239,3 +239,29 @@ def test_two_runs_racing_leave_one_comment_with_the_newer_report(github: StandIn
     (comment,) = github.repos["acme/models"].comments.values()
     assert comment["body"].startswith(f"{marker}\nreport for {new[:7]}")
     assert results[(old, 0)].note == "PR #11 moved on to bbbbbbb; the comment was left to that run"
+
+
+def test_slow_responses_time_out_and_are_retried(github: StandIn) -> None:
+    from mlgitops.events import Event
+    from mlgitops.forges.github import ForgeError, GitHubForge
+
+    github.add_pull("acme/models", 12, "d" * 40, "e" * 40)
+    forge = GitHubForge("acme/models", TOKEN, github.url, timeout=1, retries=2, seconds_between_writes=0, seconds_between_requests=0)
+    github.fail("GET", r"/pulls/12$", 200, delay=2.5)  # one answer arrives too late
+    ref = forge.upsert_comment(Event(kind="pull_request", repo="acme/models", pr_number=12, head_sha="d" * 40), "<!-- m -->", "<!-- m -->\nx")
+    assert ref.created and len(github.calls("GET", r"/pulls/12$")) >= 1
+    github.fail("GET", r"/pulls/12$", 200, times=10, delay=2.5)  # every answer too late
+    start = time.monotonic()
+    with pytest.raises(ForgeError) as info:
+        forge.upsert_comment(Event(kind="pull_request", repo="acme/models", pr_number=12, head_sha="d" * 40), "<!-- m -->", "<!-- m -->\ny")
+    assert info.value.message.startswith(f"could not reach GitHub at {github.url} to read the pull request: ")
+    assert time.monotonic() - start < 30
+
+
+def test_pull_request_for_a_pushed_sha(github: StandIn) -> None:
+    from mlgitops.forges.github import GitHubForge
+
+    github.add_pull("acme/models", 21, "f" * 40, "e" * 40)
+    forge = GitHubForge("acme/models", TOKEN, github.url, seconds_between_writes=0, seconds_between_requests=0)
+    assert forge.pull_for_sha("f" * 40) == 21
+    assert forge.pull_for_sha("0" * 40) is None
