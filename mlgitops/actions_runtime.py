@@ -13,6 +13,10 @@ import sys
 import uuid
 from typing import Iterator, TextIO
 
+#: Where workflow commands go. The runner reads commands on stdout and stderr alike;
+#: the CLI switches to stderr when stdout carries --json.
+STREAM: TextIO = sys.stdout
+
 _LOCATION = re.compile(r"^(?:error: )?(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<msg>.*)$")
 
 
@@ -30,7 +34,9 @@ def escape_property(value: str) -> str:
 
 def command(name: str, message: str, out: TextIO | None = None, **props: object) -> None:
     params = ",".join(f"{k}={escape_property(str(v))}" for k, v in props.items() if v is not None)
-    (out or sys.stdout).write(f"::{name}{' ' + params if params else ''}::{escape_data(message)}\n")
+    stream = out or STREAM
+    stream.write(f"::{name}{' ' + params if params else ''}::{escape_data(message)}\n")
+    stream.flush()
 
 
 def mask(secret: str | None) -> None:
@@ -45,13 +51,13 @@ def group(title: str) -> Iterator[None]:
     if not on_actions():
         yield
         return
-    sys.stdout.write(f"::group::{escape_data(title)}\n")
-    sys.stdout.flush()
+    STREAM.write(f"::group::{escape_data(title)}\n")
+    STREAM.flush()
     try:
         yield
     finally:
-        sys.stdout.write("::endgroup::\n")
-        sys.stdout.flush()
+        STREAM.write("::endgroup::\n")
+        STREAM.flush()
 
 
 def annotate_errors(text: str, out: TextIO | None = None) -> None:

@@ -32,7 +32,7 @@ def _log_dir() -> Path:
 
 def write_crash_log(exc: BaseException) -> Path:
     """Versions + traceback for an unexpected error (kept out of the repo's `.mlops/`)."""
-    lines = [f"mlops crashed at {datetime.now().isoformat(timespec='seconds')}", f"command: {' '.join(sys.argv)}", f"python: {sys.version.split()[0]} on {platform.platform()}"]
+    lines = [f"mlops crashed at {datetime.now().isoformat(timespec='seconds')}", f"command: {' '.join(_redacted(sys.argv))}", f"python: {sys.version.split()[0]} on {platform.platform()}"]
     for pkg in LOGGED_PACKAGES:
         try:
             lines.append(f"{pkg}: {version(pkg)}")
@@ -44,6 +44,23 @@ def write_crash_log(exc: BaseException) -> Path:
     path = folder / f"mlops-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}.log"
     path.write_text("\n".join(lines))
     return path
+
+
+def _redacted(argv: list[str]) -> list[str]:
+    """The command line with any --token value hidden (the log may be shared)."""
+    out, hide = [], False
+    for arg in argv:
+        if hide:
+            out.append("***")
+            hide = False
+        elif arg == "--token":
+            out.append(arg)
+            hide = True
+        elif arg.startswith("--token="):
+            out.append("--token=***")
+        else:
+            out.append(arg)
+    return out
 
 
 def guarded(fn: Callable[..., int]) -> Callable[..., None]:
@@ -127,6 +144,10 @@ def run(base: str | None, event_path: str | None, event_name: str | None, config
     from .render import print_terminal, render_json
     from .runner import run_pull_request
 
+    from . import actions_runtime
+
+    if as_json:
+        actions_runtime.STREAM = sys.stderr  # keep stdout pure JSON
     root, cpath, rel = _find_config(repo, config)
     if not event_path and not base and os.environ.get("GITHUB_EVENT_PATH"):
         # On a GitHub Actions runner: the event that started the workflow.
@@ -163,10 +184,10 @@ def _make_forge(kind: str, token: str | None, event: Any, root: Path) -> Any:
     from .forges.local import LocalForge
 
     token = token or os.environ.get("GITHUB_TOKEN") or None
-    actions_runtime.mask(token)
     wants_github = kind == "github" or (kind == "auto" and actions_runtime.on_actions() and token and event.kind == "pull_request")
     if not wants_github:
         return LocalForge(root)
+    actions_runtime.mask(token)
     if not token:
         raise InputError("--forge github needs a token", hint="set GITHUB_TOKEN (in Actions: `env: GITHUB_TOKEN: ${{ github.token }}`) or pass --token")
     repo_name = event.repo or os.environ.get("GITHUB_REPOSITORY")

@@ -12,6 +12,7 @@ import jinja2
 from .report import MetricRow, Report
 
 GITHUB_COMMENT_LIMIT = 65_536  # characters; GitHub rejects longer issue comments
+STAMP_ROOM = 128  # the forge appends `<!-- mlgitops:sha=... -->` after rendering
 TRUNCATION_NOTE = "\n\n> ⚠️ This comment was truncated to fit GitHub's 65,536-character limit. Run `mlops run --json` for the full report.\n"
 RULE_TEXT = {"min": "≥ {t:g}", "max": "≤ {t:g}", "max_drop": "drop ≤ {t:g}", "max_drop_pct": "drop ≤ {t:g}%"}
 
@@ -104,7 +105,7 @@ def footer(report: Report) -> str:
     return " · ".join(bits)
 
 
-def render_comment(report: Report, template_dir: Path | None = None, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+def render_comment(report: Report, template_dir: Path | None = None, limit: int = GITHUB_COMMENT_LIMIT - STAMP_ROOM) -> str:
     """The PR comment, never longer than ``limit`` characters."""
     env = environment(template_dir)
     template = env.get_template("pr_comment.md.j2")

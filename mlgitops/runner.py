@@ -101,7 +101,17 @@ def render(report: Report, cfg: LoadedConfig) -> str:
 
 
 def publish(report: Report, body: str, event: Event, forge: Forge) -> CommentRef:
-    ref = forge.upsert_comment(event, marker(report.name), body)
+    """The comment, then the final status. The status is set even when the comment
+    fails, so `mlops/gate` never stays pending on a finished run."""
+    try:
+        ref = forge.upsert_comment(event, marker(report.name), body)
+    except Exception:
+        if event.head_sha:
+            try:
+                forge.set_status(event.head_sha, "success" if report.passed else "failure", f"mlops: {report.summary} (the PR comment could not be written)", summary=body)
+            except Exception:  # noqa: BLE001 - the comment's error is the one to report
+                pass
+        raise
     if event.head_sha:
         state = "success" if report.passed else "failure"
         forge.set_status(event.head_sha, state, f"mlops: {report.summary}", summary=body)
@@ -109,29 +119,34 @@ def publish(report: Report, body: str, event: Event, forge: Forge) -> CommentRef
 
 
 def deliver(report: Report, body: str, event: Event, forge: Forge) -> CommentRef:
-    """Step summary and outputs (on Actions), then the forge; a read-only token
-    (a fork's pull request) degrades to the summary and the exit code."""
+    """Step summary and outputs (on Actions) whatever happens, then the forge; a
+    read-only token (a fork's pull request) degrades to the summary and exit code."""
     from . import actions_runtime
     from .forges.github import ReadOnly
 
     actions_runtime.append_summary(body)
+    ref = CommentRef(None, None, False)
     try:
         ref = publish(report, body, event, forge)
     except ReadOnly as exc:
-        ref = CommentRef(None, None, False, f"read-only token (e.g. a pull request from a fork): no comment or status was written; the report is in the step summary and the exit code ({exc.message})")
-    metrics = {row.name: row.candidate for row in report.metrics}
-    actions_runtime.set_outputs({"verdict": report.verdict, "summary": report.summary, "metrics": json.dumps(metrics, sort_keys=True), "comment-url": ref.url or ""})
+        ref = CommentRef(None, None, False, f"read-only token (e.g. a pull request from a fork): the report is in the step summary and the exit code; GitHub refused a write ({exc.message})")
+    finally:
+        metrics = {row.name: row.candidate for row in report.metrics}
+        actions_runtime.set_outputs({"verdict": report.verdict, "summary": report.summary, "metrics": json.dumps(metrics, sort_keys=True), "comment-url": ref.url or ""})
     return ref
 
 
 def _pending(forge: Forge, event: Event) -> None:
-    from .forges.github import ReadOnly
+    """Best effort: a failure here must not stop training; a bad token must."""
+    from .forges.github import ForgeAuthError, ForgeError
 
     if forge.shows_pending and event.head_sha:
         try:
             forge.set_status(event.head_sha, "pending", "mlops: training and evaluating")
-        except ReadOnly:
-            pass  # reported once, when the results are delivered
+        except ForgeAuthError:
+            raise
+        except ForgeError:
+            pass  # reported when the results are delivered
 
 
 def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, forge: Forge) -> Outcome:

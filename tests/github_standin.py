@@ -132,6 +132,7 @@ class StandIn:
         self.log: list[tuple[str, str, int]] = []
         self.violations: list[str] = []
         self.delay = 0.0
+        self.identity = "github-actions[bot]"  # who the token is; a PAT is a user login
         self.ids = itertools.count(1000)
         self.lock = threading.RLock()
         self.server: ThreadingHTTPServer | None = None
@@ -203,6 +204,14 @@ class StandIn:
         if not path.startswith(self.prefix):
             return self._send(h, 404, _error_body(404), {}, path)
         local = path[len(self.prefix):] or "/"
+        if h.command == "GET" and local == "/user":
+            if self.identity.endswith("[bot]"):  # installation tokens may not read /user
+                return self._send(h, 403, {"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user", "status": "403"}, {}, path)
+            user = self.spec.example("GET", "/user", 200)
+            user["login"] = self.identity
+            user["user_view_type"] = "private"  # the schema's discriminator; the example predates it
+            self.violations += self.spec.errors("GET", "/user", 200, user)
+            return self._send(h, 200, json.loads(json.dumps(user).replace(GITHUB, self.url)), {}, path)
         for method, template, pattern, fn in self.routes:
             m = pattern.match(local)
             if method != h.command or not m:
@@ -306,7 +315,9 @@ def _issue_comment(s: StandIn, repo: Repo, c: dict[str, Any], template: str, sta
         created_at=c["created_at"],
         updated_at=c["updated_at"],
     )
-    out["user"]["login"] = "github-actions[bot]"
+    author = c.get("author", s.identity)
+    out["user"]["login"] = author
+    out["user"]["type"] = "Bot" if author.endswith("[bot]") else "User"
     return out
 
 
@@ -344,7 +355,7 @@ def create_comment(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any)
         return 404, _error_body(404), {}
     cid = next(s.ids)
     stamp = now()
-    repo.comments[cid] = {"id": cid, "number": number, "body": body["body"], "created_at": stamp, "updated_at": stamp}
+    repo.comments[cid] = {"id": cid, "number": number, "body": body["body"], "created_at": stamp, "updated_at": stamp, "author": s.identity}
     out = _issue_comment(s, repo, repo.comments[cid], "/repos/{owner}/{repo}/issues/{issue_number}/comments", 201, "POST")
     return 201, out, {"Location": out["url"]}
 
@@ -431,6 +442,8 @@ def _check_run(s: StandIn, repo: Repo, run: dict[str, Any], method: str, templat
 
 @route("POST", "/repos/{owner}/{repo}/check-runs")
 def create_check_run(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    if not s.identity.endswith("[bot]"):  # what GitHub tells a personal access token
+        return 403, {"message": "You must authenticate via a GitHub App.", "documentation_url": "https://docs.github.com/rest/checks/runs#create-a-check-run", "status": "403"}, {}
     if not body.get("name") or not body.get("head_sha"):
         return 422, {"message": "Invalid request.\n\n\"name\", \"head_sha\" weren't supplied.", "documentation_url": "https://docs.github.com/rest"}, {}
     if body.get("status") == "completed" and not body.get("conclusion"):

@@ -139,6 +139,8 @@ def test_faults_are_retried_and_never_duplicate_the_comment(prefect_api: str, ex
     github.fail("POST", r"/issues/4/comments$", 500, after=True)  # created, answer lost, retried
     github.fail("POST", r"/statuses/", 429, headers={"Retry-After": "1"})
     github.fail("GET", r"/pulls/4$", 403, headers={"Retry-After": "1"}, body={"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", "documentation_url": "https://docs.github.com/rest"})
+    github.fail("PATCH", r"/issues/comments/", 502)  # folding the duplicate edits the oldest
+    github.fail("PATCH", r"/check-runs/", 503, headers={"Retry-After": "1"})
     start = time.monotonic()
     proc, _, _ = runner(repo, github, prefect_api, payload(repo, 4), tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -146,6 +148,10 @@ def test_faults_are_retried_and_never_duplicate_the_comment(prefect_api: str, ex
     assert [c[2] for c in github.calls("POST", r"/issues/4/comments$")] == [502, 500, 201]
     assert len(github.calls("DELETE", r"/issues/comments/")) == 1  # the lost-answer duplicate
     assert [c[2] for c in github.calls("POST", r"/statuses/")][:2] == [429, 201]
+    assert [c[2] for c in github.calls("PATCH", r"/issues/comments/")] == [502, 200]
+    assert [c[2] for c in github.calls("PATCH", r"/check-runs/")] == [503, 200]
+    (check,) = github.repos["acme/models"].check_runs.values()
+    assert check["status"] == "completed"
     assert time.monotonic() - start < 120
 
 
@@ -265,3 +271,51 @@ def test_pull_request_for_a_pushed_sha(github: StandIn) -> None:
     forge = GitHubForge("acme/models", TOKEN, github.url, seconds_between_writes=0, seconds_between_requests=0)
     assert forge.pull_for_sha("f" * 40) == 21
     assert forge.pull_for_sha("0" * 40) is None
+
+
+def test_personal_access_token_without_checks_and_foreign_marker_comments(prefect_api: str, example_repo: GitRepo, github: StandIn, tmp_path: Path) -> None:
+    """A PAT may not create check runs (GitHub App only): statuses still gate. A
+    comment someone else wrote with our marker is neither edited nor deleted."""
+    repo = pr_repo(example_repo, github, 13, ("max_depth: 2", "max_depth: 5"))
+    github.identity = "octocat"
+    state = github.repos["acme/models"]
+    state.comments[1] = {"id": 1, "number": 13, "body": "<!-- mlgitops:pr-report name=breast-cancer -->\nfake", "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "author": "mallory"}
+    proc, _, _ = runner(repo, github, prefect_api, payload(repo, 13), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "note: check run skipped: the token may not create the check run (403: You must authenticate via a GitHub App.)" in proc.stderr
+    assert [s["state"] for s in state.statuses[repo.git("rev-parse", "HEAD")]] == ["pending", "success"]
+    assert state.comments[1]["body"].endswith("fake")
+    ours = [c for c in state.comments.values() if c["author"] == "octocat"]
+    assert len(ours) == 1 and "### ✅ mlops gate passed" in ours[0]["body"]
+
+
+def test_retry_after_beyond_the_budget_stops_at_once(github: StandIn) -> None:
+    from mlgitops.events import Event
+    from mlgitops.forges.github import ForgeError, GitHubForge
+
+    github.add_pull("acme/models", 14, "9" * 40, "8" * 40)
+    github.fail("GET", r"/pulls/14$", 429, headers={"Retry-After": "3600"})
+    forge = GitHubForge("acme/models", TOKEN, github.url, max_wait=5, seconds_between_writes=0, seconds_between_requests=0)
+    start = time.monotonic()
+    with pytest.raises(ForgeError) as info:
+        forge.upsert_comment(Event(kind="pull_request", repo="acme/models", pr_number=14, head_sha="9" * 40), "<!-- m -->", "<!-- m -->\nx")
+    assert "GitHub asked to wait 3600 s before retrying (Retry-After), more than the 5 s this run allows" in info.value.message
+    assert time.monotonic() - start < 5
+    assert len(github.calls("GET", r"/pulls/14$")) == 1
+
+
+def test_runner_checkout_of_the_merge_commit(prefect_api: str, example_repo: GitRepo, github: StandIn, tmp_path: Path) -> None:
+    """actions/checkout on pull_request: a detached merge commit, the base only as origin/main."""
+    repo = pr_repo(example_repo, github, 15, ("max_depth: 2", "max_depth: 3"))
+    head = repo.git("rev-parse", "HEAD")
+    event = payload(repo, 15)
+    repo.git("checkout", "--quiet", "--detach", "main")
+    repo.git("merge", "--quiet", "--no-ff", "-m", "Merge feature into main", head)
+    repo.git("update-ref", "refs/remotes/origin/main", "main")
+    repo.git("branch", "-D", "main", "feature")
+    proc, _, _ = runner(repo, github, prefect_api, event, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    state = github.repos["acme/models"]
+    assert [s["state"] for s in state.statuses[head]] == ["pending", "success"]  # on the PR head, not the merge
+    (comment,) = state.comments.values()
+    assert "- `training.params.max_depth`: `2` → `3`" in comment["body"]

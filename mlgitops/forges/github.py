@@ -41,14 +41,22 @@ class ReadOnly(ForgeError):
     exit_code = EXIT_INVALID_INPUT
 
 
+class WaitTooLong(Exception):
+    """GitHub asked us to wait longer than this run's budget: stop now rather than
+    retry before the time GitHub named (its rate-limit rules forbid that)."""
+
+
 def make_retry(total: int = 4, max_wait: float = 30.0) -> Any:
-    """PyGithub's retry (secondary rate limits, 5xx) plus 429, with every wait capped."""
+    """PyGithub's retry (secondary rate limits, 5xx) plus 429 and PATCH, bounded."""
     from github.GithubRetry import GithubRetry
+    from urllib3.util.retry import Retry
 
     class BoundedRetry(GithubRetry):
         def get_retry_after(self, response: Any) -> float | None:  # urllib3 hook: 429/503 Retry-After
             after = super().get_retry_after(response)
-            return None if after is None else min(after, max_wait)
+            if after is not None and after > max_wait:
+                raise WaitTooLong(f"GitHub asked to wait {after:.0f} s before retrying (Retry-After), more than the {max_wait:.0f} s this run allows")
+            return after
 
     return BoundedRetry(
         total=total,
@@ -57,6 +65,9 @@ def make_retry(total: int = 4, max_wait: float = 30.0) -> Any:
         secondary_rate_wait=min(60.0, max_wait),
         max_rate_limit_wait=max_wait,
         status_forcelist=[429, *range(500, 600)],
+        # Editing the sticky comment and completing the check run are PATCHes; GitHub
+        # applies them idempotently, so they are as safe to retry as PUT.
+        allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"},
         raise_on_status=False,
     )
 
@@ -116,8 +127,10 @@ class GitHubForge:
         except RateLimitExceededException as exc:
             raise ForgeError(f"GitHub's rate limit stopped us while trying to {what}: {_message(exc)}", hint="wait for the limit to reset, or use a token with a higher limit") from None
         except GithubException as exc:
-            if exc.status in (403, 404) and _is_permission(exc):
+            if _is_permission(exc):
                 raise ReadOnly(f"the token may not {what} ({exc.status}: {_message(exc)})") from None
+            if exc.status == 404:
+                raise ForgeError(f"GitHub answered 404 Not Found while trying to {what}: {_message(exc)}", hint="check GITHUB_REPOSITORY, the PR number and GITHUB_API_URL (Enterprise: https://HOST/api/v3); a token without access also sees 404") from None
             raise ForgeError(f"GitHub answered {exc.status} while trying to {what}: {_message(exc)}", hint="retried already; check https://www.githubstatus.com or GITHUB_API_URL") from None
         except Exception as exc:  # requests/urllib3: connection refused, retries exhausted, timeouts
             name = type(exc).__name__
@@ -125,9 +138,28 @@ class GitHubForge:
             raise ForgeError(f"could not reach GitHub at {self.api_url} to {what}: {name}: {text}", hint="check GITHUB_API_URL and the network; the request was retried") from None
 
     # -- comments ---------------------------------------------------------------
+    def _me(self) -> str | None:
+        """Our login, when the token may read it (an Actions/App token may not: None)."""
+        if not hasattr(self, "_login"):
+            from github.GithubException import GithubException
+
+            try:
+                self._login: str | None = self.gh.get_user().login
+            except GithubException:
+                self._login = None
+        return self._login
+
+    def _ours(self, comment: Any) -> bool:
+        """Only our own comments count: anyone can paste the marker into theirs."""
+        user = comment.user
+        if user is None:
+            return False
+        me = self._me()
+        return user.login == me if me else user.type == "Bot"
+
     def _marked(self, number: int, marker: str) -> list[Any]:
         comments = self._call("list the PR's comments", lambda: list(self._issue(number).get_comments()))
-        return sorted((c for c in comments if marker in (c.body or "")), key=lambda c: c.id)
+        return sorted((c for c in comments if marker in (c.body or "") and self._ours(c)), key=lambda c: c.id)
 
     def _issue(self, number: int) -> Any:
         if number not in self._issues:
@@ -137,7 +169,7 @@ class GitHubForge:
     def upsert_comment(self, event: "Event", marker: str, body: str) -> CommentRef:
         try:
             return self._upsert(event, marker, body)
-        except ReadOnly as exc:
+        except ForgeError as exc:
             if "404" not in exc.message:
                 raise
             # The comment we meant to edit was deleted meanwhile (a racing run folded
@@ -229,5 +261,6 @@ def _message(exc: Any) -> str:
 
 
 def _is_permission(exc: Any) -> bool:
+    """403s that mean "this token may not", not "slow down"."""
     text = _message(exc).lower()
-    return "resource not accessible" in text or "must have" in text or "permission" in text or exc.status == 404
+    return exc.status == 403 and ("resource not accessible" in text or "must have" in text or "permission" in text or "must authenticate via a github app" in text)
