@@ -300,7 +300,7 @@ def test_retry_after_beyond_the_budget_stops_at_once(github: StandIn) -> None:
     with pytest.raises(ForgeError) as info:
         forge.upsert_comment(Event(kind="pull_request", repo="acme/models", pr_number=14, head_sha="9" * 40), "<!-- m -->", "<!-- m -->\nx")
     assert "GitHub asked to wait 3600 s before retrying (Retry-After), more than the 5 s this run allows" in info.value.message
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 20  # it did not sleep the hour (nor the 5 s budget, bar a loaded machine)
     assert len(github.calls("GET", r"/pulls/14$")) == 1
 
 
