@@ -132,8 +132,9 @@ def plan_baseline(root: Path, config_rel: str, base_ref: str | None, base_sha: s
     side = _side(cfg, Prefixed(tree, config_dir), WorkTree(cfg.root), f"`{shown_ref}` nor in the working tree")
     if isinstance(side, str):
         return BaselinePlan("none", "; ".join([*notes, f"cannot train the baseline: {side}"]), cfg=cfg)
-    notes.append(f"so the baseline is what `{shown_ref}`'s own config, code and data produce")
-    return BaselinePlan("train", "; ".join(notes), side=side, cfg=cfg)
+    what = f"the baseline is what `{shown_ref}`'s own config, code and data produce"
+    note = f"{'; '.join(notes)}, so {what}" if notes else what[0].upper() + what[1:]
+    return BaselinePlan("train", note, side=side, cfg=cfg)
 
 
 def make_plan(cfg: LoadedConfig, root: Path, config_rel: str, event: Event) -> RunPlan:

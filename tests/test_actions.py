@@ -86,3 +86,16 @@ def test_action_step_script_is_what_the_e2e_tests_run() -> None:
     assert step["run"].strip() == 'mlops run --config "$MLOPS_CONFIG"'
     assert step["env"] == {"GITHUB_TOKEN": "${{ inputs.token }}", "MLOPS_CONFIG": "${{ inputs.config }}"}
     assert shutil.which("bash")
+
+
+def test_action_outputs_are_the_ones_the_run_writes() -> None:
+    doc = yaml.safe_load((REPO_ROOT / "actions" / "pull-request" / "action.yml").read_text())
+    declared = {name: out["value"] for name, out in doc["outputs"].items()}
+    assert declared == {name: f"${{{{ steps.run.outputs.{name} }}}}" for name in ("verdict", "summary", "metrics", "comment-url")}
+    import inspect
+
+    from mlgitops import runner
+
+    source = inspect.getsource(runner.deliver)
+    for name in declared:
+        assert f'"{name}"' in source
