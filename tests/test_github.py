@@ -319,3 +319,17 @@ def test_runner_checkout_of_the_merge_commit(prefect_api: str, example_repo: Git
     assert [s["state"] for s in state.statuses[head]] == ["pending", "success"]  # on the PR head, not the merge
     (comment,) = state.comments.values()
     assert "- `training.params.max_depth`: `2` → `3`" in comment["body"]
+
+
+def test_429_without_retry_after_waits_a_minute_or_stops(github: StandIn) -> None:
+    """GitHub: with no Retry-After, wait at least a minute; over the budget we stop."""
+    from mlgitops.events import Event
+    from mlgitops.forges.github import ForgeError, GitHubForge
+
+    github.add_pull("acme/models", 16, "7" * 40, "8" * 40)
+    github.fail("GET", r"/pulls/16$", 429)
+    forge = GitHubForge("acme/models", TOKEN, github.url, max_wait=5, seconds_between_writes=0, seconds_between_requests=0)
+    with pytest.raises(ForgeError) as info:
+        forge.upsert_comment(Event(kind="pull_request", repo="acme/models", pr_number=16, head_sha="7" * 40), "<!-- m -->", "<!-- m -->\nx")
+    assert "GitHub asked to wait 60 s before retrying" in info.value.message
+    assert len(github.calls("GET", r"/pulls/16$")) == 1

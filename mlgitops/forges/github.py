@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, MlopsError
@@ -54,6 +55,14 @@ def make_retry(total: int = 4, max_wait: float = 30.0) -> Any:
     class BoundedRetry(GithubRetry):
         def get_retry_after(self, response: Any) -> float | None:  # urllib3 hook: 429/503 Retry-After
             after = super().get_retry_after(response)
+            if after is None and response.status == 429:
+                # GitHub's rules: no Retry-After -> wait for x-ratelimit-reset when the
+                # primary limit is spent, else at least one minute.
+                reset = response.headers.get("x-ratelimit-reset")
+                if response.headers.get("x-ratelimit-remaining") == "0" and reset and reset.isdigit():
+                    after = max(0.0, int(reset) - time.time())
+                else:
+                    after = 60.0
             if after is not None and after > max_wait:
                 raise WaitTooLong(f"GitHub asked to wait {after:.0f} s before retrying (Retry-After), more than the {max_wait:.0f} s this run allows")
             return after
