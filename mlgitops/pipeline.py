@@ -26,6 +26,8 @@ class ModelOutcome:
     model: Any
     meta: dict[str, Any]
     cached: bool
+    #: the evaluation on the holdout it was trained with, when trained in this run
+    evaluation: Evaluation | None = None
 
 
 @contextlib.contextmanager
@@ -74,7 +76,7 @@ def obtain_model(side: SidePlan, dataset: Dataset, train_root: Path, store: Stor
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     meta = store.put_model(side.key, trained.model, meta)
-    return ModelOutcome(trained.model, meta, False)
+    return ModelOutcome(trained.model, meta, False, own)
 
 
 def load_candidate_data(side: SidePlan) -> Dataset:
@@ -100,6 +102,9 @@ def train_baseline(plan: BaselinePlan, root: Path, config_rel: str, sha: str, st
         and (candidate.cfg.config.task or None) == (plan.side.cfg.config.task or None)
     )
     config_dir = Path(config_rel).parent
+    if same_data and candidate_data is not None and plan.side.cfg.config.training.estimator:
+        # Same bytes, declarative estimator: nothing of the base checkout is needed.
+        return obtain_model(plan.side, candidate_data, root / config_dir, store)
     with base_worktree(root, sha, config_dir, [data.path, *([data.holdout.path] if data.holdout.path else [])]) as tree:
         dataset = candidate_data if same_data and candidate_data is not None else load_dataset(plan.side.cfg, tree / config_dir)
         return obtain_model(plan.side, dataset, tree / config_dir, store)
@@ -163,6 +168,8 @@ def leakage_notes(plan: RunPlan, outcome: ModelOutcome) -> list[str]:
 
 
 def evaluate_candidate(outcome: ModelOutcome, dataset: Dataset, metric_names: list[str], cfg: Any) -> Evaluation:
+    if outcome.evaluation is not None and list(outcome.evaluation.metrics) == metric_names:
+        return outcome.evaluation  # trained on this dataset just now: scored already
     try:
         return evaluate(outcome.model, dataset.holdout, dataset.features, dataset.target, dataset.task, dataset.labels, metric_names)
     except Exception as exc:  # the model is the user's; its failure to predict is input
