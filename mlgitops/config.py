@@ -12,7 +12,7 @@ import difflib
 import re
 import shlex
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, create_model
 
@@ -47,6 +47,7 @@ class Data(_Strict):
     target: StrictStr = Field(description="the column to predict")
     features: Optional[list[StrictStr]] = Field(None, description="feature columns (default: every column but the target)")
     format: Optional[Literal["csv", "parquet"]] = Field(None, description="file format (default: from the suffix)")
+    positive_label: Optional[Union[StrictStr, StrictInt, StrictBool]] = Field(None, description="binary classification: the class precision, recall, f1 and roc_auc score (default: the larger label)")
     holdout: Holdout = Holdout()
 
 

@@ -115,6 +115,17 @@ def _check_columns(frame: "pd.DataFrame", cfg: LoadedConfig, source: str) -> lis
     return features
 
 
+def _positive_last(labels: list[Any], positive: Any, cfg: LoadedConfig) -> list[Any]:
+    """Binary metrics score labels[-1]: put the configured positive class there."""
+    match = [label for label in labels if label == positive or str(label) == str(positive)]
+    if not match:
+        shown = ", ".join(map(repr, labels[:10]))
+        raise DataError(f"{cfg.where('data', 'positive_label')}: data.positive_label: {positive!r} is not a class of {cfg.config.data.target!r} (classes: {shown})", hint="use one of the target's values")
+    if len(labels) != 2:
+        raise DataError(f"{cfg.where('data', 'positive_label')}: data.positive_label: the target has {len(labels)} classes; a positive label only applies to binary classification", hint="remove data.positive_label (multiclass metrics are macro-averaged)")
+    return [label for label in labels if label is not match[0]] + [match[0]]
+
+
 def load_dataset(cfg: LoadedConfig, root: Path | None = None) -> Dataset:
     """Read, check and split the data of ``cfg`` (files relative to ``root``)."""
     from sklearn.model_selection import train_test_split
@@ -164,4 +175,6 @@ def load_dataset(cfg: LoadedConfig, root: Path | None = None) -> Dataset:
     labels: list[Any] = []
     if task == "classification":
         labels = sorted(set(train[data.target]).union(holdout[data.target]), key=lambda v: (str(type(v)), v))
+        if data.positive_label is not None:
+            labels = _positive_last(labels, data.positive_label, cfg)
     return Dataset(train, holdout, data.target, features, task, reason, fingerprint, holdout_fp, labels, notes)

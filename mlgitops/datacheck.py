@@ -50,6 +50,13 @@ def _package_dir(name: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def _same_number(value: object, text: str) -> bool:
+    try:
+        return float(text) == float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
 def _infer(values: list[str]) -> tuple[str, str]:
     distinct = set(values)
     try:
@@ -175,6 +182,12 @@ def check_data(cfg: LoadedConfig) -> DataSummary:
             task, reason = cfg.config.task, "set in mlops.yaml"
         else:
             task, reason = _infer(target_values)
+        positive = data.positive_label
+        if positive is not None and task == "classification":
+            classes = sorted(set(target_values))
+            if str(positive) not in classes and not any(_same_number(positive, c) for c in classes):
+                shown = ", ".join(map(repr, classes[:10]))
+                raise DataError(f"{cfg.where('data', 'positive_label')}: data.positive_label: {positive!r} is not a class of {data.target!r} (classes: {shown})", hint="use one of the target's values")
     if cfg.config.task:
         task, reason = cfg.config.task, "set in mlops.yaml"
     else:

@@ -315,3 +315,20 @@ def test_data_change_warns_about_possible_leakage(cli, example_repo: GitRepo) ->
     repo.branch("split").edit("mlops.yaml", "seed: 7", "seed: 8").commit("new split")
     report = json.loads(cli("run", "--base", "main", "--json", cwd=repo.path).stdout)
     assert any("may have been in the baseline's training data" in n for n in report["notes"])
+
+
+def test_positive_label_decides_what_f1_scores(cli, repo: GitRepo) -> None:
+    frame = mixed_frame(300)
+    frame["churn"] = frame["churn"].map({1: "churn", 0: "stay"})  # "stay" sorts last
+    repo.gen({"data/c.csv": frame.to_csv(index=False), "mlops.yaml": "name: c\ndata: {path: data/c.csv, target: churn}\ntraining: {estimator: sklearn.linear_model.LogisticRegression}\nmetrics: [f1]\n"})
+    repo.commit("c")
+    default = json.loads(cli("run", "--base", "main", "--json", cwd=repo.path).stdout)
+    repo.edit("mlops.yaml", "target: churn}", "target: churn, positive_label: churn}").commit("positive")
+    chosen = json.loads(cli("run", "--base", "main", "--json", cwd=repo.path).stdout)
+    assert default["metrics"][0]["candidate"] != chosen["metrics"][0]["candidate"]
+    assert chosen["confusion"]["labels"] == ["stay", "churn"]
+    repo.edit("mlops.yaml", "positive_label: churn", "positive_label: gone").commit("typo")
+    bad = cli("run", "--base", "main", cwd=repo.path)
+    assert bad.exit_code == 2
+    assert bad.stderr == "error: mlops.yaml:2:57: data.positive_label: 'gone' is not a class of 'churn' (classes: 'churn', 'stay')\n  hint: use one of the target's values\n"
+    assert cli("validate", cwd=repo.path).stderr == bad.stderr
