@@ -7,7 +7,6 @@ the functions are unit-tested directly, the flow is tested under Prefect's harne
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import datarules as rules
 from .config import LoadedConfig
 from .errors import DataError
 
@@ -38,7 +39,7 @@ class Dataset:
         return self.train[self.target]
 
 
-def _read_table(source: str, fmt: str | None, root: Path, where: str, key: str) -> tuple["pd.DataFrame", str]:
+def _read_table(source: str, fmt: str | None, root: Path, cfg: LoadedConfig, key: tuple[str, ...]) -> tuple["pd.DataFrame", str]:
     """Return the frame and the sha256 of its content."""
     import pandas as pd
 
@@ -52,15 +53,12 @@ def _read_table(source: str, fmt: str | None, root: Path, where: str, key: str) 
         return frame, hashlib.sha256(content).hexdigest()
     path = Path(source) if Path(source).is_absolute() else root / source
     if not path.is_file():
-        raise DataError(
-            f"{where}: {key}: file {source!r} not found (looked for {path})",
-            hint="check the path (relative to the folder holding mlops.yaml), or commit / fetch the data first",
-        )
+        raise rules.missing_file(cfg, key, source, path)
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     kind = fmt or ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")
     if not raw.strip():
-        raise DataError(f"{where}: {key}: {source} is empty (0 bytes of data)", hint="point data.path at a file with a header row and data rows")
+        raise rules.empty_file(cfg, key, source)
     try:
         if kind == "parquet":
             import io
@@ -71,12 +69,12 @@ def _read_table(source: str, fmt: str | None, root: Path, where: str, key: str) 
 
             frame = pd.read_csv(io.BytesIO(raw))
     except pd.errors.EmptyDataError:
-        raise DataError(f"{where}: {key}: {source} has no columns", hint="the first line must be a header row") from None
+        raise rules.unreadable(cfg, key, source, kind, "no columns", hint="the first line must be a header row") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{where}: {key}: cannot read {source} as {kind}: {first}", hint=f"check that the file really is {kind}, or set data.format") from None
+        raise rules.unreadable(cfg, key, source, kind, first) from None
     if len(frame) == 0:
-        raise DataError(f"{where}: {key}: {source} has a header but no rows", hint="add data rows, or point data.path at the right file")
+        raise rules.no_rows(cfg, key, source)
     return frame, digest
 
 
@@ -93,34 +91,11 @@ def infer_task(y: "pd.Series") -> tuple[str, str]:
     return "regression", f"target is numeric with {distinct} distinct values"
 
 
-def _check_columns(frame: "pd.DataFrame", cfg: LoadedConfig, source: str) -> list[str]:
-    data = cfg.config.data
-    cols = [str(c) for c in frame.columns]
-    frame.columns = cols
-    if data.target not in cols:
-        shown = ", ".join(cols[:20]) + (" ..." if len(cols) > 20 else "")
-        raise DataError(
-            f"{cfg.where('data', 'target')}: data.target: column {data.target!r} not found in {source} (columns: {shown})",
-            hint="set data.target to the column you want to predict",
-        )
-    features = list(data.features) if data.features is not None else [c for c in cols if c != data.target]
-    missing = [f for f in features if f not in cols]
-    if missing:
-        raise DataError(
-            f"{cfg.where('data', 'features')}: data.features: column(s) {', '.join(map(repr, missing))} not found in {source}",
-            hint="fix the names under data.features, or remove the list to use every column but the target",
-        )
-    if not features:
-        raise DataError(f"{cfg.where('data', 'path')}: data.path: {source} has no feature columns besides the target")
-    return features
-
-
 def _positive_last(labels: list[Any], positive: Any, cfg: LoadedConfig) -> list[Any]:
     """Binary metrics score labels[-1]: put the configured positive class there."""
     match = [label for label in labels if label == positive or str(label) == str(positive)]
     if not match:
-        shown = ", ".join(map(repr, labels[:10]))
-        raise DataError(f"{cfg.where('data', 'positive_label')}: data.positive_label: {positive!r} is not a class of {cfg.config.data.target!r} (classes: {shown})", hint="use one of the target's values")
+        raise rules.positive_label_error(cfg, positive, labels)
     if len(labels) != 2:
         raise DataError(f"{cfg.where('data', 'positive_label')}: data.positive_label: the target has {len(labels)} classes; a positive label only applies to binary classification", hint="remove data.positive_label (multiclass metrics are macro-averaged)")
     return [label for label in labels if label is not match[0]] + [match[0]]
@@ -132,15 +107,16 @@ def load_dataset(cfg: LoadedConfig, root: Path | None = None) -> Dataset:
 
     root = root or cfg.root
     data = cfg.config.data
-    frame, fingerprint = _read_table(data.path, data.format, root, cfg.where("data", "path"), "data.path")
-    features = _check_columns(frame, cfg, data.path)
+    frame, fingerprint = _read_table(data.path, data.format, root, cfg, ("data", "path"))
+    frame.columns = [str(c) for c in frame.columns]
+    features = rules.feature_columns(cfg, list(frame.columns), data.path)
     notes: list[str] = []
     missing_target = int(frame[data.target].isna().sum())
     if missing_target:
         frame = frame[frame[data.target].notna()].reset_index(drop=True)
         notes.append(f"dropped {missing_target} row(s) with no {data.target!r} value")
     if len(frame) < 2:
-        raise DataError(f"{cfg.where('data', 'path')}: data.path: {data.path} has {len(frame)} usable row(s); at least 2 are needed to train and evaluate")
+        raise rules.too_few_rows(cfg, data.path, len(frame))
     if cfg.config.task:
         task, reason = cfg.config.task, "set in mlops.yaml"
     else:
@@ -149,7 +125,7 @@ def load_dataset(cfg: LoadedConfig, root: Path | None = None) -> Dataset:
     holdout_cfg = data.holdout
     holdout_fp = None
     if holdout_cfg.path:
-        holdout, holdout_fp = _read_table(holdout_cfg.path, data.format, root, cfg.where("data", "holdout", "path"), "data.holdout.path")
+        holdout, holdout_fp = _read_table(holdout_cfg.path, data.format, root, cfg, ("data", "holdout", "path"))
         holdout.columns = [str(c) for c in holdout.columns]
         absent = [c for c in [*features, data.target] if c not in holdout.columns]
         if absent:

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import datarules as rules
 from .config import LoadedConfig
 from .errors import DataError, TrainingError
 
@@ -74,21 +75,20 @@ def _read_csv(cfg: LoadedConfig, rel: str, key: tuple[str, ...], column: str | N
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    where, dotted = cfg.where(*key), ".".join(key)
     path = Path(rel) if Path(rel).is_absolute() else cfg.root / rel
     if not path.is_file():
-        raise DataError(f"{where}: {dotted}: file {rel!r} not found (looked for {path})", hint="check the path (relative to the folder holding mlops.yaml), or commit / fetch the data first")
+        raise rules.missing_file(cfg, key, rel, path)
     with path.open("rb") as fh:
         head = fh.read(1 << 16)
     if not head.strip():
-        raise DataError(f"{where}: {dotted}: {rel} is empty (0 bytes of data)", hint="point data.path at a file with a header row and data rows")
+        raise rules.empty_file(cfg, key, rel)
     try:
         first = head.decode("utf-8-sig").splitlines()[0] if b"\n" in head or len(head) < (1 << 16) else None
         header = next(csv.reader([first])) if first is not None else None
     except (UnicodeDecodeError, csv.Error, StopIteration) as exc:
-        raise DataError(f"{where}: {dotted}: cannot read {rel} as csv: {exc}", hint="check that the file really is csv, or set data.format") from None
+        raise rules.unreadable(cfg, key, rel, "csv", str(exc)) from None
     if header is None:
-        raise DataError(f"{where}: {dotted}: cannot read {rel} as csv: the header line is longer than 64 KiB", hint="check that the file really is csv, or set data.format")
+        raise rules.unreadable(cfg, key, rel, "csv", "the header line is longer than 64 KiB")
     include = [column] if column in header else []
     try:
         table = pacsv.read_csv(
@@ -96,23 +96,11 @@ def _read_csv(cfg: LoadedConfig, rel: str, key: tuple[str, ...], column: str | N
             convert_options=pacsv.ConvertOptions(include_columns=include, column_types={c: pa.string() for c in include}, strings_can_be_null=True),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise DataError(f"{where}: {dotted}: cannot read {rel} as csv: {str(exc).splitlines()[0]}", hint="check the delimiter and quoting of that line") from None
+        raise rules.unreadable(cfg, key, rel, "csv", str(exc).splitlines()[0], hint="check the delimiter and quoting of that line") from None
     if table.num_rows == 0:
-        raise DataError(f"{where}: {dotted}: {rel} has a header but no rows", hint="add data rows, or point data.path at the right file")
+        raise rules.no_rows(cfg, key, rel)
     values = table.column(0).to_pylist() if include else []
     return header, values, table.num_rows
-
-
-def _columns_ok(cfg: LoadedConfig, cols: list[str], source: str) -> list[str]:
-    data = cfg.config.data
-    if data.target not in cols:
-        shown = ", ".join(cols[:20]) + (" ..." if len(cols) > 20 else "")
-        raise DataError(f"{cfg.where('data', 'target')}: data.target: column {data.target!r} not found in {source} (columns: {shown})", hint="set data.target to the column you want to predict")
-    features = list(data.features) if data.features is not None else [c for c in cols if c != data.target]
-    missing = [f for f in features if f not in cols]
-    if missing:
-        raise DataError(f"{cfg.where('data', 'features')}: data.features: column(s) {', '.join(map(repr, missing))} not found in {source}", hint="fix the names under data.features, or remove the list to use every column but the target")
-    return features
 
 
 def check_estimator(cfg: LoadedConfig) -> None:
@@ -158,26 +146,26 @@ def check_data(cfg: LoadedConfig) -> DataSummary:
 
             path = cfg.root / data.path
             if not path.is_file():
-                raise DataError(f"{cfg.where('data', 'path')}: data.path: file {data.path!r} not found (looked for {path})", hint="check the path (relative to the folder holding mlops.yaml), or commit / fetch the data first")
+                raise rules.missing_file(cfg, ("data", "path"), data.path, path)
             try:
                 meta = pq.read_metadata(path)
             except Exception as exc:  # pyarrow raises several types for a bad file
-                raise DataError(f"{cfg.where('data', 'path')}: data.path: cannot read {data.path} as parquet: {exc}", hint="check that the file really is parquet, or set data.format") from None
+                raise rules.unreadable(cfg, ("data", "path"), data.path, "parquet", str(exc)) from None
             cols = [meta.schema.column(i).name for i in range(meta.num_columns)]
-            features = _columns_ok(cfg, cols, data.path)
+            features = rules.feature_columns(cfg, cols, data.path)
             rows = meta.num_rows
             if rows == 0:
-                raise DataError(f"{cfg.where('data', 'path')}: data.path: {data.path} has a header but no rows", hint="add data rows, or point data.path at the right file")
+                raise rules.no_rows(cfg, ("data", "path"), data.path)
             target_values = [str(v) for v in pq.read_table(path, columns=[data.target]).column(0).to_pylist() if v is not None]
         else:
             header, values, rows = _read_csv(cfg, data.path, ("data", "path"), data.target)
-            features = _columns_ok(cfg, header, data.path)
+            features = rules.feature_columns(cfg, header, data.path)
             target_values = [v for v in values if v is not None]
         if len(target_values) < rows:
             notes.append(f"dropped {rows - len(target_values)} row(s) with no {data.target!r} value")
             rows = len(target_values)
         if rows < 2:
-            raise DataError(f"{cfg.where('data', 'path')}: data.path: {data.path} has {rows} usable row(s); at least 2 are needed to train and evaluate")
+            raise rules.too_few_rows(cfg, data.path, rows)
         if cfg.config.task:
             task, reason = cfg.config.task, "set in mlops.yaml"
         else:
@@ -186,8 +174,7 @@ def check_data(cfg: LoadedConfig) -> DataSummary:
         if positive is not None and task == "classification":
             classes = sorted(set(target_values))
             if str(positive) not in classes and not any(_same_number(positive, c) for c in classes):
-                shown = ", ".join(map(repr, classes[:10]))
-                raise DataError(f"{cfg.where('data', 'positive_label')}: data.positive_label: {positive!r} is not a class of {data.target!r} (classes: {shown})", hint="use one of the target's values")
+                raise rules.positive_label_error(cfg, positive, list(classes))
     if cfg.config.task:
         task, reason = cfg.config.task, "set in mlops.yaml"
     else:
@@ -198,7 +185,7 @@ def check_data(cfg: LoadedConfig) -> DataSummary:
 
             hpath = cfg.root / data.holdout.path
             if not hpath.is_file():
-                raise DataError(f"{cfg.where('data', 'holdout', 'path')}: data.holdout.path: file {data.holdout.path!r} not found (looked for {hpath})", hint="check the path (relative to the folder holding mlops.yaml), or commit / fetch the data first")
+                raise rules.missing_file(cfg, ("data", "holdout", "path"), data.holdout.path, hpath)
             holdout_rows = pq.read_metadata(hpath).num_rows
         else:
             holdout_rows = _read_csv(cfg, data.holdout.path, ("data", "holdout", "path"))[2]

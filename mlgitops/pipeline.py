@@ -7,7 +7,6 @@ import math
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -198,9 +197,3 @@ def score_baseline(outcome: ModelOutcome, dataset: Dataset, metric_names: list[s
         return evaluate(outcome.model, dataset.holdout, features, dataset.target, dataset.task, dataset.labels, metric_names), ""
     except Exception as exc:  # a model from another config may reject the new data's types
         return None, f"the baseline could not score the candidate's holdout: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-
-
-def timed(fn: Any, *args: Any) -> tuple[Any, float]:
-    start = time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - start

@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from .config import LoadedConfig, parse_config
-from .errors import ConfigError, DataError
+from .datarules import missing_file
+from .errors import ConfigError
 from .events import Event
 from .fingerprint import code_fingerprint, combine, data_fingerprint, model_key
 from .gitrepo import GitTree, Prefixed, WorkTree
@@ -71,12 +72,9 @@ def _side(cfg: LoadedConfig, tree: Any, fallback: Any | None, label: str) -> Sid
 def plan_candidate(cfg: LoadedConfig, root: Path) -> SidePlan:
     side = _side(cfg, WorkTree(cfg.root), None, "the working tree")
     if isinstance(side, str):
-        raise DataError(
-            f"{cfg.where('data', 'path')}: data.path: file {cfg.config.data.path!r} not found (looked for {cfg.root / cfg.config.data.path})"
-            if "data file" in side
-            else f"{cfg.where('data', 'holdout', 'path')}: data.holdout.path: file {cfg.config.data.holdout.path!r} not found",
-            hint="check the path (relative to the folder holding mlops.yaml), or commit / fetch the data first",
-        )
+        data = cfg.config.data
+        key, rel = (("data", "path"), data.path) if "data file" in side else (("data", "holdout", "path"), data.holdout.path or "")
+        raise missing_file(cfg, key, rel, cfg.root / rel)
     return side
 
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.github_standin import SHARED, StandIn
-from tests.helpers import EXAMPLE, GitRepo
+from tests.helpers import GitRepo
 
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/github is not beside this checkout")
 TOKEN = "ghs_standin_secret_token_123"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 from tests.helpers import COMMAND_CONFIG, TRAIN_SCRIPT, GitRepo, mixed_frame, regression_frame
 

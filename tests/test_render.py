@@ -6,7 +6,6 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 
 from mlgitops.config import Gate
 from mlgitops.gates import check_gates

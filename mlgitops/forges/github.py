@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 
 DEFAULT_API_URL = "https://api.github.com"
 CHECK_OUTPUT_LIMIT = 65_535  # characters GitHub accepts in a check run's output.summary
-SHA_MARK = re.compile(r"<!-- mlgitops:sha=([0-9a-f]{7,40}) -->")
 STATE_TO_CONCLUSION = {"success": "success", "failure": "failure", "error": "failure"}
 
 
