@@ -79,12 +79,33 @@ Gates = create_model(  # one optional field per known metric, so unknown keys ar
 
 
 class Environment(_Strict):
-    manifest: StrictStr = Field(description="path of the YAML manifest that pins the deployed model")
+    manifest: StrictStr = Field(description="path of the YAML manifest that pins the deployed model (in `repo`, else in this repo, relative to mlops.yaml)")
+    repo: Optional[StrictStr] = Field(None, description="the manifest lives in another repository: OWNER/NAME on GitHub, a folder path for the local forge")
+    branch: Optional[StrictStr] = Field(None, description="that repository's branch promotion PRs target (default: its default branch)")
 
 
 class Deploy(_Strict):
     baseline: Optional[StrictStr] = Field(None, description="environment whose pinned model is the PR baseline (default: the first)")
+    on_merge: Optional[StrictStr] = Field(None, description="environment a merge to the default branch opens a promotion PR for (default: the first)")
     environments: dict[StrictStr, Environment] = Field(default_factory=dict)
+
+
+class ParityTolerance(_Strict):
+    """How closely the ONNX model must reproduce the fitted model on the holdout."""
+
+    min_label_agreement: Number = Field(0.999, ge=0, le=1, description="classification: share of holdout rows whose label must match")
+    max_proba_diff: Number = Field(0.1, ge=0, le=1, description="classification: largest allowed |probability difference| on any row")
+    max_prediction_diff: Optional[Number] = Field(None, ge=0, description="regression: largest allowed |prediction difference|, in target units (default: 0.001 x the holdout target's standard deviation)")
+
+
+class Export(_Strict):
+    onnx: StrictBool = Field(True, description="export the model to ONNX and check parity with the fitted model")
+    on_failure: Literal["fail", "warn"] = Field("fail", description="fail: a model that cannot be exported, or fails parity, fails the gate; warn: reported only")
+    parity: ParityTolerance = ParityTolerance()
+
+
+class Registry(_Strict):
+    path: StrictStr = Field(".mlops/registry", description="folder of the model registry (relative to mlops.yaml, or absolute, e.g. a shared volume)")
 
 
 class Report(_Strict):
@@ -99,6 +120,8 @@ class Config(_Strict):
     training: Training
     metrics: Optional[list[MetricName]] = Field(None, description="metrics to report (default: all for the task)")
     gates: Gates = Gates()  # type: ignore[valid-type]
+    export: Export = Export()
+    registry: Registry = Registry()
     deploy: Deploy = Deploy()
     report: Report = Report()
 
@@ -231,8 +254,15 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
         if cfg.task is not None and METRICS[name].task != cfg.task:
             out.append((("metrics", i), f"{name} is a {METRICS[name].task} metric but task is {cfg.task}"))
     envs = cfg.deploy.environments
-    if cfg.deploy.baseline is not None and cfg.deploy.baseline not in envs:
-        out.append((("deploy", "baseline"), f"unknown environment {cfg.deploy.baseline!r}; expected one of: " + (", ".join(envs) or "(none defined under deploy.environments)")))
+    for key in ("baseline", "on_merge"):
+        value = getattr(cfg.deploy, key)
+        if value is not None and value not in envs:
+            out.append((("deploy", key), f"unknown environment {value!r}; expected one of: " + (", ".join(envs) or "(none defined under deploy.environments)")))
+    for env_name, env in envs.items():
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", env_name):
+            out.append((("deploy", "environments", env_name), f"environment names are letters, digits, '_', '.', '-'; got {env_name!r}"))
+        if not env.manifest.endswith((".yaml", ".yml")):
+            out.append((("deploy", "environments", env_name, "manifest"), f"expected a .yaml file, got {env.manifest!r}"))
     return out
 
 
