@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from mlgitops import pipeline
 from mlgitops.data import Dataset
+from mlgitops.export_step import ExportOutcome, export_gate, export_model
 from mlgitops.gates import check_gates
 from mlgitops.plan import RunPlan
 from mlgitops.report import ModelInfo, Report, config_changes, metric_rows, summarize
@@ -37,6 +38,11 @@ def train_candidate(plan: RunPlan, dataset: Dataset, store: Store) -> pipeline.M
 @step(name="evaluate-candidate")
 def evaluate_candidate(outcome: pipeline.ModelOutcome, dataset: Dataset, metric_names: list[str], plan: RunPlan) -> Any:
     return pipeline.evaluate_candidate(outcome, dataset, metric_names, plan.candidate.cfg)
+
+
+@step(name="export-onnx")
+def export_onnx(plan: RunPlan, outcome: pipeline.ModelOutcome, dataset: Dataset, store: Store) -> ExportOutcome:
+    return export_model(plan.candidate.cfg, plan.candidate.key, outcome.model, outcome.meta, dataset, store, plan.event.head_sha)
 
 
 @step(name="obtain-baseline")
@@ -69,6 +75,8 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
     t = lap("train_candidate", t)
     cand_eval = evaluate_candidate(candidate, dataset, names, plan)
     t = lap("evaluate_candidate", t)
+    exported = export_onnx(plan, candidate, dataset, store)
+    t = lap("export_onnx", t)
     base_outcome, base_failure = obtain_baseline(plan, store, dataset)
     t = lap("baseline", t)
     base_metrics: dict[str, float | None] | None = None
@@ -87,6 +95,9 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
             notes.append(f"Baseline metrics are those recorded when it was trained, on another holdout, so relative gates are skipped: {why}.")
         t = lap("evaluate_baseline", t)
     gates = check_gates(cfg.gated_metrics(), cand_eval.metrics, base_metrics if comparable else None, "no baseline scored on this holdout" if base_metrics else "no baseline")
+    onnx_gate = export_gate(exported)
+    if onnx_gate is not None:
+        gates.append(onnx_gate)
     verdict, summary = summarize(gates)
     base_side = plan.baseline.side
     event = plan.event
@@ -140,6 +151,7 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
         },
         confusion=cand_eval.confusion,
         notes=notes,
+        export=exported.to_dict(),
         timings=timings | {"total": round(time.perf_counter() - started, 3)},
     )
     return report

@@ -69,7 +69,7 @@ class Parity:
 @dataclass
 class Exported:
     onnx: bytes
-    inputs: list[dict[str, str]]  # [{"name": column, "type": "float" | "string"}]
+    inputs: list[dict[str, str]]  # [{"name": graph input, "column": feature column ("" = all, one tensor), "type": "float" | "string"}]
     outputs: list[str]
     estimator: str
     opset: int = TARGET_OPSET
@@ -124,14 +124,14 @@ def _string_imputers(model: Any) -> Any:
 
 def input_spec(model: Any, frame: Any, features: list[str]) -> list[dict[str, str]]:
     if _column_transformer(model) is not None:
-        return [{"name": c, "type": "float" if _numeric(frame, c) else "string"} for c in features]
+        return [{"name": c, "column": c, "type": "float" if _numeric(frame, c) else "string"} for c in features]
     text = [c for c in features if not _numeric(frame, c)]
     if text:
         raise ExportError(
             f"{estimator_name(model)} takes the text column(s) {', '.join(map(repr, text[:5]))} directly, which ONNX cannot express",
             hint="use training.preprocessing: auto (it encodes text columns inside the exported graph), or encode them in your pipeline with a ColumnTransformer",
         )
-    return [{"name": "input", "type": "float"}]
+    return [{"name": "input", "column": "", "type": "float"}]
 
 
 def to_onnx(model: Any, frame: Any, features: list[str], task: str, metadata: dict[str, Any] | None = None) -> Exported:
@@ -156,6 +156,11 @@ def to_onnx(model: Any, frame: Any, features: list[str], task: str, metadata: di
             f"cannot export {name} to ONNX: {type(exc).__name__}: {first}",
             hint="pick an estimator skl2onnx converts (the README lists the ones tested), or set export.on_failure: warn to deploy without ONNX parity",
         ) from None
+    # skl2onnx turns column names into identifiers ("mean radius" -> "mean_radius"),
+    # in order: keep both, so clients keep sending the column names they know.
+    graph_names = [i.name for i in onx.graph.input]
+    if len(graph_names) == len(inputs):
+        inputs = [dict(spec, column=spec.get("column", spec["name"]), name=graph) for spec, graph in zip(inputs, graph_names)]
     meta = {f"{META_PREFIX}{k}": v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str) for k, v in (metadata or {}).items()}
     meta[f"{META_PREFIX}inputs"] = json.dumps(inputs)
     meta[f"{META_PREFIX}task"] = task
@@ -181,11 +186,11 @@ def feeds(inputs: list[dict[str, str]], frame: Any) -> dict[str, Any]:
     """The ONNX Runtime inputs for ``frame``: float32 columns, text with "" for missing."""
     import numpy as np
 
-    if len(inputs) == 1 and inputs[0]["name"] == "input" and "input" not in frame.columns:
-        return {"input": frame.to_numpy(dtype=np.float32)}
+    if len(inputs) == 1 and not inputs[0].get("column", inputs[0]["name"]):
+        return {inputs[0]["name"]: frame.to_numpy(dtype=np.float32)}
     out: dict[str, Any] = {}
     for spec in inputs:
-        column = frame[spec["name"]]
+        column = frame[spec.get("column", spec["name"])]
         if spec["type"] == "float":
             out[spec["name"]] = column.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
         else:
@@ -216,7 +221,7 @@ class OnnxModel:
         self.classes_ = json.loads(classes) if classes else None
         names = [o.name for o in self.session.get_outputs()]
         self._label, self._proba = names[0], (names[1] if len(names) > 1 else None)
-        self.features = [i["name"] for i in self.inputs] if self.inputs and self.inputs[0]["name"] != "input" else json.loads(self.metadata.get("features") or "[]")
+        self.features = [i.get("column", i["name"]) for i in self.inputs] if self.inputs and self.inputs[0].get("column", "x") else json.loads(self.metadata.get("features") or "[]")
 
     def run(self, frame: Any) -> tuple[Any, Any]:
         outputs = self.session.run(None, feeds(self.inputs, frame))

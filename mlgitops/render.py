@@ -14,7 +14,7 @@ from .report import MetricRow, Report
 GITHUB_COMMENT_LIMIT = 65_536  # characters; GitHub rejects longer issue comments
 STAMP_ROOM = 128  # the forge appends `<!-- mlgitops:sha=... -->` after rendering
 TRUNCATION_NOTE = "\n\n> ⚠️ This comment was truncated to fit GitHub's 65,536-character limit. Run `mlops run --json` for the full report.\n"
-RULE_TEXT = {"min": "≥ {t:g}", "max": "≤ {t:g}", "max_drop": "drop ≤ {t:g}", "max_drop_pct": "drop ≤ {t:g}%"}
+RULE_TEXT = {"min": "≥ {t:g}", "max": "≤ {t:g}", "max_drop": "drop ≤ {t:g}", "max_drop_pct": "drop ≤ {t:g}%", "parity": "ONNX parity", "export": "ONNX export"}
 
 
 def marker(name: str) -> str:
@@ -95,6 +95,19 @@ def _model_text(info: Any, report: Report) -> str:
     return "; ".join(parts)
 
 
+def onnx_line(report: Report) -> str:
+    """One line on the ONNX artifact: its hash (what the deploy will pin) and parity."""
+    ex = report.export
+    if not ex or ex.get("status") == "disabled":
+        return ""
+    if ex["status"] in ("ok", "parity_failed"):
+        icon = "✅" if ex["status"] == "ok" else ("❌" if ex.get("enforced", True) else "⚠️")
+        size = f"{ex['bytes'] / 1024:.1f} kB" if ex.get("bytes") else ""
+        return f"{icon} `model.onnx` sha256 `{(ex.get('sha256') or '')[:12]}` ({size}): ONNX Runtime vs the fitted model: {ex['message']}"
+    icon = "❌" if ex.get("enforced", True) else "⚠️"
+    return f"{icon} {ex['message']}"
+
+
 def footer(report: Report) -> str:
     total = report.timings.get("total")
     bits = [f"mlgitops {report.tool_version}"]
@@ -114,6 +127,7 @@ def render_comment(report: Report, template_dir: Path | None = None, limit: int 
         "marker": marker(report.name),
         "gate_cells": gate_cells(report),
         "failed_gates": [g for g in report.gates if not g.passed],
+        "onnx": onnx_line(report),
         "baseline_text": _model_text(report.baseline, report),
         "candidate_text": _model_text(report.candidate, report),
         "footer": footer(report),

@@ -70,6 +70,7 @@ class Report:
     notes: list[str]
     timings: dict[str, float]
     reused: bool = False
+    export: dict[str, Any] | None = None  # ExportOutcome.to_dict(): ONNX sha256, parity
     tool_version: str = field(default_factory=lambda: version("mlgitops"))
     schema: int = REPORT_SCHEMA
     generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -142,9 +143,10 @@ def summarize(gates: list[GateResult]) -> tuple[str, str]:
     if not gates:
         return "pass", "No gates configured"
     checked = [g for g in gates if not g.skipped]
-    skipped = len(gates) - len(checked)
+    no_base = sum(1 for g in gates if g.skipped and g.metric != "onnx")
+    warned = any(g.skipped and g.metric == "onnx" for g in gates)
     head = f"All {len(checked)} gate {_checks(len(checked))} passed" if checked else "No gate could be checked"
-    return "pass", head + (f", {skipped} skipped (no baseline)" if skipped else "")
+    return "pass", head + (f", {no_base} skipped (no baseline)" if no_base else "") + (", ONNX not deployable (warn only)" if warned else "")
 
 
 def _checks(n: int) -> str:

@@ -100,6 +100,33 @@ class Store:
         (folder / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
         return meta
 
+    # -- ONNX exports (keyed by the model key: the bytes the PR reviewed are the ones deployed)
+    def _onnx_dirs(self, key: str) -> list[Path]:
+        dirs = [self.dir / "cache" / "onnx" / key]
+        if self._staging is not None:
+            dirs.insert(0, self._staging / "cache" / "onnx" / key)
+        return dirs
+
+    def get_onnx(self, key: str) -> tuple[bytes, dict[str, Any]] | None:
+        """The exported ONNX bytes and their export record; a hash mismatch is a miss."""
+        for folder in self._onnx_dirs(key):
+            try:
+                info = json.loads((folder / "export.json").read_text())
+                data = (folder / "model.onnx").read_bytes()
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(info, dict) and hashlib.sha256(data).hexdigest() == info.get("sha256"):
+                return data, info
+        return None
+
+    def put_onnx(self, key: str, data: bytes, info: dict[str, Any]) -> dict[str, Any]:
+        folder = self.staging / "cache" / "onnx" / key
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "model.onnx").write_bytes(data)
+        info = dict(info, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+        (folder / "export.json").write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
+        return info
+
     # -- run reports -------------------------------------------------------------
     def run_path(self, run_key: str) -> Path:
         return self.dir / "cache" / "runs" / f"{run_key}.json"
@@ -123,7 +150,7 @@ class Store:
         """Move every staged entry into `.mlops/` (one rename per entry)."""
         if self._staging is None:
             return
-        for kind, depth in (("cache/models", 1), ("cache/runs", 1)):
+        for kind in ("cache/models", "cache/onnx", "cache/runs"):
             src_parent = self._staging / kind
             if not src_parent.is_dir():
                 continue
