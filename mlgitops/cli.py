@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import click
 
-from .errors import EXIT_INTERNAL, EXIT_OK, ConfigError, MlopsError
+from .errors import EXIT_INTERNAL, EXIT_OK, ConfigError, InputError, MlopsError
 
 LOGGED_PACKAGES = ("mlgitops", "prefect", "pandas", "scikit-learn", "numpy", "pydantic", "PyGithub", "onnxruntime", "skl2onnx")
 
@@ -155,6 +155,10 @@ def run(base: str | None, event_path: str | None, event_name: str | None, config
     if event_path:
         event = event_from_payload(Path(event_path), event_name)
         ok, why = event.should_run()
+        if event.kind == "push" and not event.deleted and event.ref_type == "branch" and event.head_ref == (event.default_branch or "main"):
+            # A merge to the default branch: the deploy flow.
+            event = localize(event, root)
+            return run_deploy_command(root, *_find_config(repo, config)[1:], event, forge, token, as_json)
         if not ok:
             click.echo(f"nothing to do: {why}")
             return EXIT_OK
@@ -231,6 +235,211 @@ def validate(config: str | None, repo: str | None) -> int:
     )
     for note in dataset.notes:
         click.echo(f"  note: {note}")
+    return EXIT_OK
+
+
+def _deploy_targets(cfg: Any, root: Path, forge: str, token: str | None) -> dict[str, Any]:
+    """Each environment's manifest forge: local git branches, or GitHub pull requests."""
+    from . import actions_runtime
+    from .deploy import targets
+    from .forges.local import LocalRepoForge
+    from .gitrepo import repo_root
+
+    token = token or os.environ.get("GITHUB_TOKEN") or None
+    use_github = forge == "github" or (forge == "auto" and actions_runtime.on_actions() and bool(token))
+
+    def make(repo: str | None, branch: str | None) -> Any:
+        if use_github:
+            from .forges.github import GitHubForge
+
+            if not token:
+                raise InputError("--forge github needs a token", hint="set GITHUB_TOKEN or pass --token")
+            actions_runtime.mask(token)
+            name = repo or os.environ.get("GITHUB_REPOSITORY")
+            if not name:
+                raise InputError("--forge github needs the repository: set GITHUB_REPOSITORY=OWNER/NAME")
+            interval = float(os.environ.get("MLOPS_GITHUB_WRITE_INTERVAL", "1.0"))
+            return GitHubForge(name, token, os.environ.get("GITHUB_API_URL"), seconds_between_writes=interval, seconds_between_requests=min(interval, 0.25), branch=branch)
+        if repo is None:
+            return LocalRepoForge(root, branch)
+        other = Path(repo) if Path(repo).is_absolute() else (cfg.root / repo)
+        if not other.is_dir():
+            raise InputError(f"{cfg.display}: deploy.environments: manifest repository {repo!r} is not a folder here ({other})", hint="for the local forge, `repo:` is a path to a git clone; on GitHub it is OWNER/NAME")
+        return LocalRepoForge(repo_root(other), branch)
+
+    return targets(cfg, root, make)
+
+
+def _print_outcome(outcome: Any) -> None:
+    from . import actions_runtime
+
+    click.echo(outcome.message)
+    if outcome.pull is not None:
+        click.echo(f"  pull request: {outcome.pull.url}")
+    outputs = {"deploy-message": outcome.message}
+    if outcome.version is not None:
+        outputs["version"] = str(outcome.version.version)
+    if outcome.pull is not None:
+        outputs["pull-url"] = outcome.pull.url
+    actions_runtime.set_outputs(outputs)
+
+
+forge_option = click.option("--forge", type=click.Choice(["auto", "local", "github"]), default="auto", show_default=True, help="Where manifests and PRs live; auto: GitHub on an Actions runner with a token, else local git branches.")
+token_option = click.option("--token", default=None, help="GitHub token (default: $GITHUB_TOKEN). Never printed.")
+config_option = click.option("--config", "config", default=None, help="Path of mlops.yaml (default: at the repo root).")
+repo_option = click.option("--repo", default=None, help="Repository folder (default: the current one).")
+
+
+def run_deploy_command(root: Path, cpath: Path, rel: str, event: Any, forge: str, token: str | None, as_json: bool) -> int:
+    from .config import load_config
+    from .deploy import merged_pr, run_deploy
+
+    cfg = load_config(cpath, display=rel)
+    all_targets = _deploy_targets(cfg, root, forge, token)
+    origin = merged_pr(root, event.head_sha)
+    if not origin and forge != "local" and all_targets:
+        finder = next(iter(all_targets.values())).forge
+        if hasattr(finder, "pull_for_sha") and event.head_sha:
+            number = finder.pull_for_sha(event.head_sha)
+            origin = {"pr": number} if number else {}
+    outcome = run_deploy(cfg, root, rel, event, all_targets, origin)
+    if as_json:
+        click.echo(json.dumps({"message": outcome.message, "version": outcome.version.to_dict() if outcome.version else None, "pull": outcome.pull.__dict__ if outcome.pull else None}, indent=2, default=str))
+    else:
+        _print_outcome(outcome)
+    return outcome.exit_code
+
+
+@main.command()
+@config_option
+@repo_option
+@forge_option
+@token_option
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@guarded
+def deploy(config: str | None, repo: str | None, forge: str, token: str | None, as_json: bool) -> int:
+    """Deploy flow for the checked-out commit (what a push to the default branch runs):
+    reuse or train, gate against what is deployed, register, open the promotion PR."""
+    from .events import Event
+    from .gitrepo import current_branch, resolve
+
+    root, cpath, rel = _find_config(repo, config)
+    event = Event(kind="push", head_sha=resolve(root, "HEAD"), head_ref=current_branch(root), ref=f"refs/heads/{current_branch(root) or 'HEAD'}")
+    return run_deploy_command(root, cpath, rel, event, forge, token, as_json)
+
+
+@main.command()
+@click.argument("source")
+@click.argument("dest")
+@config_option
+@repo_option
+@forge_option
+@token_option
+@guarded
+def promote(source: str, dest: str, config: str | None, repo: str | None, forge: str, token: str | None) -> int:
+    """Open (or update) a PR that deploys to DEST the model SOURCE runs."""
+    from .config import load_config
+    from .deploy import promote as do_promote, registry_for
+
+    root, cpath, rel = _find_config(repo, config)
+    cfg = load_config(cpath, display=rel)
+    _print_outcome(do_promote(cfg, _deploy_targets(cfg, root, forge, token), source, dest, registry_for(cfg)))
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("env")
+@click.option("--to", "to", type=int, default=None, help="Registry version to pin (default: the manifest's previous pin).")
+@config_option
+@repo_option
+@forge_option
+@token_option
+@guarded
+def rollback(env: str, to: int | None, config: str | None, repo: str | None, forge: str, token: str | None) -> int:
+    """Open (or update) a PR that pins ENV's previous model (or --to VERSION)."""
+    from .config import load_config
+    from .deploy import registry_for, rollback as do_rollback
+
+    root, cpath, rel = _find_config(repo, config)
+    cfg = load_config(cpath, display=rel)
+    _print_outcome(do_rollback(cfg, _deploy_targets(cfg, root, forge, token), env, to, registry_for(cfg)))
+    return EXIT_OK
+
+
+@main.command()
+@config_option
+@repo_option
+@forge_option
+@token_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@guarded
+def status(config: str | None, repo: str | None, forge: str, token: str | None, as_json: bool) -> int:
+    """What is deployed where, from the manifests on the default branch."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .config import load_config
+    from .deploy import registry_for, status as do_status
+
+    root, cpath, rel = _find_config(repo, config)
+    cfg = load_config(cpath, display=rel)
+    rows = do_status(cfg, _deploy_targets(cfg, root, forge, token))
+    versions = [v.version for v in registry_for(cfg).versions(cfg.config.name)]
+    if as_json:
+        click.echo(json.dumps({"environments": rows, "registry": {"name": cfg.config.name, "versions": versions}}, indent=2, default=str))
+        return EXIT_OK
+    table = Table(title=f"{cfg.config.name}: deployments", title_justify="left")
+    for col in ("environment", "version", "sha256", "artifact", "previous", "pending PR"):
+        table.add_column(col)
+    for row in rows:
+        pending = ", ".join(f"#{p['number']} {p['title']}" for p in row["pending"]) or ""
+        table.add_row(row["environment"], f"v{row['version']}" if row["version"] else "-", (row["sha256"] or "-")[:12], row["artifact"], f"v{row['previous']}" if row.get("previous") else "", pending)
+    Console(highlight=False).print(table)
+    click.echo(f"registry: {', '.join(f'v{v}' for v in versions) or 'no versions'} ({registry_for(cfg).root})")
+    if not rows:
+        click.echo("no deploy.environments in mlops.yaml")
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("env")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port (0: any free port).")
+@click.option("--poll", default=2.0, show_default=True, type=float, help="Seconds between manifest checks; a changed pin is loaded and swapped in.")
+@click.option("--ref", default=None, help="Read the manifest from this git branch (e.g. main) instead of the working tree file.")
+@config_option
+@repo_option
+@guarded
+def serve(env: str, host: str, port: int, poll: float, ref: str | None, config: str | None, repo: str | None) -> int:
+    """Serve predictions over HTTP from the ONNX model ENV's manifest pins."""
+    import subprocess
+
+    from .config import load_config
+    from .deploy import environment
+    from .serve import ModelHolder, serve as run_server
+
+    root, cpath, rel = _find_config(repo, config)
+    cfg = load_config(cpath, display=rel)
+    spec = environment(cfg, env)
+    base = (Path(spec.repo) if spec.repo and Path(spec.repo).is_absolute() else cfg.root / spec.repo) if spec.repo else cfg.root
+    path = base / spec.manifest
+
+    def read() -> str | None:
+        if ref is None:
+            return path.read_text(encoding="utf-8") if path.is_file() else None
+        rel_path = path.resolve().relative_to(Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=base, capture_output=True, text=True).stdout.strip()).resolve()).as_posix()
+        proc = subprocess.run(["git", "show", f"{ref}:{rel_path}"], cwd=base, capture_output=True, text=True)
+        return proc.stdout if proc.returncode == 0 else None
+
+    where = f"{spec.manifest}@{ref}" if ref else spec.manifest
+    holder = ModelHolder(env, read, where, cfg.root)
+    holder.load(initial=True)
+    pin = holder.current.pin if holder.current else None
+
+    def ready(bound: int) -> None:
+        click.echo(f"serving {cfg.config.name} {pin.short() if pin else ''} for {env} on http://{host}:{bound} (POST /predict, GET /healthz); watching {where} every {poll:g} s", err=True)
+
+    run_server(holder, host, port, poll, ready)
     return EXIT_OK
 
 

@@ -234,7 +234,7 @@ class OnnxModel:
         label = np.asarray(label).reshape(len(frame), -1)[:, 0] if np.asarray(label).ndim > 1 else np.asarray(label)
         if self.classes_ is not None:
             lookup = {_label_key(c): c for c in self.classes_}
-            return np.asarray([lookup.get(_label_key(v), _plain(v)) for v in label], dtype=object)
+            return np.asarray([lookup.get(_label_key(v), _plain(v)) for v in label])
         return label.astype(float)
 
     def predict_proba(self, frame: Any) -> Any:

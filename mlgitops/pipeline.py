@@ -110,17 +110,27 @@ def train_baseline(plan: BaselinePlan, root: Path, config_rel: str, sha: str, st
 
 
 def load_pinned(plan: BaselinePlan) -> ModelOutcome:
+    """The deployed model: its ONNX run through ONNX Runtime (exactly what serves), or a joblib pin."""
     import joblib
 
     assert plan.artifact is not None
+    info = plan.manifest
+    task = None
     try:
-        model = joblib.load(plan.artifact)
+        if info.get("format", "onnx") == "onnx":
+            from .export import OnnxModel
+
+            model = OnnxModel(plan.artifact.read_bytes())
+            features = model.features
+            task = model.task
+        else:
+            model = joblib.load(plan.artifact)
+            features = info.get("features")
     except Exception as exc:  # a pinned file that is not a loadable model is bad input
         raise InputError(f"the pinned artifact {plan.manifest.get('uri')} cannot be loaded: {type(exc).__name__}: {exc}") from None
-    info = plan.manifest
-    features = info.get("features")
     meta = {
-        "features": [str(f) for f in features] if isinstance(features, list) else [str(c) for c in getattr(model, "feature_names_in_", [])],
+        "task": task,
+        "features": [str(f) for f in features] if isinstance(features, list) and features else [str(c) for c in getattr(model, "feature_names_in_", [])],
         "metrics": info.get("metrics") if isinstance(info.get("metrics"), dict) else {},
         "version": info.get("version"),
         "sha256": info.get("sha256"),

@@ -78,25 +78,29 @@ def plan_candidate(cfg: LoadedConfig, root: Path) -> SidePlan:
     return side
 
 
-def _pinned(manifest_text: bytes, root: Path) -> tuple[dict[str, Any], Path | None, str]:
+def _pinned(manifest_text: bytes, root: Path, where: str) -> tuple[dict[str, Any], Path | None, str]:
+    """The deployed model a manifest pins: (info, artifact path, "") or ({...}, None, why not)."""
+    from .manifest import ManifestError, read_pin, resolve_uri
+
     try:
-        doc = yaml.safe_load(manifest_text) or {}
-    except yaml.YAMLError as exc:
-        return {}, None, f"manifest is not valid YAML ({str(exc).splitlines()[0]})"
-    model = doc.get("model") if isinstance(doc, dict) else None
-    if not isinstance(model, dict) or not model.get("uri") or not model.get("sha256"):
+        pin = read_pin(manifest_text, where)
+    except ManifestError as exc:
+        return {}, None, exc.message.splitlines()[0]
+    if pin is None:
         return {}, None, "manifest pins no model yet (model.uri and model.sha256)"
-    uri = str(model["uri"])
-    path = Path(uri.removeprefix("file://"))
-    path = path if path.is_absolute() else root / path
+    info = {"uri": pin.uri, "sha256": pin.sha256, "version": pin.version, "metrics": pin.metrics, "format": pin.format}
+    try:
+        path = resolve_uri(pin.uri, root)
+    except ManifestError as exc:
+        return info, None, exc.message
     if not path.is_file():
-        return model, None, f"pinned artifact {uri} is not on this machine"
+        return info, None, f"pinned artifact {pin.uri} is not on this machine"
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != model["sha256"]:
-        return model, None, f"pinned artifact {uri} has sha256 {digest[:12]}, not the pinned {str(model['sha256'])[:12]}; refusing it"
-    if path.suffix not in (".joblib", ".pkl"):
-        return model, None, f"pinned artifact {uri} is not a scikit-learn (joblib) model"
-    return model, path, ""
+    if digest != pin.sha256:
+        return info, None, f"pinned artifact {pin.uri} has sha256 {digest[:12]}, not the pinned {pin.sha256[:12]}; refusing it"
+    if pin.format not in ("onnx", "joblib"):
+        return info, None, f"pinned artifact {pin.uri} has format {pin.format!r}; expected onnx or joblib"
+    return info, path, ""
 
 
 def plan_baseline(root: Path, config_rel: str, base_ref: str | None, base_sha: str | None) -> BaselinePlan:
@@ -120,9 +124,9 @@ def plan_baseline(root: Path, config_rel: str, base_ref: str | None, base_sha: s
         if text is None:
             notes.append(f"no model is deployed to {env} yet ({manifest_path} is not on `{shown_ref}`)")
         else:
-            model, artifact, why = _pinned(text, cfg.root)
+            info, artifact, why = _pinned(text, cfg.root, f"{manifest_path}@{shown_ref}")
             if artifact is not None:
-                info = {"env": env, "path": manifest_path, **{k: model.get(k) for k in ("uri", "sha256", "version", "metrics", "features")}}
+                info = {"env": env, "path": manifest_path, **info}
                 return BaselinePlan("manifest", f"deployed in {env} (pinned in {manifest_path} on `{shown_ref}`)", manifest=info, artifact=artifact, cfg=cfg)
             notes.append(f"nothing usable is pinned for {env}: {why}")
     parent = Path(config_rel).parent.as_posix()
@@ -135,9 +139,20 @@ def plan_baseline(root: Path, config_rel: str, base_ref: str | None, base_sha: s
     return BaselinePlan("train", note, side=side, cfg=cfg)
 
 
-def make_plan(cfg: LoadedConfig, root: Path, config_rel: str, event: Event) -> RunPlan:
+def plan_deployed(cfg: LoadedConfig, env: str, manifest_text: str | None, manifest_where: str, uri_base: Path) -> BaselinePlan:
+    """The baseline of a deploy: the model the environment runs now (or none)."""
+    if manifest_text is None:
+        return BaselinePlan("none", f"nothing is deployed to {env} yet ({manifest_where} does not exist)", cfg=cfg)
+    info, artifact, why = _pinned(manifest_text.encode(), uri_base, manifest_where)
+    if artifact is None:
+        return BaselinePlan("none", f"nothing usable is deployed to {env}: {why}", cfg=cfg)
+    return BaselinePlan("manifest", f"deployed in {env} ({manifest_where})", manifest={"env": env, "path": manifest_where, **info}, artifact=artifact, cfg=cfg)
+
+
+def make_plan(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, baseline: BaselinePlan | None = None) -> RunPlan:
     candidate = plan_candidate(cfg, root)
-    baseline = plan_baseline(root, config_rel, event.base_ref, event.base_sha)
+    if baseline is None:
+        baseline = plan_baseline(root, config_rel, event.base_ref, event.base_sha)
     base_id = baseline.side.key if baseline.side else (baseline.manifest or baseline.note)
     # Everything the report shows: both models' inputs and both configs in full
     # (gates, metrics, name, deploy...), so a reused report is never stale.

@@ -48,6 +48,8 @@ def _cached_report(plan: RunPlan, store: Store) -> Report | None:
         return None
     if plan.baseline.side is not None and store.get_model_meta(plan.baseline.side.key) is None:
         return None
+    if (raw.get("export") or {}).get("status") in ("ok", "parity_failed") and store.get_onnx(plan.candidate.key) is None:
+        return None  # the deploy needs the very bytes the report names
     try:
         return Report.from_dict(raw)
     except (TypeError, KeyError):
@@ -149,34 +151,43 @@ def _pending(forge: Forge, event: Event) -> None:
             pass  # reported when the results are delivered
 
 
-def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, forge: Forge) -> Outcome:
+def compute_report(cfg: LoadedConfig, plan: RunPlan, store: Store, forge: Forge | None = None) -> Report:
+    """The report for ``plan``: reused when every input is unchanged, else the flow runs.
+
+    Nothing lands in `.mlops/` unless the run produced a report that renders.
+    """
     started = time.perf_counter()
-    store = Store(root)
-    gitrepo.HASHES = gitrepo.HashCache(store.dir / "cache" / "hashes.json")
-    plan = make_plan(cfg, root, config_rel, event)
+    event = plan.event
     report = _cached_report(plan, store)
     if report is not None:
         report = replace(report, event=event.to_dict(), reused=True, timings=report.timings | {"total": round(time.perf_counter() - started, 3)})
         report.candidate = replace(report.candidate, ref=event.head_ref, sha=event.head_sha)
         report.baseline = replace(report.baseline, ref=event.base_ref, sha=event.base_sha)
-    else:
+        report.notes = [n for n in report.notes if not n.startswith(DIRTY_PREFIX)] + uncommitted_notes(plan)
+        return report
+    if forge is not None:
         _pending(forge, event)
-        try:
-            from .actions_runtime import group
+    try:
+        from .actions_runtime import group
 
-            with group(f"mlops: train and evaluate {cfg.config.name}"):
-                report = run_flow(plan, store)
-            report.timings["total"] = round(time.perf_counter() - started, 3)
-            report.notes = [n for n in report.notes if not n.startswith(DIRTY_PREFIX)] + uncommitted_notes(plan)
-            body = render(report, cfg)  # before anything lands in .mlops/
-            store.stage_run(plan.run_key, report.to_dict())
-            store.commit()
-            gitrepo.HASHES.save()
-        finally:
-            store.discard()
-        ref = deliver(report, body, event, forge)
-        return Outcome(report, ref, EXIT_OK if report.passed else EXIT_GATE_FAILED)
-    report.notes = [n for n in report.notes if not n.startswith(DIRTY_PREFIX)] + uncommitted_notes(plan)
+        with group(f"mlops: train and evaluate {cfg.config.name}"):
+            report = run_flow(plan, store)
+        report.timings["total"] = round(time.perf_counter() - started, 3)
+        report.notes = [n for n in report.notes if not n.startswith(DIRTY_PREFIX)] + uncommitted_notes(plan)
+        render(report, cfg)  # a broken override template fails before anything lands in .mlops/
+        store.stage_run(plan.run_key, report.to_dict())
+        store.commit()
+        gitrepo.HASHES.save()
+    finally:
+        store.discard()
+    return report
+
+
+def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, forge: Forge) -> Outcome:
+    store = Store(root)
+    gitrepo.HASHES = gitrepo.HashCache(store.dir / "cache" / "hashes.json")
+    plan = make_plan(cfg, root, config_rel, event)
+    report = compute_report(cfg, plan, store, forge)
     ref = deliver(report, render(report, cfg), event, forge)
     return Outcome(report, ref, EXIT_OK if report.passed else EXIT_GATE_FAILED)
 

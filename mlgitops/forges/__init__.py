@@ -19,6 +19,14 @@ class CommentRef:
     note: str = ""  # e.g. why nothing was written (stale run, read-only token)
 
 
+@dataclass(frozen=True)
+class PullRef:
+    number: int
+    url: str
+    created: bool  # False: the existing PR for this branch was updated
+    changed: bool = True  # False: the branch already held exactly these changes
+
+
 class Forge(Protocol):
     """What a flow needs from a code host. GitHub and local implement it."""
 
@@ -32,4 +40,25 @@ class Forge(Protocol):
 
     def set_status(self, sha: str, state: str, description: str, summary: str | None = None, context: str = GATE_CONTEXT) -> None:
         """Set ``context`` on ``sha``: pending | success | failure | error (+ a Markdown summary)."""
+        ...
+
+
+class DeployForge(Protocol):
+    """What promotions need: read a file on a branch, open-or-update one PR per branch."""
+
+    name: str
+
+    def default_branch(self) -> str: ...
+
+    def read_file(self, branch: str, path: str) -> str | None:
+        """The file's text on ``branch``, or None when it does not exist there."""
+        ...
+
+    def upsert_pull(self, base: str, head: str, files: dict[str, str], title: str, body: str) -> PullRef:
+        """Point ``head`` at ``base`` plus ``files`` (path -> new text) and open its PR,
+        or update the one already open for ``head``."""
+        ...
+
+    def open_pulls(self, head_prefix: str) -> list[dict]:
+        """Open PRs whose head branch starts with ``head_prefix``: number, head, title, url."""
         ...

@@ -93,10 +93,12 @@ class GitHubForge:
         timeout: int = 20,
         seconds_between_writes: float = 1.0,
         seconds_between_requests: float = 0.25,
+        branch: str | None = None,
     ) -> None:
         from github import Auth, Github
 
         self.repo_name = repo
+        self._branch = branch
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         # PyGithub's default spacing follows GitHub's advice against secondary rate
         # limits (serial requests, >= 1 s between writes); tests pass 0.

@@ -66,3 +66,101 @@ class LocalForge:
         statuses = self.statuses(sha)
         statuses[context] = {"state": state, "description": description[:140], "updated_at": _now()}
         atomic_write(self.dir / "statuses" / f"{sha}.json", json.dumps(statuses, indent=2))
+
+
+class LocalRepoForge:
+    """Promotion PRs as local git branches, recorded under ``.mlops/forge/pulls.json``.
+
+    The branch is built with git plumbing (a temporary index, ``commit-tree`` and
+    ``update-ref``), so the user's checkout and working tree are never touched. A
+    PR counts as merged once its head commit is reachable from its base branch.
+    """
+
+    name = "local"
+
+    def __init__(self, root: Path, branch: str | None = None) -> None:
+        self.root = root
+        self.dir = root / MLOPS_DIR / "forge"
+        self._branch = branch
+
+    def _git(self, *args: str, env: dict[str, str] | None = None, input: str | None = None, check: bool = True) -> str:
+        import os
+        import subprocess
+
+        from ..errors import GitError
+
+        proc = subprocess.run(["git", *args], cwd=self.root, capture_output=True, text=True, input=input, env={**os.environ, **(env or {})})
+        if check and proc.returncode != 0:
+            raise GitError(f"git {' '.join(args)} failed in {self.root}: {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+    def default_branch(self) -> str:
+        if self._branch:
+            return self._branch
+        for candidate in ("main", "master"):
+            if self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{candidate}", check=False):
+                return candidate
+        return self._git("rev-parse", "--abbrev-ref", "HEAD")
+
+    def read_file(self, branch: str, path: str) -> str | None:
+        import subprocess
+
+        proc = subprocess.run(["git", "show", f"{branch}:{path}"], cwd=self.root, capture_output=True)
+        return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
+
+    def pulls(self) -> list[dict]:
+        path = self.dir / "pulls.json"
+        pulls = json.loads(path.read_text()) if path.is_file() else []
+        for pull in pulls:
+            if pull["state"] == "open" and self._merged(pull):
+                pull["state"] = "merged"
+        return pulls
+
+    def _merged(self, pull: dict) -> bool:
+        import subprocess
+
+        proc = subprocess.run(["git", "merge-base", "--is-ancestor", pull["head_sha"], f"refs/heads/{pull['base']}"], cwd=self.root, capture_output=True)
+        return proc.returncode == 0
+
+    def open_pulls(self, head_prefix: str) -> list[dict]:
+        return [p for p in self.pulls() if p["state"] == "open" and p["head"].startswith(head_prefix)]
+
+    def pull_path(self, number: int) -> Path:
+        return self.dir / "pulls" / f"{number}.md"
+
+    def upsert_pull(self, base: str, head: str, files: dict[str, str], title: str, body: str) -> "PullRef":
+        import os
+        import tempfile
+
+        from . import PullRef
+
+        base_sha = self._git("rev-parse", "--verify", f"refs/heads/{base}^{{commit}}")
+        fd, index = tempfile.mkstemp(prefix="mlops-index-")
+        os.close(fd)
+        try:
+            env = {"GIT_INDEX_FILE": index}
+            self._git("read-tree", base_sha, env=env)
+            for path, text in files.items():
+                blob = self._git("hash-object", "-w", "--stdin", input=text)
+                self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+            tree = self._git("write-tree", env=env)
+        finally:
+            Path(index).unlink(missing_ok=True)
+        current = self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{head}", check=False)
+        pulls = self.pulls()
+        mine = next((p for p in pulls if p["head"] == head and p["state"] == "open"), None)
+        unchanged = bool(current) and self._git("rev-parse", f"{current}^{{tree}}") == tree and self._git("rev-parse", f"{current}^") == base_sha
+        if unchanged and mine is not None:
+            commit = current
+        else:
+            commit = self._git("commit-tree", tree, "-p", base_sha, "-m", title, env={"GIT_AUTHOR_NAME": "mlops", "GIT_AUTHOR_EMAIL": "mlops@localhost", "GIT_COMMITTER_NAME": "mlops", "GIT_COMMITTER_EMAIL": "mlops@localhost"})
+            self._git("update-ref", f"refs/heads/{head}", commit)
+        created = mine is None
+        if mine is None:
+            mine = {"number": max((p["number"] for p in pulls), default=0) + 1, "base": base, "head": head, "state": "open", "created_at": _now()}
+            pulls.append(mine)
+        mine.update(title=title, head_sha=commit, base_sha=base_sha, updated_at=_now())
+        atomic_write(self.pull_path(mine["number"]), f"# {title}\n\n{body}")
+        mine["url"] = self.pull_path(mine["number"]).as_uri()
+        atomic_write(self.dir / "pulls.json", json.dumps(pulls, indent=2))
+        return PullRef(mine["number"], mine["url"], created, not unchanged)

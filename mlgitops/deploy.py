@@ -1,0 +1,319 @@
+"""Merge to deploy: register the merged model, open promotion / rollback PRs, report status.
+
+Data flows one way: config -> event -> plan (baseline = what the environment runs)
+-> flow (the same tasks as a PR run, so the PR's model and ONNX are reused when the
+inputs are identical) -> registry -> manifest text -> forge (one PR per environment).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import LoadedConfig
+from .errors import EXIT_GATE_FAILED, EXIT_OK, InputError
+from .events import Event
+from .forges import DeployForge, PullRef
+from .manifest import Pin, read_pin, verify_artifact, write_pin
+from .registry import Registry, RegistryError, Version
+
+BRANCH_PREFIX = "mlops/deploy-"
+PR_MARKER = "<!-- mlgitops:promotion env={env} -->"
+
+
+@dataclass
+class Target:
+    """One environment's manifest: where it lives and how relative URIs resolve."""
+
+    env: str
+    forge: Any  # DeployForge
+    path: str  # manifest path inside its repository
+    same_repo: bool
+    uri_base: Path  # the folder relative artifact URIs are relative to (mlops.yaml's)
+
+    @property
+    def branch(self) -> str:
+        return f"{BRANCH_PREFIX}{self.env}"
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}@{self.forge.default_branch()}"
+
+    def text(self) -> str | None:
+        return self.forge.read_file(self.forge.default_branch(), self.path)
+
+    def pin(self) -> Pin | None:
+        return read_pin(self.text(), self.where)
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    message: str
+    version: Version | None = None
+    pull: PullRef | None = None
+    report: Any = None
+
+
+def registry_for(cfg: LoadedConfig) -> Registry:
+    path = Path(cfg.config.registry.path)
+    return Registry(path if path.is_absolute() else cfg.root / path)
+
+
+def environment(cfg: LoadedConfig, env: str) -> Any:
+    envs = cfg.config.deploy.environments
+    if env not in envs:
+        known = ", ".join(envs) or "none: add deploy.environments to mlops.yaml"
+        raise InputError(f"unknown environment {env!r} (environments in {cfg.display}: {known})", hint="environments are defined under deploy.environments")
+    return envs[env]
+
+
+def targets(cfg: LoadedConfig, root: Path, make_forge: Any) -> dict[str, Target]:
+    """Every environment's Target. ``make_forge(repo_or_None, branch_or_None)`` builds its forge."""
+    config_dir = cfg.root.resolve().relative_to(root.resolve()) if cfg.root.resolve() != root.resolve() else Path("")
+    out = {}
+    for name, env in cfg.config.deploy.environments.items():
+        if env.repo:
+            out[name] = Target(name, make_forge(env.repo, env.branch), env.manifest, False, cfg.root)
+        else:
+            out[name] = Target(name, make_forge(None, env.branch), (config_dir / env.manifest).as_posix(), True, cfg.root)
+    return out
+
+
+def artifact_uri(registry: Registry, sha256: str, target: Target) -> str:
+    """Relative to mlops.yaml's folder when the registry is inside it and the manifest is
+    in this repo (so the pin reads the same on every clone), else an absolute file:// URI."""
+    path = registry.object_path(sha256).resolve()
+    if target.same_repo:
+        try:
+            return path.relative_to(target.uri_base.resolve()).as_posix()
+        except ValueError:
+            pass
+    return path.as_uri()
+
+
+def pin_for(record: Version, uri: str) -> Pin:
+    onnx = record.deployable
+    assert onnx is not None
+    keep = ("git_sha", "pr", "branch", "data_sha256", "code_sha256", "model_key", "trained_from")
+    lineage = {k: (v[:12] if k in ("data_sha256", "code_sha256", "model_key") and isinstance(v, str) else v) for k, v in record.lineage.items() if k in keep and v not in (None, "")}
+    lineage["registered_at"] = record.created_at
+    metrics = {k: v for k, v in record.metrics.items() if v is not None}
+    return Pin(record.name, record.version, uri, onnx.sha256, "onnx", metrics, lineage)
+
+
+def merged_pr(root: Path, sha: str | None) -> dict[str, Any]:
+    """Which PR a commit on the default branch came from, read from git's own messages:
+    "Merge pull request #12 from ...", "Title (#12)" (squash), "Merge branch 'feature'"."""
+    from .gitrepo import git
+
+    if not sha:
+        return {}
+    subject = git(root, "log", "-1", "--format=%s", sha, check=False)
+    m = re.search(r"Merge pull request #(\d+)", subject) or re.search(r"\(#(\d+)\)\s*$", subject)
+    if m:
+        return {"pr": int(m.group(1))}
+    m = re.search(r"Merge branch '([^']+)'", subject)
+    return {"branch": m.group(1)} if m else {}
+
+
+def register(cfg: LoadedConfig, report: Any, key: str, store: Any, registry: Registry, event: Event, origin: dict[str, Any], parent: Pin | None) -> Version:
+    """The registry version for this model: reused when these exact bytes were registered."""
+    from .store import sha256_file
+
+    onnx = store.get_onnx(key)
+    model_dir = store.dir / "cache" / "models" / key
+    files: dict[str, tuple[bytes, str]] = {}
+    if onnx is not None:
+        files["onnx"] = (onnx[0], "onnx")
+    joblib_path = model_dir / "model.joblib"
+    meta = store.get_model_meta(key) or {}
+    if joblib_path.is_file() and sha256_file(joblib_path) == meta.get("model_sha256"):
+        files["sklearn"] = (joblib_path.read_bytes(), "joblib")
+    existing = registry.find(cfg.config.name, key, onnx[1]["sha256"] if onnx else None)
+    if existing is not None:
+        return existing
+    lineage = {
+        "model_key": key,
+        "data_sha256": meta.get("data_sha256"),
+        "code_sha256": meta.get("code_sha256"),
+        "code_files": meta.get("code_files"),
+        "params": meta.get("params"),
+        "trained_with": meta.get("trained_with"),
+        "trained_at": meta.get("created_at"),
+        "git_sha": event.head_sha,
+        "ref": event.head_ref,
+        "parent_version": parent.version if parent else None,
+        "tool_version": report.tool_version,
+        **origin,
+    }
+    metrics = {row.name: row.candidate for row in report.metrics}
+    parity = (report.export or {}).get("parity")
+    return registry.register(cfg.config.name, files, metrics, lineage, parity, list(meta.get("features") or []), report.task)
+
+
+def promotion_body(cfg: LoadedConfig, action: str, target: Target, new: Pin, current: Pin | None, record: Version | None, rows: list[dict[str, Any]] | None, notes: list[str]) -> str:
+    from .render import environment as jinja_env
+
+    if rows is None:
+        rows = metric_diff(current.metrics if current else {}, new.metrics)
+    template = jinja_env(None).get_template("promotion_pr.md.j2")
+    return template.render(
+        marker=PR_MARKER.format(env=target.env),
+        action=action,
+        env=target.env,
+        name=new.name or cfg.config.name,
+        new=new,
+        current=current,
+        record=record,
+        rows=rows,
+        notes=notes,
+        manifest=target.path,
+    )
+
+
+def metric_diff(deployed: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows from recorded metrics (each model's own holdout)."""
+    from .metrics import METRICS
+
+    rows = []
+    for name in [*new, *[k for k in deployed if k not in new]]:
+        a, b = deployed.get(name), new.get(name)
+        spec = METRICS.get(name)
+        delta = b - a if isinstance(a, (int, float)) and isinstance(b, (int, float)) else None
+        better = None if delta is None or spec is None or abs(delta) < 1e-12 else ((delta > 0) == spec.higher_is_better)
+        rows.append({"name": name, "deployed": a, "new": b, "delta": delta, "better": better, "up": spec.higher_is_better if spec else True})
+    return rows
+
+
+def open_pull(cfg: LoadedConfig, action: str, target: Target, new: Pin, record: Version | None, rows: list[dict[str, Any]] | None = None, notes: list[str] | None = None, previous: Pin | None = None) -> tuple[PullRef | None, str]:
+    """Open (or update) the environment's one deploy PR; None when it already runs ``new``."""
+    text = target.text()
+    current = read_pin(text, target.where)
+    if current is not None and current.sha256 == new.sha256:
+        return None, f"{target.env} already runs {cfg.config.name} {current.short()}; no pull request needed"
+    keep_previous = previous if previous is not None else current
+    new_text = write_pin(text, target.env, new, keep_previous)
+    verb = {"deploy": "Deploy", "promote": "Promote", "rollback": "Roll back"}[action]
+    title = f"{verb} {new.name or cfg.config.name} {new.short()} to {target.env}" if action != "rollback" else f"Roll back {target.env} to {new.name or cfg.config.name} {new.short()}"
+    body = promotion_body(cfg, action, target, new, current, record, rows, notes or [])
+    pull = target.forge.upsert_pull(target.forge.default_branch(), target.branch, {target.path: new_text}, title, body)
+    what = "opened" if pull.created else ("updated" if pull.changed else "unchanged")
+    return pull, f"{what} PR #{pull.number}: {title}"
+
+
+def promote(cfg: LoadedConfig, all_targets: dict[str, Target], source: str, dest: str, registry: Registry) -> Outcome:
+    environment(cfg, source), environment(cfg, dest)
+    src = all_targets[source]
+    pin = src.pin()
+    if pin is None:
+        raise InputError(f"{source} runs no model yet ({src.where} pins nothing)", hint=f"merge a promotion PR for {source} first")
+    verify_artifact(pin, src.uri_base, src.where)
+    record = _record(registry, pin)
+    target = all_targets[dest]
+    new = Pin(pin.name, pin.version, pin.uri if target.same_repo == src.same_repo else artifact_uri(registry, pin.sha256, target), pin.sha256, pin.format, pin.metrics, pin.lineage)
+    pull, message = open_pull(cfg, "promote", target, new, record, notes=[f"The artifact is the one {source} runs ({src.where})."])
+    return Outcome(EXIT_OK, message, record, pull)
+
+
+def rollback(cfg: LoadedConfig, all_targets: dict[str, Target], env: str, to: int | None, registry: Registry) -> Outcome:
+    environment(cfg, env)
+    target = all_targets[env]
+    current = target.pin()
+    if current is None:
+        raise InputError(f"{env} runs no model yet ({target.where} pins nothing): nothing to roll back")
+    if to is not None:
+        record = registry.get(current.name or cfg.config.name, to)
+        if record.deployable is None:
+            raise RegistryError(f"{record.name} version {to} has no ONNX artifact to deploy", hint="pick a version registered with ONNX")
+        registry.load(record)  # refuse a missing or corrupted artifact now, not at serving time
+        new = pin_for(record, artifact_uri(registry, record.deployable.sha256, target))
+    else:
+        prev = current.previous
+        if not prev:
+            raise InputError(f"{env} has no previous pin to roll back to ({target.where} has no `previous:`)", hint=f"name a version: mlops rollback {env} --to VERSION (`mlops status` shows the registry's versions)")
+        version = prev.get("version")
+        record = _record(registry, Pin(current.name, version, str(prev.get("uri")), str(prev.get("sha256"))))
+        new = pin_for(record, artifact_uri(registry, record.deployable.sha256, target)) if record and record.deployable else Pin(current.name, version, str(prev["uri"]), str(prev["sha256"]))
+        verify_artifact(new, target.uri_base, f"{target.where} (previous)")
+    # After the rollback, "previous" is the version being rolled back (a second
+    # rollback returns to it).
+    pull, message = open_pull(cfg, "rollback", target, new, record, notes=[f"Rolls {env} back from {current.short()}."], previous=current)
+    return Outcome(EXIT_OK, message, record, pull)
+
+
+def _record(registry: Registry, pin: Pin) -> Version | None:
+    """The registry record behind a pin, when this machine's registry has it."""
+    if pin.version is None or pin.name is None:
+        return None
+    try:
+        record = registry.get(pin.name, pin.version)
+    except RegistryError:
+        return None
+    onnx = record.deployable
+    return record if onnx is not None and onnx.sha256 == pin.sha256 else None
+
+
+def status(cfg: LoadedConfig, all_targets: dict[str, Target]) -> list[dict[str, Any]]:
+    """What is deployed where, from the manifests on the default branch (plain data)."""
+    from .manifest import ManifestError
+
+    rows = []
+    for env, target in all_targets.items():
+        row: dict[str, Any] = {"environment": env, "manifest": target.where, "version": None, "sha256": None, "artifact": "", "pending": []}
+        try:
+            pin = target.pin()
+        except ManifestError as exc:
+            row["artifact"] = f"manifest unreadable: {exc.message.splitlines()[0]}"
+            rows.append(row)
+            continue
+        if pin is None:
+            row["artifact"] = "nothing deployed"
+        else:
+            row.update(version=pin.version, sha256=pin.sha256, uri=pin.uri, metrics=pin.metrics, previous=(pin.previous or {}).get("version"))
+            try:
+                verify_artifact(pin, target.uri_base, target.where)
+                row["artifact"] = "ok (sha256 verified)"
+            except ManifestError as exc:
+                row["artifact"] = exc.message.split(": ", 2)[-1]
+        row["pending"] = [{"number": p["number"], "title": p.get("title"), "url": p.get("url")} for p in target.forge.open_pulls(target.branch)]
+        rows.append(row)
+    return rows
+
+
+def run_deploy(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, all_targets: dict[str, Target], origin: dict[str, Any]) -> Outcome:
+    """Train (or reuse the PR's model), gate against what is deployed, register, open the PR."""
+    from . import gitrepo
+    from .plan import BaselinePlan, make_plan, plan_deployed
+    from .runner import compute_report
+    from .store import Store
+
+    envs = cfg.config.deploy.environments
+    env = cfg.config.deploy.on_merge or (next(iter(envs)) if envs else None)
+    target = all_targets.get(env) if env else None
+    store = Store(root)
+    gitrepo.HASHES = gitrepo.HashCache(store.dir / "cache" / "hashes.json")
+    current = target.pin() if target else None
+    if target is not None:
+        baseline = plan_deployed(cfg, env or "", target.text(), target.where, target.uri_base)
+    else:
+        baseline = BaselinePlan("none", "no deploy.environments in mlops.yaml: nothing is deployed to compare with", cfg=cfg)
+    label = f"{env} {current.short()}" if env and current else (f"{env} (nothing deployed)" if env else None)
+    plan = make_plan(cfg, root, config_rel, Event(**{**event.to_dict(), "base_ref": label, "base_sha": None}), baseline)
+    report = compute_report(cfg, plan, store)
+    if not report.passed:
+        return Outcome(EXIT_GATE_FAILED, f"not deployed: {report.summary}", report=report)
+    registry = registry_for(cfg)
+    record = register(cfg, report, plan.candidate.key, store, registry, event, origin, current)
+    if record.deployable is None:
+        why = (report.export or {}).get("message") or "ONNX export is off"
+        return Outcome(EXIT_OK, f"registered {record.name} v{record.version} without ONNX ({why}); nothing to promote, `mlops serve` needs ONNX", record, report=report)
+    if target is None:
+        return Outcome(EXIT_OK, f"registered {record.name} v{record.version}; no deploy.environments to promote it to", record, report=report)
+    new = pin_for(record, artifact_uri(registry, record.deployable.sha256, target))
+    rows = [{"name": r.name, "deployed": r.base, "new": r.candidate, "delta": r.delta, "better": None if r.change in ("same", "n/a") else r.change == "better", "up": r.higher_is_better} for r in report.metrics]
+    notes = [f"Metrics of both models on the same holdout ({report.data['holdout_rows']} rows)." if report.baseline.scored_on == "the candidate's holdout" else "Deployed metrics are those recorded when it was registered."]
+    pull, message = open_pull(cfg, "deploy", target, new, record, rows, notes)
+    return Outcome(EXIT_OK, f"registered {record.name} v{record.version}; {message}", record, pull, report)

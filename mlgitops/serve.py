@@ -1,0 +1,215 @@
+"""`mlops serve ENV`: answer predictions from the ONNX model an environment's manifest pins.
+
+* the artifact is loaded only when its sha256 matches the pin (else refused);
+* a watcher re-reads the manifest every ``poll`` seconds and swaps the model in when
+  the pin changes (a bad new pin keeps the old model serving and shows on /healthz);
+* ``GET /healthz`` reports the served version; ``POST /predict`` takes
+  ``{"instances": [{column: value, ...}, ...]}`` (or one object) and returns labels,
+  and class probabilities for classifiers.
+
+Starlette + uvicorn (both already installed with Prefect) serve it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import InputError
+from .manifest import ManifestError, Pin, read_pin, verify_artifact
+
+MAX_BODY = 8 * 1024 * 1024
+MAX_ROWS = 10_000
+
+
+@dataclass
+class Loaded:
+    pin: Pin
+    model: Any  # export.OnnxModel
+    loaded_at: str
+    manifest_sha: str
+
+
+@dataclass
+class ModelHolder:
+    """The model being served, swapped atomically when the manifest's pin changes."""
+
+    env: str
+    read_manifest: Callable[[], str | None]  # the manifest's current text
+    where: str
+    uri_base: Path
+    current: Loaded | None = None
+    last_error: str = ""
+    checked_at: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load(self, initial: bool = False) -> bool:
+        """Read the manifest; load the pinned model if it changed. True when swapped."""
+        from .export import OnnxModel
+
+        text = self.read_manifest()
+        self.checked_at = _now()
+        digest = hashlib.sha256((text or "").encode()).hexdigest()
+        if self.current is not None and digest == self.current.manifest_sha:
+            return False
+        try:
+            pin = read_pin(text, self.where)
+            if pin is None:
+                raise ManifestError(f"{self.where}: pins no model (model.uri and model.sha256)", hint=f"merge a promotion PR for {self.env} first")
+            if self.current is not None and pin.sha256 == self.current.pin.sha256:
+                self.current = Loaded(pin, self.current.model, self.current.loaded_at, digest)
+                return False
+            if pin.format != "onnx":
+                raise ManifestError(f"{self.where}: model.format is {pin.format!r}; mlops serve runs ONNX models", hint="deploy a version registered with ONNX")
+            data = verify_artifact(pin, self.uri_base, self.where)
+            model = OnnxModel(data)
+        except InputError as exc:
+            self.last_error = exc.message
+            if initial:
+                raise
+            return False
+        except Exception as exc:  # noqa: BLE001 - onnxruntime rejecting a file is a bad pin, not a crash
+            self.last_error = f"{self.where}: the pinned artifact cannot be loaded by ONNX Runtime: {type(exc).__name__}: {exc}"
+            if initial:
+                raise InputError(self.last_error) from None
+            return False
+        with self.lock:
+            self.current = Loaded(pin, model, _now(), digest)
+        self.last_error = ""
+        return True
+
+    def health(self) -> dict[str, Any]:
+        cur = self.current
+        body: dict[str, Any] = {"status": "ok" if not self.last_error else "degraded", "environment": self.env, "manifest": self.where, "checked_at": self.checked_at}
+        if cur is not None:
+            body.update(model=cur.pin.name, version=cur.pin.version, sha256=cur.pin.sha256, uri=cur.pin.uri, loaded_at=cur.loaded_at, features=cur.model.features)
+        if self.last_error:
+            body["error"] = self.last_error
+        return body
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def rows_from(payload: Any, features: list[str]) -> tuple[list[dict[str, Any]] | None, str]:
+    if isinstance(payload, dict) and "instances" in payload:
+        rows = payload["instances"]
+    elif isinstance(payload, dict):
+        rows = [payload]
+    else:
+        rows = payload
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        return None, 'expected {"instances": [{"column": value, ...}, ...]} with at least one row'
+    if len(rows) > MAX_ROWS:
+        return None, f"at most {MAX_ROWS} rows per request, got {len(rows)}"
+    for i, row in enumerate(rows):
+        missing = [f for f in features if f not in row]
+        if missing:
+            return None, f"instances[{i}] lacks column(s) {', '.join(map(repr, missing[:5]))}" + (" ..." if len(missing) > 5 else "")
+    return rows, ""
+
+
+def predict(loaded: Loaded, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    import pandas as pd
+
+    model = loaded.model
+    frame = pd.DataFrame.from_records(rows, columns=model.features)
+    for spec in model.inputs:
+        column = spec.get("column") or ""
+        if column and spec["type"] == "float":
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    labels, proba = model.run(frame)
+    out: dict[str, Any] = {"model": loaded.pin.name, "version": loaded.pin.version, "sha256": loaded.pin.sha256}
+    if model.classes_ is not None:
+        out["predictions"] = [_plain(v) for v in model.predict(frame)]
+        if proba is not None:
+            out["probabilities"] = [{str(c): round(float(p), 6) for c, p in zip(model.classes_, row)} for row in proba]
+    else:
+        out["predictions"] = [float(v) for v in labels.reshape(len(frame))]
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def make_app(holder: ModelHolder, poll: float) -> Any:
+    import json
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def healthz(request: Request) -> JSONResponse:
+        body = holder.health()
+        return JSONResponse(body, status_code=200 if holder.current is not None else 503)
+
+    async def predict_route(request: Request) -> JSONResponse:
+        loaded = holder.current
+        if loaded is None:
+            return JSONResponse({"error": holder.last_error or "no model loaded"}, status_code=503)
+        size = int(request.headers.get("content-length") or 0)
+        if size > MAX_BODY:
+            return JSONResponse({"error": f"request body over {MAX_BODY} bytes"}, status_code=413)
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            return JSONResponse({"error": f"request body over {MAX_BODY} bytes"}, status_code=413)
+        try:
+            payload = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return JSONResponse({"error": f"body is not JSON: {exc}"}, status_code=400)
+        rows, why = rows_from(payload, loaded.model.features)
+        if rows is None:
+            return JSONResponse({"error": why, "features": loaded.model.features}, status_code=422)
+        try:
+            return JSONResponse(predict(loaded, rows))
+        except Exception as exc:  # noqa: BLE001 - a value ONNX Runtime rejects is the client's input
+            return JSONResponse({"error": f"cannot score these rows: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}, status_code=422)
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(poll)
+            await asyncio.to_thread(holder.load)
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: Any):  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(watch())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    return Starlette(routes=[Route("/healthz", healthz), Route("/predict", predict_route, methods=["POST"])], lifespan=lifespan)
+
+
+def serve(holder: ModelHolder, host: str, port: int, poll: float, ready: Callable[[int], None] | None = None) -> None:
+    """Run the server until stopped (Ctrl-C). ``ready(port)`` is called once listening."""
+    import socket
+
+    import uvicorn
+
+    app = make_app(holder, poll)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    if ready is not None:
+        started = server.startup
+
+        async def startup(sockets: Any = None) -> None:
+            await started(sockets)
+            ready(bound)
+
+        server.startup = startup  # type: ignore[method-assign]
+    server.run(sockets=[sock])
