@@ -94,7 +94,7 @@ class ParityTolerance(_Strict):
     """How closely the ONNX model must reproduce the fitted model on the holdout."""
 
     min_label_agreement: Number = Field(0.999, ge=0, le=1, description="classification: share of holdout rows whose label must match")
-    max_proba_diff: Number = Field(0.1, ge=0, le=1, description="classification: largest allowed |probability difference| on any row")
+    max_proba_diff: Number = Field(0.001, ge=0, le=1, description="classification: largest allowed |probability difference| on any row")
     max_prediction_diff: Optional[Number] = Field(None, ge=0, description="regression: largest allowed |prediction difference|, in target units (default: 0.001 x the holdout target's standard deviation)")
 
 

@@ -119,8 +119,9 @@ def merged_pr(root: Path, sha: str | None) -> dict[str, Any]:
     return {"branch": m.group(1)} if m else {}
 
 
-def register(cfg: LoadedConfig, report: Any, key: str, store: Any, registry: Registry, event: Event, origin: dict[str, Any], parent: Pin | None) -> Version:
-    """The registry version for this model: reused when these exact bytes were registered."""
+def register(cfg: LoadedConfig, report: Any, key: str, store: Any, registry: Registry, event: Event, origin: dict[str, Any], parent: Pin | None) -> tuple[Version, bool]:
+    """The registry version for this model (and whether it is new): reused when these
+    exact bytes were registered before."""
     from .store import sha256_file
 
     onnx = store.get_onnx(key)
@@ -134,7 +135,7 @@ def register(cfg: LoadedConfig, report: Any, key: str, store: Any, registry: Reg
         files["sklearn"] = (joblib_path.read_bytes(), "joblib")
     existing = registry.find(cfg.config.name, key, onnx[1]["sha256"] if onnx else None)
     if existing is not None:
-        return existing
+        return existing, False
     lineage = {
         "model_key": key,
         "data_sha256": meta.get("data_sha256"),
@@ -151,7 +152,7 @@ def register(cfg: LoadedConfig, report: Any, key: str, store: Any, registry: Reg
     }
     metrics = {row.name: row.candidate for row in report.metrics}
     parity = (report.export or {}).get("parity")
-    return registry.register(cfg.config.name, files, metrics, lineage, parity, list(meta.get("features") or []), report.task)
+    return registry.register(cfg.config.name, files, metrics, lineage, parity, list(meta.get("features") or []), report.task), True
 
 
 def promotion_body(cfg: LoadedConfig, action: str, target: Target, new: Pin, current: Pin | None, record: Version | None, rows: list[dict[str, Any]] | None, notes: list[str]) -> str:
@@ -302,18 +303,31 @@ def run_deploy(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, all
         baseline = BaselinePlan("none", "no deploy.environments in mlops.yaml: nothing is deployed to compare with", cfg=cfg)
     label = f"{env} {current.short()}" if env and current else (f"{env} (nothing deployed)" if env else None)
     plan = make_plan(cfg, root, config_rel, Event(**{**event.to_dict(), "base_ref": label, "base_sha": None}), baseline)
+    registry = registry_for(cfg)
+    if target is not None and current is not None:
+        # A merged promotion PR (or a rerun): the environment already runs the model
+        # these inputs produce. Answer from fingerprints, without Prefect.
+        exported = store.get_onnx(plan.candidate.key)
+        known = registry.find(cfg.config.name, plan.candidate.key, exported[1]["sha256"]) if exported else None
+        if known is not None and known.deployable is not None and known.deployable.sha256 == current.sha256:
+            return Outcome(EXIT_OK, f"{env} already runs {cfg.config.name} {current.short()}, the model these inputs produce; nothing to do", known)
     report = compute_report(cfg, plan, store)
     if not report.passed:
         return Outcome(EXIT_GATE_FAILED, f"not deployed: {report.summary}", report=report)
-    registry = registry_for(cfg)
-    record = register(cfg, report, plan.candidate.key, store, registry, event, origin, current)
+    record, created = register(cfg, report, plan.candidate.key, store, registry, event, origin, current)
+    verb = "registered" if created else "reusing registered"
     if record.deployable is None:
         why = (report.export or {}).get("message") or "ONNX export is off"
-        return Outcome(EXIT_OK, f"registered {record.name} v{record.version} without ONNX ({why}); nothing to promote, `mlops serve` needs ONNX", record, report=report)
+        return Outcome(EXIT_OK, f"{verb} {record.name} v{record.version} without ONNX ({why}); nothing to promote, `mlops serve` needs ONNX", record, report=report)
     if target is None:
-        return Outcome(EXIT_OK, f"registered {record.name} v{record.version}; no deploy.environments to promote it to", record, report=report)
+        return Outcome(EXIT_OK, f"{verb} {record.name} v{record.version}; no deploy.environments to promote it to", record, report=report)
     new = pin_for(record, artifact_uri(registry, record.deployable.sha256, target))
     rows = [{"name": r.name, "deployed": r.base, "new": r.candidate, "delta": r.delta, "better": None if r.change in ("same", "n/a") else r.change == "better", "up": r.higher_is_better} for r in report.metrics]
-    notes = [f"Metrics of both models on the same holdout ({report.data['holdout_rows']} rows)." if report.baseline.scored_on == "the candidate's holdout" else "Deployed metrics are those recorded when it was registered."]
+    if report.baseline.source == "none":
+        notes = [f"{report.baseline.note[0].upper()}{report.baseline.note[1:]}."]
+    elif report.baseline.scored_on == "the candidate's holdout":
+        notes = [f"Both models scored on the same holdout ({report.data['holdout_rows']} rows); the deployed one through ONNX Runtime, as it serves."]
+    else:
+        notes = ["Deployed metrics are those recorded when it was registered (it could not score this holdout)."]
     pull, message = open_pull(cfg, "deploy", target, new, record, rows, notes)
-    return Outcome(EXIT_OK, f"registered {record.name} v{record.version}; {message}", record, pull, report)
+    return Outcome(EXIT_OK, f"{verb} {record.name} v{record.version}; {message}", record, pull, report)

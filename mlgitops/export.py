@@ -152,8 +152,12 @@ def to_onnx(model: Any, frame: Any, features: list[str], task: str, metadata: di
         onx = convert_sklearn(patched, initial_types=initial, target_opset={"": TARGET_OPSET, "ai.onnx.ml": ML_OPSET}, options=options)
     except Exception as exc:  # skl2onnx raises many types; each is "cannot convert this model"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if type(exc).__name__ in ("MissingShapeCalculator", "MissingConverter"):
+            first = f"skl2onnx has no converter for {name.rsplit('.', 1)[-1]}"
+        else:
+            first = f"{type(exc).__name__}: {first}"
         raise ExportError(
-            f"cannot export {name} to ONNX: {type(exc).__name__}: {first}",
+            f"cannot export {name} to ONNX: {first}",
             hint="pick an estimator skl2onnx converts (the README lists the ones tested), or set export.on_failure: warn to deploy without ONNX parity",
         ) from None
     # skl2onnx turns column names into identifiers ("mean radius" -> "mean_radius"),
@@ -243,7 +247,10 @@ class OnnxModel:
         _, proba = self.run(frame)
         if proba is None:
             raise AttributeError("this ONNX model has no probability output")
-        return np.asarray(proba, dtype=float)
+        proba = np.asarray(proba, dtype=float)
+        # float32 rows sum to 1 +- 1e-7; metrics such as log_loss expect exact sums.
+        sums = proba.sum(axis=1, keepdims=True)
+        return np.divide(proba, sums, out=proba.copy(), where=sums > 0)
 
 
 def _label_key(value: Any) -> str:

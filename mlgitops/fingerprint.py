@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from .config import Config
 
-KEY_VERSION = 1
+KEY_VERSION = 2  # 2: tree models no longer scale numeric columns
 
 
 class Tree(Protocol):

@@ -92,7 +92,7 @@ def read_pin(text: str | bytes | None, where: str) -> Pin | None:
         version=version,
         uri=str(model["uri"]),
         sha256=str(sha),
-        format=str(model.get("format") or "onnx"),
+        format=str(model.get("format") or ("joblib" if str(model["uri"]).endswith((".joblib", ".pkl")) else "onnx")),
         metrics=_plain(model.get("metrics") or {}),
         lineage=_plain(model.get("lineage") or {}),
         previous=_plain(previous) if isinstance(previous, dict) and previous.get("sha256") else None,

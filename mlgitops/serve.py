@@ -191,8 +191,9 @@ def make_app(holder: ModelHolder, poll: float) -> Any:
     return Starlette(routes=[Route("/healthz", healthz), Route("/predict", predict_route, methods=["POST"])], lifespan=lifespan)
 
 
-def serve(holder: ModelHolder, host: str, port: int, poll: float, ready: Callable[[int], None] | None = None) -> None:
-    """Run the server until stopped (Ctrl-C). ``ready(port)`` is called once listening."""
+def make_server(holder: ModelHolder, host: str, port: int, poll: float, ready: Callable[[int], None] | None = None) -> tuple[Any, Any, int]:
+    """(uvicorn server, bound socket, port): ``server.run(sockets=[sock])`` serves until
+    ``server.should_exit`` is set. ``ready(port)`` is called once it is listening."""
     import socket
 
     import uvicorn
@@ -202,8 +203,7 @@ def serve(holder: ModelHolder, host: str, port: int, poll: float, ready: Callabl
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2))
     if ready is not None:
         started = server.startup
 
@@ -212,4 +212,10 @@ def serve(holder: ModelHolder, host: str, port: int, poll: float, ready: Callabl
             ready(bound)
 
         server.startup = startup  # type: ignore[method-assign]
+    return server, sock, bound
+
+
+def serve(holder: ModelHolder, host: str, port: int, poll: float, ready: Callable[[int], None] | None = None) -> None:
+    """Run the server until stopped (Ctrl-C)."""
+    server, sock, _ = make_server(holder, host, port, poll, ready)
     server.run(sockets=[sock])

@@ -68,7 +68,14 @@ def build_pipeline(cfg: LoadedConfig, dataset: Dataset) -> Any:
     categorical = [c for c in dataset.features if c not in numeric]
     parts = []
     if numeric:
-        parts.append(("numeric", Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("scale", StandardScaler())]), numeric))
+        steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
+        if not _tree_based(estimator):
+            # Trees split on raw values and gain nothing from scaling; skipping it also
+            # keeps the ONNX export exact: scikit-learn scales in float64 and then trees
+            # compare in float32, while ONNX would scale in float32, so values lying on a
+            # split threshold could fall on the other side (the parity gate saw this).
+            steps.append(("scale", StandardScaler()))
+        parts.append(("numeric", Pipeline(steps), numeric))
     if categorical:
         parts.append(
             (
@@ -84,6 +91,11 @@ def build_pipeline(cfg: LoadedConfig, dataset: Dataset) -> Any:
         )
     pre = ColumnTransformer(parts, remainder="drop")
     return Pipeline([("preprocess", pre), ("model", estimator)])
+
+
+def _tree_based(estimator: Any) -> bool:
+    module = type(estimator).__module__
+    return module.startswith(("sklearn.tree", "sklearn.ensemble", "xgboost", "lightgbm", "catboost"))
 
 
 def fit_estimator(cfg: LoadedConfig, dataset: Dataset) -> Trained:

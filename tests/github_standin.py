@@ -54,6 +54,26 @@ class Repo:
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # A small git model behind the refs, contents and merge endpoints.
+    commits: dict[str, dict[str, Any]] = field(default_factory=dict)  # sha -> {files, parents, message}
+    branches: dict[str, str] = field(default_factory=dict)  # name -> commit sha
+
+    def commit(self, branch: str, files: dict[str, bytes], message: str, parents: list[str] | None = None) -> str:
+        """A new commit on ``branch`` whose tree is its parent's plus ``files``."""
+        import hashlib
+
+        parent = self.branches.get(branch)
+        parents = parents if parents is not None else ([parent] if parent else [])
+        tree = dict(self.commits[parents[0]]["files"]) if parents else {}
+        tree.update(files)
+        sha = hashlib.sha1(json.dumps([sorted((k, hashlib.sha1(v).hexdigest()) for k, v in tree.items()), parents, message, len(self.commits)]).encode()).hexdigest()
+        self.commits[sha] = {"files": tree, "parents": parents, "message": message}
+        self.branches[branch] = sha
+        return sha
+
+    def file(self, branch: str, path: str) -> bytes | None:
+        sha = self.branches.get(branch)
+        return self.commits[sha]["files"].get(path) if sha else None
 
 
 class Spec:
@@ -119,7 +139,11 @@ def route(method: str, template: str) -> Callable[[Handler], Handler]:
 
 
 def _compile(template: str) -> re.Pattern[str]:
-    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$")
+    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+    if "/git/ref" in template or "/contents/" in template:
+        # git ref names and file paths contain slashes (heads/mlops/deploy-staging)
+        pattern = pattern.replace("(?P<ref>[^/]+)", "(?P<ref>.+)").replace("(?P<path>[^/]+)", "(?P<path>.+)")
+    return re.compile("^" + pattern + "$")
 
 
 class StandIn:
@@ -171,6 +195,7 @@ class StandIn:
     # -- state helpers for tests -----------------------------------------------------
     def add_repo(self, full_name: str, default_branch: str = "main") -> Repo:
         repo = Repo(full_name, default_branch)
+        repo.commit(default_branch, {"README.md": b"# " + full_name.encode() + b"\n"}, "Initial commit")
         self.repos[full_name] = repo
         return repo
 
@@ -216,7 +241,9 @@ class StandIn:
             m = pattern.match(local)
             if method != h.command or not m:
                 continue
-            params = m.groupdict()
+            from urllib.parse import unquote
+
+            params = {k: unquote(v) for k, v in m.groupdict().items()}
             repo = self.repos.get(f"{params.get('owner')}/{params.get('repo')}")
             if repo is None:
                 return self._send(h, 404, _error_body(404), {}, path)
@@ -475,3 +502,202 @@ def list_check_runs(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any
     runs = [r for r in repo.check_runs.values() if r["head_sha"] == p["ref"]]
     items = [_check_run(s, repo, r, "GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}", 200) for r in runs]
     return 200, {"total_count": len(items), "check_runs": items}, {}
+
+
+# -- git data, contents and pull requests (promotion PRs) --------------------------------
+def _blob_sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _ref_body(s: StandIn, repo: Repo, name: str, template: str, method: str, status: int) -> dict[str, Any]:
+    out = s.rewrite(s.spec.example(method, template, status), repo)
+    sha = repo.branches[name]
+    out.update(ref=f"refs/heads/{name}", url=s.api(repo, f"/git/refs/heads/{name}"))
+    out["object"].update(sha=sha, url=s.api(repo, f"/git/commits/{sha}"))
+    return out
+
+
+@route("GET", "/repos/{owner}/{repo}/branches/{branch}")
+def get_branch(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    name = p["branch"]
+    if name not in repo.branches:
+        return 404, {"message": "Branch not found", "documentation_url": "https://docs.github.com/rest/branches/branches#get-a-branch", "status": "404"}, {}
+    out = s.rewrite(s.spec.example("GET", "/repos/{owner}/{repo}/branches/{branch}", 200), repo)
+    sha = repo.branches[name]
+    out["name"] = name
+    out["commit"].update(sha=sha, url=s.api(repo, f"/commits/{sha}"))
+    return 200, out, {}
+
+
+@route("GET", "/repos/{owner}/{repo}/git/ref/{ref}")
+def get_ref(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    name = p["ref"].removeprefix("heads/")
+    if not p["ref"].startswith("heads/") or name not in repo.branches:
+        return 404, _error_body(404), {}
+    return 200, _ref_body(s, repo, name, "/repos/{owner}/{repo}/git/ref/{ref}", "GET", 200), {}
+
+
+@route("POST", "/repos/{owner}/{repo}/git/refs")
+def create_ref(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    ref, sha = body.get("ref", ""), body.get("sha", "")
+    if not ref.startswith("refs/heads/") or sha not in repo.commits:
+        return 422, {"message": "Reference update failed", "documentation_url": "https://docs.github.com/rest/git/refs#create-a-reference", "status": "422"}, {}
+    name = ref.removeprefix("refs/heads/")
+    if name in repo.branches:
+        return 422, {"message": "Reference already exists", "documentation_url": "https://docs.github.com/rest/git/refs#create-a-reference", "status": "422"}, {}
+    repo.branches[name] = sha
+    return 201, _ref_body(s, repo, name, "/repos/{owner}/{repo}/git/refs", "POST", 201), {}
+
+
+def _ancestors(repo: Repo, sha: str) -> set[str]:
+    seen, stack = set(), [sha]
+    while stack:
+        cur = stack.pop()
+        if cur in seen or cur not in repo.commits:
+            continue
+        seen.add(cur)
+        stack += repo.commits[cur]["parents"]
+    return seen
+
+
+@route("PATCH", "/repos/{owner}/{repo}/git/refs/{ref}")
+def update_ref(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    name = p["ref"].removeprefix("heads/")
+    sha = body.get("sha", "")
+    if name not in repo.branches:
+        return 422, {"message": "Reference does not exist", "documentation_url": "https://docs.github.com/rest/git/refs#update-a-reference", "status": "422"}, {}
+    if sha not in repo.commits:
+        return 422, {"message": "Object does not exist", "documentation_url": "https://docs.github.com/rest/git/refs#update-a-reference", "status": "422"}, {}
+    if not body.get("force") and repo.branches[name] not in _ancestors(repo, sha):
+        return 422, {"message": "Update is not a fast forward", "documentation_url": "https://docs.github.com/rest/git/refs#update-a-reference", "status": "422"}, {}
+    repo.branches[name] = sha
+    return 200, _ref_body(s, repo, name, "/repos/{owner}/{repo}/git/refs/{ref}", "PATCH", 200), {}
+
+
+@route("GET", "/repos/{owner}/{repo}/git/commits/{commit_sha}")
+def get_git_commit(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    sha = p["commit_sha"]
+    if sha not in repo.commits:
+        return 404, _error_body(404), {}
+    out = s.rewrite(s.spec.example("GET", "/repos/{owner}/{repo}/git/commits/{commit_sha}", 200), repo)
+    c = repo.commits[sha]
+    out.update(sha=sha, url=s.api(repo, f"/git/commits/{sha}"), html_url=f"https://github.com/{repo.full_name}/commit/{sha}", message=c["message"])
+    out["parents"] = [{"sha": ps, "url": s.api(repo, f"/git/commits/{ps}"), "html_url": f"https://github.com/{repo.full_name}/commit/{ps}"} for ps in c["parents"]]
+    return 200, out, {}
+
+
+def _content(s: StandIn, repo: Repo, path: str, data: bytes, branch: str, template: str, method: str, status: int) -> dict[str, Any]:
+    import base64
+
+    example = s.spec.example(method, template, status)
+    entry = example if method == "GET" else example["content"]
+    entry = s.rewrite(entry, repo)
+    sha = _blob_sha(data)
+    entry.update(name=path.rsplit("/", 1)[-1], path=path, sha=sha, size=len(data), url=s.api(repo, f"/contents/{path}?ref={branch}"), git_url=s.api(repo, f"/git/blobs/{sha}"), html_url=f"https://github.com/{repo.full_name}/blob/{branch}/{path}", download_url=f"https://raw.githubusercontent.com/{repo.full_name}/{branch}/{path}")
+    entry["_links"] = {"self": entry["url"], "git": entry["git_url"], "html": entry["html_url"]}
+    if method == "GET":
+        entry.update(type="file", encoding="base64", content=base64.b64encode(data).decode())
+        return entry
+    out = s.rewrite(example, repo)
+    out["content"] = entry
+    commit_sha = repo.branches[branch]
+    out["commit"].update(sha=commit_sha, url=s.api(repo, f"/git/commits/{commit_sha}"), html_url=f"https://github.com/{repo.full_name}/commit/{commit_sha}", message=repo.commits[commit_sha]["message"])
+    return out
+
+
+@route("GET", "/repos/{owner}/{repo}/contents/{path}")
+def get_contents(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    branch = (q.get("ref") or [repo.default_branch])[0]
+    data = repo.file(branch, p["path"]) if branch in repo.branches else None
+    if data is None:
+        return 404, _error_body(404), {}
+    return 200, _content(s, repo, p["path"], data, branch, "/repos/{owner}/{repo}/contents/{path}", "GET", 200), {}
+
+
+@route("PUT", "/repos/{owner}/{repo}/contents/{path}")
+def put_contents(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    import base64
+
+    path = p["path"]
+    branch = body.get("branch") or repo.default_branch
+    if branch not in repo.branches or not body.get("message") or "content" not in body:
+        return 422, {"message": "Invalid request.", "documentation_url": "https://docs.github.com/rest/repos/contents#create-or-update-file-contents", "status": "422"}, {}
+    old = repo.file(branch, path)
+    if old is not None and body.get("sha") != _blob_sha(old):
+        # GitHub: a missing or stale sha of an existing file is a conflict
+        return 409, {"message": f"{path} does not match {body.get('sha')}", "documentation_url": "https://docs.github.com/rest/repos/contents#create-or-update-file-contents", "status": "409"}, {}
+    data = base64.b64decode(body["content"])
+    repo.commit(branch, {path: data}, body["message"])
+    status = 201 if old is None else 200
+    return status, _content(s, repo, path, data, branch, "/repos/{owner}/{repo}/contents/{path}", "PUT", status), {}
+
+
+def _pull_full(s: StandIn, repo: Repo, pull: dict[str, Any], template: str, method: str = "GET", status: int = 200) -> dict[str, Any]:
+    out = s.rewrite(s.spec.example(method, template, status), repo)
+    if isinstance(out, list):
+        out = out[0]
+    n = pull["number"]
+    out.update(number=n, state=pull["state"], title=pull.get("title", ""), body=pull.get("body"), merged=pull.get("merged", False), url=s.api(repo, f"/pulls/{n}"), html_url=f"https://github.com/{repo.full_name}/pull/{n}", issue_url=s.api(repo, f"/issues/{n}"), comments_url=s.api(repo, f"/issues/{n}/comments"))
+    out["requested_teams"] = []  # GitHub's example team lacks the schema's required `type`
+    owner = repo.full_name.split("/")[0]
+    out["head"].update(sha=pull["head_sha"], ref=pull["head_ref"], label=f"{owner}:{pull['head_ref']}")
+    out["base"].update(sha=pull["base_sha"], ref=pull["base_ref"], label=f"{owner}:{pull['base_ref']}")
+    return out
+
+
+@route("GET", "/repos/{owner}/{repo}/pulls")
+def list_pulls(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    state = (q.get("state") or ["open"])[0]
+    head = (q.get("head") or [None])[0]
+    base = (q.get("base") or [None])[0]
+    owner = repo.full_name.split("/")[0]
+    hits = [pl for pl in sorted(repo.pulls.values(), key=lambda x: -x["number"]) if (state == "all" or pl["state"] == state) and (head is None or f"{owner}:{pl['head_ref']}" == head) and (base is None or pl["base_ref"] == base)]
+    for pl in hits:  # a branch pushed since the PR opened moves its head
+        pl["head_sha"] = repo.branches.get(pl["head_ref"], pl["head_sha"])
+    items, headers = _page([_pull_full(s, repo, pl, "/repos/{owner}/{repo}/pulls") for pl in hits], q, s.api(repo, "/pulls"))
+    return 200, items, headers
+
+
+@route("POST", "/repos/{owner}/{repo}/pulls")
+def create_pull(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    head, base = body.get("head", ""), body.get("base", "")
+    doc = "https://docs.github.com/rest/pulls/pulls#create-a-pull-request"
+    if head not in repo.branches or base not in repo.branches or not body.get("title"):
+        return 422, {"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "invalid", "field": "head" if head not in repo.branches else "base"}], "documentation_url": doc, "status": "422"}, {}
+    if any(pl["state"] == "open" and pl["head_ref"] == head and pl["base_ref"] == base for pl in repo.pulls.values()):
+        return 422, {"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom", "message": f"A pull request already exists for {repo.full_name.split('/')[0]}:{head}."}], "documentation_url": doc, "status": "422"}, {}
+    number = max([*repo.pulls, *repo.comments, 0]) + 1
+    pull = {"number": number, "head_sha": repo.branches[head], "base_sha": repo.branches[base], "head_ref": head, "base_ref": base, "state": "open", "title": body["title"], "body": body.get("body"), "merged": False}
+    repo.pulls[number] = pull
+    return 201, _pull_full(s, repo, pull, "/repos/{owner}/{repo}/pulls", "POST", 201), {}
+
+
+@route("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}")
+def update_pull(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    pull = repo.pulls.get(int(p["pull_number"]))
+    if pull is None:
+        return 404, _error_body(404), {}
+    for key in ("title", "body", "state"):
+        if key in body:
+            pull[key] = body[key]
+    pull["head_sha"] = repo.branches.get(pull["head_ref"], pull["head_sha"])
+    return 200, _pull_full(s, repo, pull, "/repos/{owner}/{repo}/pulls/{pull_number}", "PATCH", 200), {}
+
+
+@route("PUT", "/repos/{owner}/{repo}/pulls/{pull_number}/merge")
+def merge_pull(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    pull = repo.pulls.get(int(p["pull_number"]))
+    if pull is None:
+        return 404, _error_body(404), {}
+    if pull["state"] != "open":
+        return 405, {"message": "Pull Request is not mergeable", "documentation_url": "https://docs.github.com/rest/pulls/pulls#merge-a-pull-request", "status": "405"}, {}
+    head_sha = repo.branches[pull["head_ref"]]
+    base_sha = repo.branches[pull["base_ref"]]
+    changed = {k: v for k, v in repo.commits[head_sha]["files"].items() if repo.commits[base_sha]["files"].get(k) != v}
+    sha = repo.commit(pull["base_ref"], changed, f"Merge pull request #{pull['number']} from {pull['head_ref']}", parents=[base_sha, head_sha])
+    pull.update(state="closed", merged=True, head_sha=head_sha)
+    out = s.spec.example("PUT", "/repos/{owner}/{repo}/pulls/{pull_number}/merge", 200)
+    out.update(sha=sha, merged=True)
+    return 200, out, {}

@@ -10,6 +10,7 @@ from pathlib import Path
 from mlgitops.config import Gate
 from mlgitops.gates import check_gates
 from mlgitops.render import GITHUB_COMMENT_LIMIT, STAMP_ROOM, marker, render_comment, render_json
+from mlgitops.export_step import ExportOutcome, describe, export_gate
 from mlgitops.report import Change, ModelInfo, Report, metric_rows, summarize
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -21,6 +22,9 @@ def make_report(candidate_f1: float = 0.9667, labels: int = 2) -> Report:
     cand = {"accuracy": 0.958, "f1": candidate_f1, "roc_auc": 0.9954, "log_loss": 0.0996}
     base = {"accuracy": 0.951, "f1": 0.9613, "roc_auc": 0.9906, "log_loss": 0.1544}
     gates = check_gates({"accuracy": Gate(min=0.9), "f1": Gate(min=0.9, max_drop=0.02), "log_loss": Gate(max_drop_pct=25)}, cand, base)
+    parity = {"rows": 143, "label_agreement": 1.0, "max_abs_diff": 3.2e-07, "min_label_agreement": 0.999, "max_abs_diff_allowed": 0.001, "passed": True, "worst_row": 12}
+    exported = ExportOutcome("ok", describe(parity, "classification"), "91afcd480c9d" + "2" * 52, 77_926, "sklearn.ensemble.RandomForestClassifier", parity)
+    gates.append(export_gate(exported))
     verdict, summary = summarize(gates)
     return Report(
         name="breast-cancer",
@@ -37,6 +41,7 @@ def make_report(candidate_f1: float = 0.9667, labels: int = 2) -> Report:
         data={"source": "sklearn:breast_cancer", "sha256": "75a1d74a59df" + "0" * 52, "holdout_source": "a 25% split, seed 7", "train_rows": 426, "holdout_rows": 143, "features": 30, "target": "target"},
         confusion={"labels": list(range(labels)), "matrix": [[50 if i == j else 1 for j in range(labels)] for i in range(labels)]},
         notes=[],
+        export=exported.to_dict(),
         timings={"total": 3.21},
         tool_version="0.1.0",
         generated_at="2026-11-27T00:00:00+00:00",
@@ -87,7 +92,7 @@ def test_hard_cut_when_even_the_summary_is_too_long() -> None:
 def test_repo_can_override_the_template(tmp_path: Path) -> None:
     (tmp_path / "pr_comment.md.j2").write_text("{{ marker }}\n{{ report.verdict | upper }}: {{ report.summary }}\n")
     body = render_comment(make_report(), template_dir=tmp_path)
-    assert body == "<!-- mlgitops:pr-report name=breast-cancer -->\nPASS: All 4 gate checks passed\n"
+    assert body == "<!-- mlgitops:pr-report name=breast-cancer -->\nPASS: All 5 gate checks passed\n"
 
 
 def test_json_round_trips() -> None:

@@ -18,6 +18,7 @@ from . import GATE_CONTEXT, CommentRef
 
 if TYPE_CHECKING:
     from ..events import Event
+    from . import PullRef
 
 DEFAULT_API_URL = "https://api.github.com"
 CHECK_OUTPUT_LIMIT = 65_535  # characters GitHub accepts in a check run's output.summary
@@ -251,6 +252,92 @@ class GitHubForge:
             self._call("create the check run", lambda: self.repo.create_check_run(name=context, head_sha=sha, status="completed", conclusion=conclusion, output=output))
         else:
             self._call("complete the check run", lambda: run.edit(status="completed", conclusion=conclusion, output=output))
+
+    # -- promotion pull requests (DeployForge) ----------------------------------------
+    def default_branch(self) -> str:
+        if not self._branch:
+            self._branch = self._call("read the repository", lambda: self.repo.default_branch)
+        return str(self._branch)
+
+    def read_file(self, branch: str, path: str) -> str | None:
+        from github.GithubException import UnknownObjectException
+
+        def get() -> str | None:
+            try:
+                content = self.repo.get_contents(path, ref=branch)
+            except UnknownObjectException:
+                return None
+            if isinstance(content, list):
+                raise ForgeError(f"{path} on {branch} in {self.repo_name} is a folder, not a manifest file")
+            return content.decoded_content.decode("utf-8")
+
+        return self._call(f"read {path} on {branch}", get)
+
+    def _file_sha(self, branch: str, path: str) -> tuple[str | None, str | None]:
+        """(blob sha, text) of ``path`` on ``branch``, or (None, None)."""
+        from github.GithubException import UnknownObjectException
+
+        def get() -> tuple[str | None, str | None]:
+            try:
+                content = self.repo.get_contents(path, ref=branch)
+            except UnknownObjectException:
+                return None, None
+            if isinstance(content, list):
+                return None, None
+            return content.sha, content.decoded_content.decode("utf-8")
+
+        return self._call(f"read {path} on {branch}", get)
+
+    def upsert_pull(self, base: str, head: str, files: dict[str, str], title: str, body: str) -> "PullRef":
+        """Reset ``head`` to ``base``, commit ``files`` on it (contents API), then open
+        the branch's PR or edit the one already open. A rerun with the same content
+        leaves the branch alone, so reviewers see no churn."""
+        from github.GithubException import UnknownObjectException
+
+        from . import PullRef
+
+        base_sha = self._call(f"read branch {base}", lambda: self.repo.get_branch(base).commit.sha)
+        owner = self.repo_name.split("/")[0]
+        open_prs = self._call("list open pull requests", lambda: list(self.repo.get_pulls(state="open", head=f"{owner}:{head}", base=base)))
+        mine = next((p for p in open_prs if p.head.ref == head), None)
+
+        def get_ref() -> Any:
+            try:
+                ref = self.repo.get_git_ref(f"heads/{head}")
+                _ = ref.object.sha  # PyGithub loads lazily: make a missing branch raise here
+                return ref
+            except UnknownObjectException:
+                return None
+
+        ref = self._call(f"read branch {head}", get_ref)
+        unchanged = False
+        if ref is not None and mine is not None:
+            parents = self._call(f"read branch {head}", lambda: [c.sha for c in self.repo.get_git_commit(ref.object.sha).parents])
+            same_files = all(self._file_sha(head, path)[1] == text for path, text in files.items())
+            unchanged = parents == [base_sha] and same_files
+        if not unchanged:
+            if ref is None:
+                self._call(f"create branch {head}", lambda: self.repo.create_git_ref(f"refs/heads/{head}", base_sha))
+            else:
+                self._call(f"reset branch {head}", lambda: ref.edit(base_sha, force=True))
+            for path, text in files.items():
+                sha, _old = self._file_sha(head, path)
+                if sha is None:
+                    self._call(f"write {path}", lambda: self.repo.create_file(path, title, text, branch=head))
+                else:
+                    self._call(f"write {path}", lambda: self.repo.update_file(path, title, text, sha, branch=head))
+        if mine is None:
+            mine = self._call("open the pull request", lambda: self.repo.create_pull(base=base, head=head, title=title, body=body))
+            created = True
+        else:
+            pull = mine
+            self._call("update the pull request", lambda: pull.edit(title=title, body=body))
+            created = False
+        return PullRef(mine.number, mine.html_url, created, not unchanged)
+
+    def open_pulls(self, head_prefix: str) -> list[dict]:
+        pulls = self._call("list open pull requests", lambda: list(self.repo.get_pulls(state="open")))
+        return [{"number": p.number, "head": p.head.ref, "title": p.title, "url": p.html_url} for p in pulls if p.head.ref.startswith(head_prefix)]
 
     # -- lookups ----------------------------------------------------------------
     def pull_for_sha(self, sha: str) -> int | None:

@@ -1,0 +1,96 @@
+"""Benchmark: ONNX Runtime vs scikit-learn, per supported estimator.
+
+Usage (from the repo root, in the project venv; about 2 minutes):
+
+    python bench/bench_onnx.py              # every estimator in mlgitops.export.SUPPORTED
+    python bench/bench_onnx.py --quick      # fewer repetitions
+
+For each estimator the auto pipeline (impute + scale numeric, impute + one-hot text
+columns) is fitted on 5,000 rows of mixed data with missing values and exported the
+way `mlops run` exports it. Then, on the same machine and thread count:
+
+* single-row latency: median of 300 calls scoring one row given as a DataFrame, as a
+  server receives it: scikit-learn `predict_proba` (`predict` for regressors) vs
+  `OnnxModel.run` (which builds the ONNX inputs from the DataFrame, then runs);
+* batch throughput: rows per second scoring one 20,000-row DataFrame.
+
+Printed as a Markdown table for bench/RESULTS.md. Target: ONNX >= 10x faster single-row
+for every supported estimator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def frame(n: int, regression: bool, seed: int = 0):  # type: ignore[no-untyped-def]
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    age = rng.normal(40, 12, n).round(1)
+    income = rng.lognormal(10, 0.5, n).round(0)
+    city = rng.choice(["paris", "lyon", "nice", "lille"], n)
+    plan = rng.choice(["basic", "pro"], n)
+    score = 0.05 * (age - 40) + (plan == "pro") * 1.5 + (city == "nice") * 1.0 - 0.5 + rng.normal(0, 0.7, n)
+    out = pd.DataFrame({"age": age, "income": income, "city": city, "plan": plan, "y": score if regression else (score > 0).astype(int)})
+    out.loc[rng.random(n) < 0.1, "age"] = np.nan
+    out.loc[rng.random(n) < 0.1, "city"] = np.nan
+    return out
+
+
+def timed(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+
+    from mlgitops import export
+    from mlgitops.config import parse_config
+    from mlgitops.training import build_pipeline
+
+    singles = 100 if args.quick else 300
+    print("| estimator | sklearn 1 row (ms) | ONNX 1 row (ms) | speed-up | sklearn batch (rows/s) | ONNX batch (rows/s) | speed-up |")
+    print("|---|--:|--:|--:|--:|--:|--:|")
+    worst = float("inf")
+    for estimator in export.SUPPORTED:
+        regression = estimator.endswith(("Regressor", "LinearRegression", "Ridge", "Lasso", "ElasticNet"))
+        data = frame(5000, regression)
+        features = ["age", "income", "city", "plan"]
+        cfg = parse_config(f"data: {{path: d.csv, target: y}}\ntraining: {{estimator: {estimator}}}\n", Path("/nowhere/mlops.yaml"), "mlops.yaml")
+        model = build_pipeline(cfg, SimpleNamespace(X_train=data[features], features=features)).fit(data[features], data["y"])
+        onnx_model = export.OnnxModel(export.to_onnx(model, data, features, "regression" if regression else "classification").onnx)
+        one = data[features].iloc[[7]]
+        batch = frame(20000, regression, seed=1)[features]
+        score = model.predict if regression or not hasattr(model, "predict_proba") else model.predict_proba
+        score(one), onnx_model.run(one)  # warm up
+        sk_one = timed(lambda: score(one), singles)
+        ox_one = timed(lambda: onnx_model.run(one), singles)
+        sk_batch = timed(lambda: score(batch), 3)
+        ox_batch = timed(lambda: onnx_model.run(batch), 3)
+        worst = min(worst, sk_one / ox_one)
+        print(f"| {estimator.removeprefix('sklearn.')} | {sk_one * 1e3:.3f} | {ox_one * 1e3:.3f} | {sk_one / ox_one:.1f}x | {len(batch) / sk_batch:,.0f} | {len(batch) / ox_batch:,.0f} | {sk_batch / ox_batch:.1f}x |", flush=True)
+    print(f"\nlowest single-row speed-up: {worst:.1f}x (target >= 10x)")
+
+
+if __name__ == "__main__":
+    main()

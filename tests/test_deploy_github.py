@@ -1,0 +1,95 @@
+"""Merge to deploy on GitHub: promotion and rollback PRs through PyGithub over real HTTP
+against the stand-in (refs, contents, pulls, merge), held to GitHub's OpenAPI subset."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tests.github_standin import SHARED, StandIn
+from tests.helpers import GitRepo
+from tests.test_deploy import HAND_WRITTEN, holder_for, make_repo, pr_and_merge, serving  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/github is not beside this checkout")
+TOKEN = "ghs_deploy_secret_token_456"
+
+
+@pytest.fixture
+def github(monkeypatch: pytest.MonkeyPatch) -> Any:
+    server = StandIn(token=TOKEN).start()
+    remote = server.add_repo("acme/models")
+    remote.commit("main", {"deploy/staging.yaml": HAND_WRITTEN.encode()}, "Add the staging manifest")
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_API_URL", server.url)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/models")
+    monkeypatch.setenv("MLOPS_GITHUB_WRITE_INTERVAL", "0")
+    yield server
+    server.stop()
+    assert server.violations == []
+
+
+def merge_on_github(github: StandIn, number: int) -> None:
+    req = urllib.request.Request(f"{github.url}/repos/acme/models/pulls/{number}/merge", data=b"{}", method="PUT", headers={"Authorization": f"token {TOKEN}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert json.loads(resp.read())["merged"] is True
+
+
+def sync_checkout(github: StandIn, repo: GitRepo) -> None:
+    """The deployment's checkout pulls main (what a GitOps agent does)."""
+    remote = github.repos["acme/models"]
+    for env in ("staging", "production"):
+        data = remote.file("main", f"deploy/{env}.yaml")
+        if data is not None:
+            (repo.path / "deploy" / f"{env}.yaml").write_bytes(data)
+
+
+def test_merge_promote_serve_rollback_on_github(cli, repo: GitRepo, github: StandIn, serving) -> None:  # noqa: F811
+    make_repo(repo)
+    remote = github.repos["acme/models"]
+    sha1 = pr_and_merge(cli, repo, "feature/stronger", "C: 0.01", "C: 1.0", 7)
+
+    first = cli("deploy", "--forge", "github", cwd=repo.path)
+    assert first.exit_code == 0, first.output
+    number = int(first.output.split("opened PR #")[1].split(":")[0])
+    pull = remote.pulls[number]
+    assert pull["head_ref"] == "mlops/deploy-staging" and pull["title"].startswith("Deploy churn v1 (")
+    assert "### 🚀 Deploy `churn` v1" in pull["body"] and "- `pr`: #7" in pull["body"]
+    old = HAND_WRITTEN.splitlines()
+    new = remote.file("mlops/deploy-staging", "deploy/staging.yaml").decode().splitlines()
+    assert new[: len(old)] == old  # only pin lines were added under `model:`
+    assert [line.split(":")[0] for line in new[len(old):]] == ["  name", "  version", "  uri", "  sha256", "  format", "  metrics", "  lineage"]
+
+    branch_head = remote.branches["mlops/deploy-staging"]
+    rerun = cli("deploy", "--forge", "github", cwd=repo.path)
+    assert rerun.exit_code == 0 and f"unchanged PR #{number}" in rerun.output
+    assert remote.branches["mlops/deploy-staging"] == branch_head and len(remote.pulls) == 1
+
+    merge_on_github(github, number)
+    sync_checkout(github, repo)
+    server = serving(holder_for(repo))
+    assert server.wait(lambda h: h.get("version") == 1)["sha256"].startswith(sha1)
+
+    repo.gen({"deploy/staging.yaml": remote.file("main", "deploy/staging.yaml").decode()}).commit("sync the manifest")
+    sha2 = pr_and_merge(cli, repo, "feature/balanced", "max_iter: 500", "max_iter: 500\n    class_weight: balanced", 9)
+    second = cli("deploy", "--forge", "github", cwd=repo.path)
+    assert second.exit_code == 0 and "registered churn v2; opened PR #" in second.output, second.output
+    merge_on_github(github, int(second.output.split("opened PR #")[1].split(":")[0]))
+    sync_checkout(github, repo)
+    assert server.wait(lambda h: h.get("version") == 2)["sha256"].startswith(sha2)
+
+    back = cli("rollback", "staging", "--forge", "github", cwd=repo.path)
+    assert back.exit_code == 0 and "Roll back staging to churn v1" in back.output, back.output
+    merge_on_github(github, int(back.output.split("opened PR #")[1].split(":")[0]))
+    sync_checkout(github, repo)
+    assert server.wait(lambda h: h.get("version") == 1)["sha256"].startswith(sha1)
+
+    promoted = cli("promote", "staging", "production", "--forge", "github", cwd=repo.path)
+    assert promoted.exit_code == 0 and "Promote churn v1" in promoted.output
+    status = json.loads(cli("status", "--forge", "github", "--json", cwd=repo.path).output)
+    envs = {e["environment"]: e for e in status["environments"]}
+    assert envs["staging"]["version"] == 1 and envs["staging"]["previous"] == 2
+    assert [p["title"] for p in envs["production"]["pending"]] == [promoted.output.split(": ", 1)[1].splitlines()[0]]
+    assert TOKEN not in first.output + second.output + back.output + promoted.output
