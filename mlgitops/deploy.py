@@ -98,7 +98,7 @@ def pin_for(record: Version, uri: str) -> Pin:
     onnx = record.deployable
     assert onnx is not None
     keep = ("git_sha", "pr", "branch", "data_sha256", "code_sha256", "model_key", "trained_from")
-    lineage = {k: (v[:12] if k in ("data_sha256", "code_sha256", "model_key") and isinstance(v, str) else v) for k, v in record.lineage.items() if k in keep and v not in (None, "")}
+    lineage = {k: (v[:12] if k in ("data_sha256", "code_sha256", "model_key") and isinstance(v, str) else v) for k in keep if (v := record.lineage.get(k)) not in (None, "")}
     lineage["registered_at"] = record.created_at
     metrics = {k: v for k, v in record.metrics.items() if v is not None}
     return Pin(record.name, record.version, uri, onnx.sha256, "onnx", metrics, lineage)

@@ -154,7 +154,7 @@ class Registry:
                 json.dump(record.to_dict(), fh, indent=2, sort_keys=True, default=str)
             try:
                 os.link(tmp, folder / f"{number}.json")  # fails if the number was taken meanwhile
-                return record
+                return self.get(name, number)  # as every later read sees it (keys sorted)
             except FileExistsError:
                 continue
             finally:
