@@ -56,7 +56,7 @@ class Training(_Strict):
 
     estimator: Optional[StrictStr] = Field(None, description="import path of a scikit-learn compatible estimator, e.g. sklearn.ensemble.RandomForestClassifier")
     params: dict[StrictStr, Any] = Field(default_factory=dict, description="estimator parameters, or the JSON written to {params} for a command")
-    preprocessing: Literal["auto", "none"] = Field("auto", description="auto: impute + scale numeric, impute + one-hot categorical columns")
+    preprocessing: Literal["auto", "none"] = Field("auto", description="auto: impute numeric columns (and scale them, except for tree models), impute + one-hot encode text columns")
     command: Optional[StrictStr] = Field(None, description="training command; placeholders {train} {model} {params} {target} {holdout}")
     code: list[StrictStr] = Field(default_factory=list, description="files or folders whose content counts as training code (cache key, 'what changed')")
     timeout: Number = Field(3600, gt=0, description="seconds before the training command is stopped")

@@ -78,7 +78,7 @@ class Event:
                 return False, f"push deleted {self.ref}; nothing to run"
             if self.ref_type == "tag":
                 return False, f"tag push {self.ref}; nothing to run"
-            return False, f"push to {self.ref}: the pull-request flow runs on pull_request events"
+            return False, f"push to {self.ref}: the pull-request flow runs on pull_request events; the deploy flow on pushes to {self.default_branch or 'main'}"
         if self.kind == "issue_comment":
             where = f"PR #{self.pr_number}" if self.pr_number is not None else "an issue"
             return False, f"comment on {where}: ChatOps commands are not handled by this command"

@@ -13,7 +13,7 @@ WORKFLOW = Path(".github/workflows/mlops.yml")
 ACTION_REF = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[\w./-]+$")
 
 
-def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: bool) -> list[tuple[Path, bool]]:
+def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: bool, branch: str = "main") -> list[tuple[Path, bool]]:
     """Write mlops.yaml and the workflow; existing files are kept unless ``force``."""
     if not ACTION_REF.match(action_ref):
         raise InputError(f"--action-ref {action_ref!r} is not OWNER/REPO[/PATH]@REF", hint="e.g. acme/mlgitops/actions/pull-request@v1")
@@ -21,7 +21,7 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-.") or "model"
     files = {
         Path("mlops.yaml"): env.get_template("init_mlops.yaml.j2").render(name=name, data=data, target=target),
-        WORKFLOW: env.get_template("init_workflow.yml.j2").render(action_ref=action_ref, config="mlops.yaml"),
+        WORKFLOW: env.get_template("init_workflow.yml.j2").render(action_ref=action_ref, deploy_ref=deploy_ref(action_ref), config="mlops.yaml", branch=branch),
     }
     out = []
     for rel, text in files.items():
@@ -32,3 +32,9 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
         atomic_write(path, text)
         out.append((rel, True))
     return out
+
+
+def deploy_ref(action_ref: str) -> str:
+    """The deploy action beside the pull-request action: OWNER/REPO/actions/deploy@REF."""
+    uses, _, ref = action_ref.rpartition("@")
+    return f"{uses.removesuffix('/pull-request')}/deploy@{ref}" if uses.endswith("/pull-request") else f"{uses}/actions/deploy@{ref}"

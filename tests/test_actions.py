@@ -66,9 +66,12 @@ def test_init_writes_a_valid_scaffold_and_keeps_existing_files(tmp_path: Path, c
     proc = subprocess.run([*CHECK, "--builtin-schema", "vendor.github-workflows", str(workflow)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
     doc = yaml.safe_load(workflow.read_text())
-    assert doc[True] == {"pull_request": {"types": ["opened", "synchronize", "reopened"]}}  # YAML 1.1 reads `on` as true
+    assert doc[True] == {"pull_request": {"types": ["opened", "synchronize", "reopened"]}, "push": {"branches": ["main"]}}  # YAML 1.1 reads `on` as true
     assert doc["permissions"] == {"contents": "read", "pull-requests": "write", "statuses": "write", "checks": "write"}
-    assert steps_of(doc)[1] == {"uses": "acme/mlgitops/actions/pull-request@v1", "with": {"config": "mlops.yaml"}}
+    assert doc["jobs"]["gate"]["steps"][1] == {"uses": "acme/mlgitops/actions/pull-request@v1", "with": {"config": "mlops.yaml"}}
+    deploy = doc["jobs"]["deploy"]
+    assert (deploy["if"], deploy["permissions"]) == ("github.event_name == 'push'", {"contents": "write", "pull-requests": "write"})
+    assert deploy["steps"][1] == {"uses": "acme/mlgitops/actions/deploy@v1", "with": {"config": "mlops.yaml"}}
     assert cli_noprefect("validate", cwd=tmp_path).exit_code == 0
     (tmp_path / "mlops.yaml").write_text("# mine\n")
     again = cli_noprefect("init", cwd=tmp_path)
@@ -86,6 +89,21 @@ def test_action_step_script_is_what_the_e2e_tests_run() -> None:
     assert step["run"].strip() == 'mlops run --config "$MLOPS_CONFIG"'
     assert step["env"] == {"GITHUB_TOKEN": "${{ inputs.token }}", "MLOPS_CONFIG": "${{ inputs.config }}"}
     assert shutil.which("bash")
+
+
+def test_deploy_action_runs_mlops_deploy_and_declares_its_outputs() -> None:
+    doc = yaml.safe_load((REPO_ROOT / "actions" / "deploy" / "action.yml").read_text())
+    step = next(s for s in doc["runs"]["steps"] if s.get("id") == "deploy")
+    assert step["run"].strip() == 'mlops deploy --config "$MLOPS_CONFIG"'
+    declared = {name: out["value"] for name, out in doc["outputs"].items()}
+    assert declared == {name: f"${{{{ steps.deploy.outputs.{name} }}}}" for name in ("version", "pull-url", "deploy-message")}
+    import inspect
+
+    from mlgitops import cli
+
+    source = inspect.getsource(cli._print_outcome)
+    for name in declared:
+        assert f'"{name}"' in source
 
 
 def test_action_outputs_are_the_ones_the_run_writes() -> None:

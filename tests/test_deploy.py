@@ -276,3 +276,24 @@ def test_parity_tolerances_decide_the_gate(cli, repo: GitRepo) -> None:
     assert report["export"]["status"] == "parity_failed" and report["export"]["parity"]["max_abs_diff"] > 0
     gate = [g for g in report["gates"] if g["metric"] == "onnx"][0]
     assert gate["rule"] == "parity" and not gate["passed"] and gate["message"].startswith("ONNX parity failed: labels agree on")
+
+
+def test_a_push_to_the_default_branch_runs_the_deploy_flow(cli, repo: GitRepo, tmp_path: Path) -> None:
+    from tests.github_standin import SHARED
+
+    if not SHARED.is_dir():
+        pytest.skip("../shared/github is not beside this checkout")
+    make_repo(repo)
+    pr_and_merge(cli, repo, "feature/stronger", "C: 0.01", "C: 1.0", 7)
+    payload = json.loads((SHARED / "webhooks" / "octokit-webhooks" / "api.github.com" / "push" / "1.payload.json").read_text())
+    payload.update(ref="refs/heads/main", before=repo.git("rev-parse", "HEAD^"), after=repo.git("rev-parse", "HEAD"), deleted=False)
+    payload["repository"]["default_branch"] = "main"
+    event = tmp_path / "push.json"
+    event.write_text(json.dumps(payload))
+    result = cli("run", "--event-path", str(event), "--event-name", "push", cwd=repo.path)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("registered churn v1; opened PR #1: Deploy churn v1")
+    payload["ref"] = "refs/heads/feature/other"
+    event.write_text(json.dumps(payload))
+    other = cli("run", "--event-path", str(event), "--event-name", "push", cwd=repo.path)
+    assert other.exit_code == 0 and other.output == "nothing to do: push to refs/heads/feature/other: the pull-request flow runs on pull_request events; the deploy flow on pushes to main\n"

@@ -57,7 +57,7 @@ def test_push_kinds() -> None:
     assert tag_delete.should_run() == (False, "push deleted refs/tags/simple-tag; nothing to run")
     branch = event_from_payload(EXAMPLES / "push" / "with-new-branch.payload.json", "push")
     assert (branch.ref, branch.ref_type, branch.head_sha) == ("refs/heads/master", "branch", "6113728f27ae82c7b1a177c8d03f9e96e0adf246")
-    assert branch.should_run() == (False, "push to refs/heads/master: the pull-request flow runs on pull_request events")
+    assert branch.should_run() == (False, "push to refs/heads/master: the pull-request flow runs on pull_request events; the deploy flow on pushes to master")
 
 
 @needs_examples

@@ -56,3 +56,24 @@ def test_wheel_in_a_fresh_venv_runs_the_cli_and_the_demo(wheel: Path, tmp_path: 
     assert "### ✅ mlops gate passed: `breast-cancer`" in demo.stdout
     assert "- `training.params.max_depth`: `2` → `6`" in demo.stdout
     assert len(list((tmp_path / "demo" / ".mlops" / "forge").glob("branch-demo-deeper-trees-*/comment.md"))) == 1
+
+
+def test_dockerfile_copies_what_exists_and_runs_mlops_serve(cli_noprefect) -> None:
+    """No Docker daemon here: hold the Dockerfile to the tree and the CLI it calls."""
+    import json as _json
+
+    ROOT = REPO_ROOT
+    text = (ROOT / "Dockerfile").read_text()
+    for line in text.splitlines():
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), f"Dockerfile copies {source}, which is not in the repo"
+    entry = _json.loads(next(l for l in text.splitlines() if l.startswith("ENTRYPOINT "))[len("ENTRYPOINT "):])
+    cmd = _json.loads(next(l for l in text.splitlines() if l.startswith("CMD "))[len("CMD "):])
+    assert entry[:2] == ["mlops", "serve"]
+    result = cli_noprefect(*entry[1:2], "--help", cwd=ROOT)
+    for option in entry[2::2]:
+        assert option in result.output
+    assert cmd == ["staging"]
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".venv/" in ignored and ".mlops/" in ignored
