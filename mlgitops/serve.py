@@ -85,9 +85,12 @@ class ModelHolder:
 
     def health(self) -> dict[str, Any]:
         cur = self.current
-        body: dict[str, Any] = {"status": "ok" if not self.last_error else "degraded", "environment": self.env, "manifest": self.where, "checked_at": self.checked_at}
+        body: dict[str, Any] = {"status": "ok" if not self.last_error else "degraded"}
         if cur is not None:
-            body.update(model=cur.pin.name, version=cur.pin.version, sha256=cur.pin.sha256, uri=cur.pin.uri, loaded_at=cur.loaded_at, features=cur.model.features)
+            body.update(model=cur.pin.name, version=cur.pin.version, sha256=cur.pin.sha256)
+        body.update(environment=self.env, manifest=self.where, checked_at=self.checked_at)
+        if cur is not None:
+            body.update(uri=cur.pin.uri, loaded_at=cur.loaded_at, features=cur.model.features)
         if self.last_error:
             body["error"] = self.last_error
         return body
