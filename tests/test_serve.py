@@ -1,0 +1,76 @@
+"""`mlops serve`: a real uvicorn server on loopback, the manifest watched, bad pins refused."""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from mlgitops import export
+from mlgitops.errors import InputError
+from mlgitops.serve import ModelHolder
+from tests.helpers import mixed_frame
+from tests.test_deploy import Server
+from tests.test_export import fitted
+
+
+def artifact(tmp_path: Path, name: str, C: float) -> tuple[str, str]:
+    frame = mixed_frame(300)
+    model, features = fitted("sklearn.linear_model.LogisticRegression", frame, "churn", f"{{C: {C}}}")
+    data = export.to_onnx(model, frame, features, "classification").onnx
+    path = tmp_path / "art" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
+    return f"art/{name}", hashlib.sha256(data).hexdigest()
+
+
+def pin(version: int, uri: str, sha: str) -> str:
+    return f"# mine\nmodel:\n  name: churn\n  version: {version}\n  uri: {uri}\n  sha256: {sha}\n  format: onnx\n"
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    return tmp_path / "staging.yaml"
+
+
+@pytest.fixture
+def server(tmp_path: Path, manifest: Path):  # type: ignore[no-untyped-def]
+    uri, sha = artifact(tmp_path, "one.onnx", 1.0)
+    manifest.write_text(pin(1, uri, sha))
+    s = Server(ModelHolder("staging", manifest.read_text, "deploy/staging.yaml", tmp_path))
+    yield s
+    s.stop()
+
+
+def test_predict_answers_and_names_bad_requests(server: Server) -> None:
+    status, body = server.post("/predict", {"age": 30, "income": 1000.0, "city": "nice", "plan": "pro"})
+    assert status == 200 and body["version"] == 1 and body["predictions"] in ([0], [1])
+    status, body = server.post("/predict", {"instances": [{"age": 30, "city": "nice", "plan": "pro"}]})
+    assert (status, body["error"]) == (422, "instances[0] lacks column(s) 'income'")
+    status, body = server.post("/predict", {"instances": []})
+    assert status == 422 and body["error"].startswith('expected {"instances": [{"column": value, ...}, ...]}')
+    req = urllib.request.Request(f"http://127.0.0.1:{server.port}/predict", data=b"{not json", headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=5)
+    assert err.value.code == 400
+
+
+def test_a_new_pin_is_swapped_in_and_a_broken_one_refused(tmp_path: Path, manifest: Path, server: Server) -> None:
+    uri2, sha2 = artifact(tmp_path, "two.onnx", 0.001)
+    manifest.write_text(pin(2, uri2, "f" * 64))  # a pin whose hash does not match the file
+    health = server.wait(lambda h: h["status"] == "degraded")
+    assert health["version"] == 1
+    assert health["error"].startswith("deploy/staging.yaml: model.sha256: the artifact art/two.onnx hashes to ")
+    assert server.post("/predict", {"age": 30, "income": 1000.0, "city": "nice", "plan": "pro"})[1]["version"] == 1
+    manifest.write_text(pin(2, uri2, sha2))
+    health = server.wait(lambda h: h["status"] == "ok" and h["version"] == 2)
+    assert health["sha256"] == sha2 and "error" not in health
+
+
+def test_nothing_pinned_refuses_to_start(tmp_path: Path, manifest: Path) -> None:
+    manifest.write_text("# staging\nmodel:\n")
+    holder = ModelHolder("staging", manifest.read_text, "deploy/staging.yaml", tmp_path)
+    with pytest.raises(InputError, match="deploy/staging.yaml: pins no model"):
+        holder.load(initial=True)
