@@ -119,27 +119,12 @@ def rows_from(payload: Any, features: list[str]) -> tuple[list[dict[str, Any]] |
 
 
 def predict(loaded: Loaded, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    import pandas as pd
-
     model = loaded.model
-    frame = pd.DataFrame.from_records(rows, columns=model.features)
-    for spec in model.inputs:
-        column = spec.get("column") or ""
-        if column and spec["type"] == "float":
-            frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    labels, proba = model.run(frame)
-    out: dict[str, Any] = {"model": loaded.pin.name, "version": loaded.pin.version, "sha256": loaded.pin.sha256}
-    if model.classes_ is not None:
-        out["predictions"] = [_plain(v) for v in model.predict(frame)]
-        if proba is not None:
-            out["probabilities"] = [{str(c): round(float(p), 6) for c, p in zip(model.classes_, row)} for row in proba]
-    else:
-        out["predictions"] = [float(v) for v in labels.reshape(len(frame))]
+    labels, proba = model.run_records(rows)
+    out: dict[str, Any] = {"model": loaded.pin.name, "version": loaded.pin.version, "sha256": loaded.pin.sha256, "predictions": model.labels(labels)}
+    if model.classes_ is not None and proba is not None:
+        out["probabilities"] = [{str(c): round(float(p), 6) for c, p in zip(model.classes_, row)} for row in proba]
     return out
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def make_app(holder: ModelHolder, poll: float) -> Any:
