@@ -297,3 +297,42 @@ def test_a_push_to_the_default_branch_runs_the_deploy_flow(cli, repo: GitRepo, t
     event.write_text(json.dumps(payload))
     other = cli("run", "--event-path", str(event), "--event-name", "push", cwd=repo.path)
     assert other.exit_code == 0 and other.output == "nothing to do: push to refs/heads/feature/other: the pull-request flow runs on pull_request events; the deploy flow on pushes to main\n"
+
+
+def test_manifest_in_another_repo_and_a_registry_outside_the_checkout(cli, tmp_path: Path) -> None:
+    """production's manifest lives in a deployments repo; the registry on a shared volume."""
+    app = GitRepo(tmp_path / "app")
+    deployments = GitRepo(tmp_path / "deployments")
+    deployments.gen({"README.md": "what runs where\n"}).commit("init")
+    volume = tmp_path / "volume" / "registry"
+    config = CONFIG.replace("    production:\n      manifest: deploy/production.yaml\n", "    production:\n      manifest: prod/churn.yaml\n      repo: ../deployments\n")
+    config += f"registry:\n  path: {volume}\n"
+    app.gen({"mlops.yaml": config})
+    (app.path / "data").mkdir()
+    mixed_frame(500).to_csv(app.path / "data" / "churn.csv", index=False)
+    app.commit("churn")
+    pr_and_merge(cli, app, "feature/stronger", "C: 0.01", "C: 1.0", 7)
+    assert cli("deploy", cwd=app.path).exit_code == 0
+    merge_local(app, "mlops/deploy-staging", 8)
+    staging = (app.path / "deploy" / "staging.yaml").read_text()
+    assert f"uri: {volume.as_uri()}/objects/" in staging  # outside the checkout: an absolute URI
+
+    result = cli("promote", "staging", "production", cwd=app.path)
+    assert result.exit_code == 0 and result.output.startswith("opened PR #1: Promote churn v1"), result.output
+    assert (deployments.path / ".mlops" / "forge" / "pulls" / "1.md").is_file()
+    assert deployments.git("diff", "--name-only", "main", "mlops/deploy-production") == "prod/churn.yaml"
+    deployments.git("merge", "--no-ff", "--quiet", "mlops/deploy-production", "-m", "Merge pull request #1")
+    status = json.loads(cli("status", "--json", cwd=app.path).output)
+    envs = {e["environment"]: e for e in status["environments"]}
+    assert envs["production"]["version"] == 1 and envs["production"]["artifact"] == "ok (sha256 verified)"
+    assert envs["production"]["manifest"] == "prod/churn.yaml@main"
+
+
+def test_a_deploy_that_fails_parity_registers_nothing(cli, repo: GitRepo) -> None:
+    make_repo(repo)
+    repo.gen({"mlops.yaml": CONFIG.replace("sklearn.linear_model.LogisticRegression", "sklearn.ensemble.GradientBoostingClassifier").replace("    C: 0.01\n    max_iter: 500\n", "    random_state: 0\n") + "export:\n  parity:\n    max_proba_diff: 0.0\n"}).commit("strict parity")
+    result = cli("deploy", cwd=repo.path)
+    assert result.exit_code == 1
+    assert result.output.startswith("not deployed: 1 of 2 gate checks failed: ONNX parity failed: labels agree on 100.00%")
+    assert not (repo.path / ".mlops" / "registry").exists()
+    assert repo.git("branch", "--list", "mlops/*") == ""
