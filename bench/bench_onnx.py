@@ -37,18 +37,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def frame(n: int, regression: bool, seed: int = 0):  # type: ignore[no-untyped-def]
-    import numpy as np
-    import pandas as pd
+    """The tests' mixed table (numeric + text columns with gaps); target `y`."""
+    from tests.helpers import mixed_frame
 
-    rng = np.random.default_rng(seed)
-    age = rng.normal(40, 12, n).round(1)
-    income = rng.lognormal(10, 0.5, n).round(0)
-    city = rng.choice(["paris", "lyon", "nice", "lille"], n)
-    plan = rng.choice(["basic", "pro"], n)
-    score = 0.05 * (age - 40) + (plan == "pro") * 1.5 + (city == "nice") * 1.0 - 0.5 + rng.normal(0, 0.7, n)
-    out = pd.DataFrame({"age": age, "income": income, "city": city, "plan": plan, "y": score if regression else (score > 0).astype(int)})
-    out.loc[rng.random(n) < 0.1, "age"] = np.nan
-    out.loc[rng.random(n) < 0.1, "city"] = np.nan
+    out = mixed_frame(n, seed).rename(columns={"churn": "y"})
+    if regression:
+        out["y"] = 0.05 * out["age"].fillna(40) + (out["plan"] == "pro") * 1.5 + out["income"].fillna(0) / 1e5
     return out
 
 

@@ -406,15 +406,7 @@ def delete_comment(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any)
 
 
 def _pull(s: StandIn, repo: Repo, pull: dict[str, Any], template: str) -> dict[str, Any]:
-    out = s.rewrite(s.spec.example("GET", template, 200), repo)
-    if isinstance(out, list):
-        out = out[0]
-    n = pull["number"]
-    out.update(number=n, state=pull["state"], url=s.api(repo, f"/pulls/{n}"), html_url=f"https://github.com/{repo.full_name}/pull/{n}", issue_url=s.api(repo, f"/issues/{n}"), comments_url=s.api(repo, f"/issues/{n}/comments"))
-    out["requested_teams"] = []  # GitHub's example team lacks the schema's required `type`
-    out["head"].update(sha=pull["head_sha"], ref=pull["head_ref"], label=f"{repo.full_name.split('/')[0]}:{pull['head_ref']}")
-    out["base"].update(sha=pull["base_sha"], ref=pull["base_ref"], label=f"{repo.full_name.split('/')[0]}:{pull['base_ref']}")
-    return out
+    return _pull_full(s, repo, pull, template)
 
 
 @route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}")
