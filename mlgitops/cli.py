@@ -274,6 +274,8 @@ def _print_outcome(outcome: Any) -> None:
     from . import actions_runtime
 
     click.echo(outcome.message)
+    for line in getattr(outcome, "details", []):
+        click.echo(f"  {line}")
     if outcome.pull is not None:
         click.echo(f"  pull request: {outcome.pull.url}")
     outputs = {"deploy-message": outcome.message}

@@ -8,7 +8,7 @@ inputs are identical) -> registry -> manifest text -> forge (one PR per environm
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ class Outcome:
     version: Version | None = None
     pull: PullRef | None = None
     report: Any = None
+    details: list[str] = field(default_factory=list)
 
 
 def registry_for(cfg: LoadedConfig) -> Registry:
@@ -124,7 +125,9 @@ def register(cfg: LoadedConfig, report: Any, key: str, store: Any, registry: Reg
     exact bytes were registered before."""
     from .store import sha256_file
 
-    onnx = store.get_onnx(key)
+    # Only an export that passed parity is deployable; with export.on_failure: warn a
+    # model whose ONNX disagrees is registered without it (and so never promoted).
+    onnx = store.get_onnx(key) if (report.export or {}).get("status") == "ok" else None
     model_dir = store.dir / "cache" / "models" / key
     files: dict[str, tuple[bytes, str]] = {}
     if onnx is not None:
@@ -330,4 +333,6 @@ def run_deploy(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, all
     else:
         notes = ["Deployed metrics are those recorded when it was registered (it could not score this holdout)."]
     pull, message = open_pull(cfg, "deploy", target, new, record, rows, notes)
-    return Outcome(EXIT_OK, f"{verb} {record.name} v{record.version}; {message}", record, pull, report)
+    how = "reused the model trained for the pull request (same data, params, code and libraries)" if report.candidate.source == "cache" else "trained now: no earlier run had these inputs"
+    details = [f"model: {how}", f"artifact: sha256 {new.sha256[:12]} ({new.uri})"]
+    return Outcome(EXIT_OK, f"{verb} {record.name} v{record.version}; {message}", record, pull, report, details)

@@ -146,6 +146,7 @@ def test_merge_promote_serve_rollback_on_the_local_forge(cli, repo: GitRepo, ser
     result = cli("deploy", cwd=repo.path)
     assert result.exit_code == 0, result.output
     assert result.output.startswith("registered churn v1; opened PR #1: Deploy churn v1 (")
+    assert f"\n  model: reused the model trained for the pull request (same data, params, code and libraries)\n  artifact: sha256 {sha1} (.mlops/registry/objects/" in result.output
     diff = repo.git("diff", "main", "mlops/deploy-staging")
     removed = [l for l in diff.splitlines() if l.startswith("-") and not l.startswith("---")]
     added = [l for l in diff.splitlines() if l.startswith("+") and not l.startswith("+++")]
