@@ -64,3 +64,19 @@ def test_text_columns_without_preprocessing_are_named() -> None:
     with pytest.raises(export.ExportError) as err:
         export.to_onnx(model, frame, ["age", "income", "city"], "classification")
     assert err.value.message == "sklearn.tree.DecisionTreeClassifier takes the text column(s) 'city' directly, which ONNX cannot express"
+
+
+def test_parity_catches_a_conversion_that_silently_differs() -> None:
+    """skl2onnx converts HistGradientBoosting's native categorical splits, but the graph
+    predicts differently: exactly what the parity gate is for."""
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    cat, x = rng.integers(0, 30, 6000), rng.normal(size=6000)
+    frame = pd.DataFrame({"cat": cat.astype(float), "x": x, "y": ((cat % 3 == 0) ^ (x > 0.3)).astype(int)})
+    train, holdout = frame.iloc[:4000], frame.iloc[4000:]
+    model = HistGradientBoostingClassifier(categorical_features=[0], random_state=0).fit(train[["cat", "x"]], train["y"])
+    session = export.OnnxModel(export.to_onnx(model, train, ["cat", "x"], "classification").onnx)
+    result = export.parity(model, session, holdout, ["cat", "x"], "classification", 0.999, 0.001)
+    assert not result.passed and result.label_agreement < 0.9 and result.max_abs_diff > 0.5
