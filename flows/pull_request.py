@@ -13,6 +13,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from mlgitops import pipeline
+from mlgitops.contract import Check, contract_gates
 from mlgitops.data import Dataset
 from mlgitops.export_step import ExportOutcome, export_gate, export_model
 from mlgitops.gates import check_gates
@@ -28,6 +29,11 @@ step = task(cache_policy=NO_CACHE)
 @step(name="load-data")
 def load_data(plan: RunPlan) -> Dataset:
     return pipeline.load_candidate_data(plan.candidate)
+
+
+@step(name="check-contract")
+def check_data_contract(plan: RunPlan, dataset: Dataset) -> list[Check]:
+    return pipeline.contract_checks(plan.candidate.cfg, dataset)
 
 
 @step(name="train-candidate")
@@ -71,6 +77,9 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
     t = lap("load_data", t)
     cfg = plan.candidate.cfg
     names = cfg.metric_names(dataset.task)
+    checks = check_data_contract(plan, dataset) if cfg.config.data.contract is not None else None
+    if checks is not None:
+        t = lap("check_contract", t)
     candidate = train_candidate(plan, dataset, store)
     t = lap("train_candidate", t)
     cand_eval = evaluate_candidate(candidate, dataset, names, plan)
@@ -95,6 +104,8 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
             notes.append(f"Baseline metrics are those recorded when it was trained, on another holdout, so relative gates are skipped: {why}.")
         t = lap("evaluate_baseline", t)
     gates = check_gates(cfg.gated_metrics(), cand_eval.metrics, base_metrics if comparable else None, "no baseline scored on this holdout" if base_metrics else "no baseline")
+    if checks is not None:
+        gates[:0] = contract_gates(checks, cfg.config.data.contract.on_violation == "fail")
     onnx_gate = export_gate(exported)
     if onnx_gate is not None:
         gates.append(onnx_gate)
@@ -152,6 +163,7 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
         confusion=cand_eval.confusion,
         notes=notes,
         export=exported.to_dict(),
+        contract=[c.to_dict() for c in checks] if checks is not None else None,
         timings=timings | {"total": round(time.perf_counter() - started, 3)},
     )
     return report

@@ -42,6 +42,30 @@ class Holdout(_Strict):
     path: Optional[StrictStr] = Field(None, description="a separate holdout file (CSV/Parquet); the split keys are then ignored")
 
 
+class ColumnContract(_Strict):
+    """What one column must look like (every key optional)."""
+
+    type: Optional[Literal["number", "integer", "string", "boolean"]] = Field(None, description="the values' type")
+    nullable: Optional[StrictBool] = Field(None, description="false: no missing values at all")
+    max_null_share: Optional[Number] = Field(None, ge=0, le=1, description="largest share of missing values (0-1)")
+    min: Optional[Number] = Field(None, description="smallest allowed value")
+    max: Optional[Number] = Field(None, description="largest allowed value")
+    allowed: Optional[list[Union[StrictStr, StrictInt, StrictBool]]] = Field(None, description="the only values allowed (missing values aside)")
+
+
+class RowBounds(_Strict):
+    min: Optional[StrictInt] = Field(None, ge=0, description="fewest rows")
+    max: Optional[StrictInt] = Field(None, ge=0, description="most rows")
+
+
+class Contract(_Strict):
+    """Checked on the training data before training; reported as a table in the comment."""
+
+    rows: Optional[RowBounds] = None
+    columns: dict[StrictStr, ColumnContract] = Field(default_factory=dict)
+    on_violation: Literal["fail", "warn"] = Field("fail", description="fail: a broken check fails the gate; warn: reported only")
+
+
 class Data(_Strict):
     path: StrictStr = Field(description="CSV or Parquet file relative to the repo root, or sklearn:<name> (breast_cancer, iris, wine, diabetes, digits)")
     target: StrictStr = Field(description="the column to predict")
@@ -49,6 +73,7 @@ class Data(_Strict):
     format: Optional[Literal["csv", "parquet"]] = Field(None, description="file format (default: from the suffix)")
     positive_label: Optional[Union[StrictStr, StrictInt, StrictBool]] = Field(None, description="binary classification: the class precision, recall, f1 and roc_auc score (default: the larger label)")
     holdout: Holdout = Holdout()
+    contract: Optional[Contract] = Field(None, description="what the data must look like, checked before training")
 
 
 class Training(_Strict):
@@ -253,6 +278,24 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
     for i, name in enumerate(cfg.metrics or []):
         if cfg.task is not None and METRICS[name].task != cfg.task:
             out.append((("metrics", i), f"{name} is a {METRICS[name].task} metric but task is {cfg.task}"))
+    contract = cfg.data.contract
+    if contract is not None:
+        if contract.rows is not None and contract.rows.min is not None and contract.rows.max is not None and contract.rows.min > contract.rows.max:
+            out.append((("data", "contract", "rows"), f"min ({contract.rows.min}) is greater than max ({contract.rows.max}); no data can pass"))
+        if cfg.data.features is not None:
+            for column in contract.columns:
+                if column not in cfg.data.features and column != cfg.data.target:
+                    out.append((("data", "contract", "columns", column), f"{column!r} is neither a feature (data.features) nor the target"))
+        for column, spec in contract.columns.items():
+            where = ("data", "contract", "columns", column)
+            if spec.min is not None and spec.max is not None and spec.min > spec.max:
+                out.append((where, f"min ({spec.min:g}) is greater than max ({spec.max:g}); no value can pass"))
+            if spec.nullable is False and spec.max_null_share:
+                out.append((where, "nullable: false allows no missing values; drop max_null_share or the nullable line"))
+            if spec.allowed is not None and not spec.allowed:
+                out.append((where + ("allowed",), "an empty list allows nothing; list the allowed values or drop the key"))
+            if spec.type in ("string", "boolean") and (spec.min is not None or spec.max is not None):
+                out.append((where, f"min/max apply to numbers, but the type is {spec.type}"))
     envs = cfg.deploy.environments
     for key in ("baseline", "on_merge"):
         value = getattr(cfg.deploy, key)

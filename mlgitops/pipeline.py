@@ -78,6 +78,16 @@ def obtain_model(side: SidePlan, dataset: Dataset, train_root: Path, store: Stor
     return ModelOutcome(trained.model, meta, False, own)
 
 
+def contract_checks(cfg: Any, dataset: Dataset) -> list[Any]:
+    """The data contract on the rows of the data file (both sides of a split)."""
+    import pandas as pd
+
+    from .contract import check_contract
+
+    frame = dataset.train if cfg.config.data.holdout.path else pd.concat([dataset.train, dataset.holdout])
+    return check_contract(cfg, frame)
+
+
 def load_candidate_data(side: SidePlan) -> Dataset:
     return load_dataset(side.cfg, side.cfg.root)
 

@@ -14,7 +14,7 @@ from .report import MetricRow, Report
 GITHUB_COMMENT_LIMIT = 65_536  # characters; GitHub rejects longer issue comments
 STAMP_ROOM = 128  # the forge appends `<!-- mlgitops:sha=... -->` after rendering
 TRUNCATION_NOTE = "\n\n> ⚠️ This comment was truncated to fit GitHub's 65,536-character limit. Run `mlops run --json` for the full report.\n"
-RULE_TEXT = {"min": "≥ {t:g}", "max": "≤ {t:g}", "max_drop": "drop ≤ {t:g}", "max_drop_pct": "drop ≤ {t:g}%", "parity": "ONNX parity", "export": "ONNX export"}
+RULE_TEXT = {"min": "≥ {t:g}", "max": "≤ {t:g}", "max_drop": "drop ≤ {t:g}", "max_drop_pct": "drop ≤ {t:g}%", "parity": "ONNX parity", "export": "ONNX export", "contract": "data contract"}
 
 
 def marker(name: str) -> str:
@@ -95,6 +95,15 @@ def _model_text(info: Any, report: Report) -> str:
     return "; ".join(parts)
 
 
+def contract_rows(report: Report) -> dict[str, Any] | None:
+    """The data contract for the comment: every check, broken ones first."""
+    checks = report.contract
+    if checks is None:
+        return None
+    broken = [c for c in checks if not c["passed"]]
+    return {"checks": broken + [c for c in checks if c["passed"]], "broken": len(broken), "total": len(checks)}
+
+
 def onnx_line(report: Report) -> str:
     """One line on the ONNX artifact: its hash (what the deploy will pin) and parity."""
     ex = report.export
@@ -128,6 +137,7 @@ def render_comment(report: Report, template_dir: Path | None = None, limit: int 
         "gate_cells": gate_cells(report),
         "failed_gates": [g for g in report.gates if not g.passed],
         "onnx": onnx_line(report),
+        "contract": contract_rows(report),
         "baseline_text": _model_text(report.baseline, report),
         "candidate_text": _model_text(report.candidate, report),
         "footer": footer(report),

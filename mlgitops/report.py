@@ -71,6 +71,7 @@ class Report:
     timings: dict[str, float]
     reused: bool = False
     export: dict[str, Any] | None = None  # ExportOutcome.to_dict(): ONNX sha256, parity
+    contract: list[dict[str, Any]] | None = None  # contract.Check.to_dict() per check
     tool_version: str = field(default_factory=lambda: version("mlgitops"))
     schema: int = REPORT_SCHEMA
     generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -143,10 +144,12 @@ def summarize(gates: list[GateResult]) -> tuple[str, str]:
     if not gates:
         return "pass", "No gates configured"
     checked = [g for g in gates if not g.skipped]
-    no_base = sum(1 for g in gates if g.skipped and g.metric != "onnx")
+    no_base = sum(1 for g in gates if g.skipped and g.metric in METRICS)
     warned = any(g.skipped and g.metric == "onnx" for g in gates)
+    broken = sum(1 for g in gates if g.skipped and g.metric == "contract")
     head = f"All {len(checked)} gate {_checks(len(checked))} passed" if checked else "No gate could be checked"
-    return "pass", head + (f", {no_base} skipped (no baseline)" if no_base else "") + (", ONNX not deployable (warn only)" if warned else "")
+    tail = (f", {no_base} skipped (no baseline)" if no_base else "") + (", ONNX not deployable (warn only)" if warned else "")
+    return "pass", head + tail + (f", {broken} data contract {_checks(broken)} broken (warn only)" if broken else "")
 
 
 def _checks(n: int) -> str:
