@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from mlgitops import pipeline
 from mlgitops.contract import Check, contract_gates
 from mlgitops.data import Dataset
+from mlgitops.drift import ColumnDrift, DriftResult, drift_gate
 from mlgitops.export_step import ExportOutcome, export_gate, export_model
 from mlgitops.gates import check_gates
 from mlgitops.plan import RunPlan
@@ -34,6 +35,11 @@ def load_data(plan: RunPlan) -> Dataset:
 @step(name="check-contract")
 def check_data_contract(plan: RunPlan, dataset: Dataset) -> list[Check]:
     return pipeline.contract_checks(plan.candidate.cfg, dataset)
+
+
+@step(name="data-drift")
+def check_drift(plan: RunPlan, dataset: Dataset, store: Store) -> dict[str, Any]:
+    return pipeline.data_drift(plan, dataset, store)
 
 
 @step(name="train-candidate")
@@ -80,6 +86,9 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
     checks = check_data_contract(plan, dataset) if cfg.config.data.contract is not None else None
     if checks is not None:
         t = lap("check_contract", t)
+    drift = check_drift(plan, dataset, store) if cfg.config.drift is not None else None
+    if drift is not None:
+        t = lap("drift", t)
     candidate = train_candidate(plan, dataset, store)
     t = lap("train_candidate", t)
     cand_eval = evaluate_candidate(candidate, dataset, names, plan)
@@ -106,6 +115,10 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
     gates = check_gates(cfg.gated_metrics(), cand_eval.metrics, base_metrics if comparable else None, "no baseline scored on this holdout" if base_metrics else "no baseline")
     if checks is not None:
         gates[:0] = contract_gates(checks, cfg.config.data.contract.on_violation == "fail")
+    if drift is not None:
+        d_gate = drift_gate(None if "unavailable" in drift else DriftResult(**{**drift, "columns": [ColumnDrift(**c) for c in drift["columns"]]}), cfg.config.drift.max_drifted_share)
+        if d_gate is not None:
+            gates.append(d_gate)
     onnx_gate = export_gate(exported)
     if onnx_gate is not None:
         gates.append(onnx_gate)
@@ -164,6 +177,7 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
         notes=notes,
         export=exported.to_dict(),
         contract=[c.to_dict() for c in checks] if checks is not None else None,
+        drift=drift,
         timings=timings | {"total": round(time.perf_counter() - started, 3)},
     )
     return report

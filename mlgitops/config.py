@@ -129,6 +129,16 @@ class Export(_Strict):
     parity: ParityTolerance = ParityTolerance()
 
 
+class Drift(_Strict):
+    """Drift of the PR's training data against a reference, with Evidently."""
+
+    reference: StrictStr = Field("deployed", description="deployed: the deployed model's training data (via its lineage), else the base ref's; base: the base ref's; or a CSV/Parquet path")
+    columns: Optional[list[StrictStr]] = Field(None, description="columns to compare (default: the features)")
+    sample: StrictInt = Field(50_000, ge=0, description="rows sampled from each side (seeded) before comparing; 0: all rows")
+    seed: StrictInt = Field(0, description="seed of the sample")
+    max_drifted_share: Optional[Number] = Field(None, ge=0, le=1, description="gate: largest share of drifted columns (0-1)")
+
+
 class Registry(_Strict):
     path: StrictStr = Field(".mlops/registry", description="folder of the model registry (relative to mlops.yaml, or absolute, e.g. a shared volume)")
 
@@ -145,6 +155,7 @@ class Config(_Strict):
     training: Training
     metrics: Optional[list[MetricName]] = Field(None, description="metrics to report (default: all for the task)")
     gates: Gates = Gates()  # type: ignore[valid-type]
+    drift: Optional[Drift] = Field(None, description="compare the training data with a reference (Evidently); off when absent")
     export: Export = Export()
     registry: Registry = Registry()
     deploy: Deploy = Deploy()

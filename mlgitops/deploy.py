@@ -98,7 +98,7 @@ def artifact_uri(registry: Registry, sha256: str, target: Target) -> str:
 def pin_for(record: Version, uri: str) -> Pin:
     onnx = record.deployable
     assert onnx is not None
-    keep = ("git_sha", "pr", "branch", "data_sha256", "code_sha256", "model_key", "trained_from")
+    keep = ("git_sha", "pr", "branch", "data_path", "data_sha256", "code_sha256", "model_key", "trained_from")
     lineage = {k: (v[:12] if k in ("data_sha256", "code_sha256", "model_key") and isinstance(v, str) else v) for k in keep if (v := record.lineage.get(k)) not in (None, "")}
     lineage["registered_at"] = record.created_at
     metrics = {k: v for k, v in record.metrics.items() if v is not None}
@@ -120,7 +120,7 @@ def merged_pr(root: Path, sha: str | None) -> dict[str, Any]:
     return {"branch": m.group(1)} if m else {}
 
 
-def register(cfg: LoadedConfig, report: Any, key: str, store: Any, registry: Registry, event: Event, origin: dict[str, Any], parent: Pin | None) -> tuple[Version, bool]:
+def register(cfg: LoadedConfig, report: Any, key: str, store: Any, registry: Registry, event: Event, origin: dict[str, Any], parent: Pin | None, data_path: str | None = None) -> tuple[Version, bool]:
     """The registry version for this model (and whether it is new): reused when these
     exact bytes were registered before."""
     from .store import sha256_file
@@ -149,6 +149,7 @@ def register(cfg: LoadedConfig, report: Any, key: str, store: Any, registry: Reg
         "trained_at": meta.get("created_at"),
         "git_sha": event.head_sha,
         "ref": event.head_ref,
+        "data_path": data_path,
         "parent_version": parent.version if parent else None,
         "tool_version": report.tool_version,
         **origin,
@@ -317,7 +318,9 @@ def run_deploy(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, all
     report = compute_report(cfg, plan, store)
     if not report.passed:
         return Outcome(EXIT_GATE_FAILED, f"not deployed: {report.summary}", report=report)
-    record, created = register(cfg, report, plan.candidate.key, store, registry, event, origin, current)
+    data = cfg.config.data.path
+    data_path = None if data.startswith("sklearn:") or Path(data).is_absolute() else (Path(config_rel).parent / data).as_posix()
+    record, created = register(cfg, report, plan.candidate.key, store, registry, event, origin, current, data_path)
     verb = "registered" if created else "reusing registered"
     if record.deployable is None:
         why = (report.export or {}).get("message") or "ONNX export is off"

@@ -16,7 +16,7 @@ from .data import Dataset, load_dataset
 from .errors import InputError, TrainingError
 from .evaluate import Evaluation, evaluate
 from .plan import BaselinePlan, RunPlan, SidePlan
-from .store import Store
+from .store import MLOPS_DIR, Store
 from .training import train
 
 
@@ -86,6 +86,30 @@ def contract_checks(cfg: Any, dataset: Dataset) -> list[Any]:
 
     frame = dataset.train if cfg.config.data.holdout.path else pd.concat([dataset.train, dataset.holdout])
     return check_contract(cfg, frame)
+
+
+def data_drift(plan: RunPlan, dataset: Dataset, store: Store) -> dict[str, Any]:
+    """Drift of the candidate's training data against the reference, as report data;
+    the full Evidently HTML report is staged under `.mlops/reports/<pr>/drift.html`."""
+    import pandas as pd
+
+    from .drift import compute_drift, reference_data
+
+    cfg = plan.candidate.cfg
+    spec = cfg.config.drift
+    assert spec is not None
+    reference, what = reference_data(cfg, plan)
+    if reference is None:
+        return {"unavailable": what}
+    current = dataset.train if cfg.config.data.holdout.path else pd.concat([dataset.train, dataset.holdout])
+    columns = list(spec.columns or dataset.features)
+    result, snapshot = compute_drift(reference, current, columns, spec.sample, spec.seed, what)
+    rel = f"reports/{plan.event.pr_key}/drift.html"
+    target = store.staging / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    snapshot.save_html(str(target))
+    result.html = f"{MLOPS_DIR}/{rel}"
+    return result.to_dict()
 
 
 def load_candidate_data(side: SidePlan) -> Dataset:

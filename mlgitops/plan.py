@@ -88,7 +88,7 @@ def _pinned(manifest_text: bytes, root: Path, where: str) -> tuple[dict[str, Any
         return {}, None, exc.message.splitlines()[0]
     if pin is None:
         return {}, None, "manifest pins no model yet (model.uri and model.sha256)"
-    info = {"uri": pin.uri, "sha256": pin.sha256, "version": pin.version, "metrics": pin.metrics, "format": pin.format}
+    info = {"uri": pin.uri, "sha256": pin.sha256, "version": pin.version, "metrics": pin.metrics, "format": pin.format, "lineage": pin.lineage}
     try:
         path = resolve_uri(pin.uri, root)
     except ManifestError as exc:

@@ -72,6 +72,7 @@ class Report:
     reused: bool = False
     export: dict[str, Any] | None = None  # ExportOutcome.to_dict(): ONNX sha256, parity
     contract: list[dict[str, Any]] | None = None  # contract.Check.to_dict() per check
+    drift: dict[str, Any] | None = None  # drift.DriftResult.to_dict(), or {"unavailable": why}
     tool_version: str = field(default_factory=lambda: version("mlgitops"))
     schema: int = REPORT_SCHEMA
     generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -144,7 +145,7 @@ def summarize(gates: list[GateResult]) -> tuple[str, str]:
     if not gates:
         return "pass", "No gates configured"
     checked = [g for g in gates if not g.skipped]
-    no_base = sum(1 for g in gates if g.skipped and g.metric in METRICS)
+    no_base = sum(1 for g in gates if g.skipped and (g.metric in METRICS or g.metric == "drift"))
     warned = any(g.skipped and g.metric == "onnx" for g in gates)
     broken = sum(1 for g in gates if g.skipped and g.metric == "contract")
     head = f"All {len(checked)} gate {_checks(len(checked))} passed" if checked else "No gate could be checked"

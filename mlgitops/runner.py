@@ -134,7 +134,8 @@ def deliver(report: Report, body: str, event: Event, forge: Forge) -> CommentRef
         ref = CommentRef(None, None, False, f"read-only token (e.g. a pull request from a fork): the report is in the step summary and the exit code; GitHub refused a write ({exc.message})")
     finally:
         metrics = {row.name: row.candidate for row in report.metrics}
-        actions_runtime.set_outputs({"verdict": report.verdict, "summary": report.summary, "metrics": json.dumps(metrics, sort_keys=True), "comment-url": ref.url or ""})
+        drift_html = (report.drift or {}).get("html") or ""
+        actions_runtime.set_outputs({"verdict": report.verdict, "summary": report.summary, "metrics": json.dumps(metrics, sort_keys=True), "comment-url": ref.url or "", "drift-report": drift_html})
     return ref
 
 

@@ -165,6 +165,14 @@ class Store:
                 else:
                     shutil.copy2(entry, tmp)
                 os.replace(tmp, final)
+        reports = self._staging / "reports"
+        if reports.is_dir():  # per-PR reports replace the previous run's, file by file
+            for src in sorted(p for p in reports.rglob("*") if p.is_file()):
+                final = self.dir / src.relative_to(self._staging)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                tmp = final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
+                shutil.copy2(src, tmp)
+                os.replace(tmp, final)
         self.discard()
 
     def discard(self) -> None:

@@ -109,7 +109,7 @@ def test_deploy_action_runs_mlops_deploy_and_declares_its_outputs() -> None:
 def test_action_outputs_are_the_ones_the_run_writes() -> None:
     doc = yaml.safe_load((REPO_ROOT / "actions" / "pull-request" / "action.yml").read_text())
     declared = {name: out["value"] for name, out in doc["outputs"].items()}
-    assert declared == {name: f"${{{{ steps.run.outputs.{name} }}}}" for name in ("verdict", "summary", "metrics", "comment-url")}
+    assert declared == {name: f"${{{{ steps.run.outputs.{name} }}}}" for name in ("verdict", "summary", "metrics", "comment-url", "drift-report")}
     import inspect
 
     from mlgitops import runner

@@ -1,0 +1,147 @@
+"""Data drift of the PR's training data against a reference, with Evidently.
+
+The reference is, in order: a configured file (``drift.reference: path``); the
+training data of the deployed model, found through its lineage (the data file at the
+commit it was trained from, checked against the recorded sha256); the base ref's
+training data. Both sides are sampled (seeded) to ``drift.sample`` rows, so a
+million-row table costs seconds; the report states the sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import LoadedConfig
+from .gates import GateResult
+
+DRIFT_GATE = "drift"
+
+
+@dataclass
+class ColumnDrift:
+    column: str
+    method: str  # Evidently's test, e.g. "K-S p_value", "Wasserstein distance (normed)"
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass
+class DriftResult:
+    reference: str  # what the reference is, for people
+    reference_rows: int
+    current_rows: int
+    sampled: int | None  # rows per side used, when sampled
+    columns: list[ColumnDrift]
+    drifted: int
+    share: float
+    seconds: float
+    html: str | None = None  # path of the full Evidently report, relative to the repo
+    evidently: dict[str, Any] = field(default_factory=dict)  # Evidently's own DriftedColumnsCount
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_table(raw: bytes, name: str, fmt: str | None) -> Any:
+    import pandas as pd
+
+    from .data import missing_as_nan
+
+    kind = fmt or ("parquet" if name.lower().endswith((".parquet", ".pq")) else "csv")
+    frame = pd.read_parquet(io.BytesIO(raw)) if kind == "parquet" else pd.read_csv(io.BytesIO(raw))
+    frame.columns = [str(c) for c in frame.columns]
+    return missing_as_nan(frame)
+
+
+def reference_data(cfg: LoadedConfig, plan: Any) -> tuple[Any, str]:
+    """(reference frame or None, what it is / why there is none)."""
+    from .gitrepo import GitTree
+
+    spec = cfg.config.drift
+    assert spec is not None
+    data = cfg.config.data
+    if spec.reference not in ("deployed", "base"):
+        path = Path(spec.reference) if Path(spec.reference).is_absolute() else cfg.root / spec.reference
+        if not path.is_file():
+            from .errors import DataError
+
+            raise DataError(f"{cfg.where('drift', 'reference')}: drift.reference: file {spec.reference!r} not found ({path})", hint="name a CSV/Parquet file relative to mlops.yaml, or use `deployed` / `base`")
+        return read_table(path.read_bytes(), path.name, data.format), f"`{spec.reference}`"
+    if data.path.startswith("sklearn:"):
+        return None, "the data is a bundled scikit-learn dataset: nothing to drift from"
+    base = plan.baseline
+    lineage = (base.manifest or {}).get("lineage") or {}
+    if spec.reference == "deployed" and base.kind == "manifest" and lineage.get("git_sha") and lineage.get("data_path"):
+        rel, want = str(lineage["data_path"]), str(lineage.get("data_sha256") or "")
+        raw = GitTree(plan.root, str(lineage["git_sha"])).read_bytes(rel)
+        if raw is None or not hashlib.sha256(raw).hexdigest().startswith(want):
+            local = plan.root / rel  # data kept out of git: the working tree file, if it is that data
+            work = local.read_bytes() if local.is_file() else None
+            raw = work if work is not None and hashlib.sha256(work).hexdigest().startswith(want) else None
+        if raw is not None:
+            version = base.manifest.get("version")
+            return read_table(raw, rel, data.format), f"the training data of the deployed model{f' v{version}' if version else ''} (`{rel}` at `{str(lineage['git_sha'])[:7]}`)"
+    if base.side is not None and plan.event.base_sha:
+        config_dir = Path(plan.config_rel).parent
+        base_data = base.side.cfg.config.data
+        if base_data.path.startswith("sklearn:"):
+            return None, "the base ref uses a bundled dataset"
+        rel = (config_dir / base_data.path).as_posix()
+        raw = GitTree(plan.root, plan.event.base_sha).read_bytes(rel)
+        if raw is None and (cfg.root / base_data.path).is_file():
+            raw = (cfg.root / base_data.path).read_bytes()  # data kept out of git: the same file
+        if raw is not None:
+            return read_table(raw, rel, base_data.format), f"the training data of `{plan.event.base_ref or plan.event.base_sha[:7]}` (`{base_data.path}`)"
+    return None, "no reference: nothing is deployed and the base ref has no training data to compare with"
+
+
+def compute_drift(reference: Any, current: Any, columns: list[str], sample: int, seed: int, what: str) -> tuple[DriftResult, Any]:
+    """Evidently's drift preset on ``columns``; (plain result, Evidently snapshot)."""
+    import warnings
+
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    started = time.perf_counter()
+    shared = [c for c in columns if c in reference.columns and c in current.columns]
+    ref_rows, cur_rows = len(reference), len(current)
+    sampled = None
+    if sample and (ref_rows > sample or cur_rows > sample):
+        sampled = sample
+        reference = reference.sample(n=min(sample, ref_rows), random_state=seed) if ref_rows > sample else reference
+        current = current.sample(n=min(sample, cur_rows), random_state=seed) if cur_rows > sample else current
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Evidently's own deprecation noise
+        snapshot = Report([DataDriftPreset(columns=shared)]).run(current_data=current[shared], reference_data=reference[shared])
+    raw = snapshot.dict()
+    out: list[ColumnDrift] = []
+    summary: dict[str, Any] = {}
+    for metric in raw["metrics"]:
+        config = metric.get("config") or {}
+        if config.get("type", "").endswith("DriftedColumnsCount"):
+            summary = {"count": float(metric["value"]["count"]), "share": float(metric["value"]["share"])}
+        elif config.get("type", "").endswith("ValueDrift"):
+            method, threshold, score = str(config.get("method")), float(config.get("threshold")), float(metric["value"])
+            # p-values drift when small; distances when large (Evidently's own rule)
+            drifted = score < threshold if "p_value" in method else score >= threshold
+            out.append(ColumnDrift(str(config.get("column")), method, score, threshold, drifted))
+    drifted = sum(c.drifted for c in out)
+    share = drifted / len(out) if out else 0.0
+    result = DriftResult(what, ref_rows, cur_rows, sampled, out, drifted, share, round(time.perf_counter() - started, 3), evidently=summary)
+    return result, snapshot
+
+
+def drift_gate(result: DriftResult | None, max_share: float | None) -> GateResult | None:
+    if max_share is None:
+        return None
+    if result is None:
+        return GateResult(DRIFT_GATE, "max_drifted_share", max_share, None, True, True, "drift: no reference to compare with: gate skipped")
+    ok = result.share <= max_share + 1e-12
+    names = ", ".join(c.column for c in result.columns if c.drifted)
+    return GateResult(DRIFT_GATE, "max_drifted_share", max_share, result.share, ok, False, f"drift: {result.drifted} of {len(result.columns)} columns drifted ({result.share:.0%} {'<=' if ok else '>'} {max_share:.0%} allowed){f': {names}' if names else ''}")
