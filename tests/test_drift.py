@@ -65,3 +65,25 @@ def test_sampling_is_stated_and_a_missing_reference_file_is_named(cli, cli_nopre
     missing = cli("run", "--base", "main", cwd=repo.path)
     assert missing.exit_code == 2
     assert "error: mlops.yaml:6:14: drift.reference: file 'data/last-month.csv' not found" in missing.output
+
+
+def test_the_deployed_models_training_data_is_the_reference(cli, repo: GitRepo) -> None:
+    from tests.test_deploy import CONFIG as DEPLOY_CONFIG, HAND_WRITTEN, merge_local, pr_and_merge
+
+    repo.gen({"mlops.yaml": DEPLOY_CONFIG + "drift: {}\n", "deploy/staging.yaml": HAND_WRITTEN})
+    (repo.path / "data").mkdir()
+    mixed_frame(500).to_csv(repo.path / "data" / "churn.csv", index=False)
+    repo.commit("churn")
+    pr_and_merge(cli, repo, "feature/stronger", "C: 0.01", "C: 1.0", 7)
+    assert cli("deploy", cwd=repo.path).exit_code == 0
+    merge_local(repo, "mlops/deploy-staging", 8)
+    trained_at = repo.git("rev-parse", "HEAD^")[:7]  # the merge of PR 7: what v1 trained on
+
+    repo.branch("new-data")
+    frame = mixed_frame(500, seed=9)
+    frame["income"] = frame["income"] * 3
+    frame.to_csv(repo.path / "data" / "churn.csv", index=False)
+    repo.commit("new data")
+    report = json.loads(cli("run", "--base", "main", "--json", cwd=repo.path).stdout)
+    assert report["drift"]["reference"] == f"the training data of the deployed model v1 (`data/churn.csv` at `{trained_at}`)"
+    assert [c["column"] for c in report["drift"]["columns"] if c["drifted"]] == ["income"]
