@@ -445,6 +445,43 @@ def serve(env: str, host: str, port: int, poll: float, ref: str | None, config: 
     return EXIT_OK
 
 
+@main.command()
+@click.option("--current", "current", required=True, type=click.Path(dir_okay=False), help="CSV or Parquet of recent (production) data; with the target column, live metrics are checked too.")
+@click.option("--env", "env", default=None, help="Environment whose deployed model to check (default: deploy.baseline, else the first).")
+@click.option("--retrain-pr", is_flag=True, help="Over threshold, also open (or update) a PR that moves data.path to this snapshot.")
+@config_option
+@repo_option
+@forge_option
+@token_option
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@guarded
+def monitor(current: str, env: str | None, retrain_pr: bool, config: str | None, repo: str | None, forge: str, token: str | None, as_json: bool) -> int:
+    """Drift of recent data (and live metrics) against the deployed model; one issue when over threshold."""
+    from .config import load_config
+    from .deploy import environment
+    from .monitor import run_monitor
+
+    root, cpath, rel = _find_config(repo, config)
+    cfg = load_config(cpath, display=rel)
+    envs = cfg.config.deploy.environments
+    name = env or cfg.config.deploy.baseline or next(iter(envs), None)
+    if name is None:
+        raise InputError(f"{cfg.display} has no deploy.environments: there is no deployed model to monitor", hint="add deploy.environments and deploy a model first")
+    environment(cfg, name)
+    target = _deploy_targets(cfg, root, forge, token)[name]
+    path = Path(current) if Path(current).is_absolute() else Path.cwd() / current
+    outcome = run_monitor(cfg, root, rel, path, current, target, retrain_pr)
+    if as_json:
+        click.echo(json.dumps({"message": outcome.message, "drift": outcome.drift, "metrics": outcome.metrics, "gates": [g.__dict__ for g in outcome.gates], "issue": outcome.issue.__dict__ if outcome.issue else None, "pull": outcome.pull.__dict__ if outcome.pull else None}, indent=2, default=str))
+    else:
+        click.echo(outcome.message)
+        if outcome.issue is not None:
+            click.echo(f"  issue: {outcome.issue.url}")
+        if outcome.pull is not None:
+            click.echo(f"  retraining PR: {outcome.pull.url}")
+    return outcome.exit_code
+
+
 DEFAULT_ACTION_REF = "mlgitops/mlgitops/actions/pull-request@v1"
 
 

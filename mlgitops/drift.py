@@ -77,16 +77,10 @@ def reference_data(cfg: LoadedConfig, plan: Any) -> tuple[Any, str]:
         return None, "the data is a bundled scikit-learn dataset: nothing to drift from"
     base = plan.baseline
     lineage = (base.manifest or {}).get("lineage") or {}
-    if spec.reference == "deployed" and base.kind == "manifest" and lineage.get("git_sha") and lineage.get("data_path"):
-        rel, want = str(lineage["data_path"]), str(lineage.get("data_sha256") or "")
-        raw = GitTree(plan.root, str(lineage["git_sha"])).read_bytes(rel)
-        if raw is None or not hashlib.sha256(raw).hexdigest().startswith(want):
-            local = plan.root / rel  # data kept out of git: the working tree file, if it is that data
-            work = local.read_bytes() if local.is_file() else None
-            raw = work if work is not None and hashlib.sha256(work).hexdigest().startswith(want) else None
-        if raw is not None:
-            version = base.manifest.get("version")
-            return read_table(raw, rel, data.format), f"the training data of the deployed model{f' v{version}' if version else ''} (`{rel}` at `{str(lineage['git_sha'])[:7]}`)"
+    if spec.reference == "deployed" and base.kind == "manifest":
+        found = lineage_data(plan.root, lineage, base.manifest.get("version"), data.format)
+        if found[0] is not None:
+            return found
     if base.side is not None and plan.event.base_sha:
         config_dir = Path(plan.config_rel).parent
         base_data = base.side.cfg.config.data
@@ -99,6 +93,25 @@ def reference_data(cfg: LoadedConfig, plan: Any) -> tuple[Any, str]:
         if raw is not None:
             return read_table(raw, rel, base_data.format), f"the training data of `{plan.event.base_ref or plan.event.base_sha[:7]}` (`{base_data.path}`)"
     return None, "no reference: nothing is deployed and the base ref has no training data to compare with"
+
+
+def lineage_data(root: Path, lineage: dict[str, Any], version: Any, fmt: str | None) -> tuple[Any, str]:
+    """The training data of a deployed model, from its lineage: the data file at the
+    commit it was trained from (or the working tree file, for data kept out of git),
+    accepted only when its sha256 matches the recorded one."""
+    from .gitrepo import GitTree
+
+    if not lineage.get("git_sha") or not lineage.get("data_path"):
+        return None, "the deployed model's lineage does not name its data file"
+    rel, want = str(lineage["data_path"]), str(lineage.get("data_sha256") or "")
+    raw = GitTree(root, str(lineage["git_sha"])).read_bytes(rel)
+    if raw is None or not hashlib.sha256(raw).hexdigest().startswith(want):
+        local = root / rel
+        work = local.read_bytes() if local.is_file() else None
+        raw = work if work is not None and hashlib.sha256(work).hexdigest().startswith(want) else None
+    if raw is None:
+        return None, f"the deployed model's training data (`{rel}` at `{str(lineage['git_sha'])[:7]}`, sha256 {want[:12]}) is not available here"
+    return read_table(raw, rel, fmt), f"the training data of the deployed model{f' v{version}' if version else ''} (`{rel}` at `{str(lineage['git_sha'])[:7]}`)"
 
 
 def compute_drift(reference: Any, current: Any, columns: list[str], sample: int, seed: int, what: str) -> tuple[DriftResult, Any]:

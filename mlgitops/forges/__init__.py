@@ -27,6 +27,13 @@ class PullRef:
     changed: bool = True  # False: the branch already held exactly these changes
 
 
+@dataclass(frozen=True)
+class IssueRef:
+    number: int
+    url: str
+    created: bool  # False: the open issue was updated
+
+
 class Forge(Protocol):
     """What a flow needs from a code host. GitHub and local implement it."""
 
@@ -54,7 +61,7 @@ class DeployForge(Protocol):
         """The file's text on ``branch``, or None when it does not exist there."""
         ...
 
-    def upsert_pull(self, base: str, head: str, files: dict[str, str], title: str, body: str) -> PullRef:
+    def upsert_pull(self, base: str, head: str, files: dict[str, str | bytes], title: str, body: str) -> PullRef:
         """Point ``head`` at ``base`` plus ``files`` (path -> new text) and open its PR,
         or update the one already open for ``head``."""
         ...

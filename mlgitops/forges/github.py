@@ -288,7 +288,7 @@ class GitHubForge:
 
         return self._call(f"read {path} on {branch}", get)
 
-    def upsert_pull(self, base: str, head: str, files: dict[str, str], title: str, body: str) -> "PullRef":
+    def upsert_pull(self, base: str, head: str, files: dict[str, str | bytes], title: str, body: str) -> "PullRef":
         """Reset ``head`` to ``base``, commit ``files`` on it (contents API), then open
         the branch's PR or edit the one already open. A rerun with the same content
         leaves the branch alone, so reviewers see no churn."""
@@ -338,6 +338,12 @@ class GitHubForge:
     def open_pulls(self, head_prefix: str) -> list[dict]:
         pulls = self._call("list open pull requests", lambda: list(self.repo.get_pulls(state="open")))
         return [{"number": p.number, "head": p.head.ref, "title": p.title, "url": p.html_url} for p in pulls if p.head.ref.startswith(head_prefix)]
+
+    def upsert_issue(self, marker: str, title: str, body: str) -> Any:
+        # Creating and listing issues (POST/GET /repos/{owner}/{repo}/issues) is not in the
+        # GitHub material this project is tested against (../shared/github), so it is not
+        # offered untested: the monitor's issue lives on the local forge for now.
+        raise ForgeError("opening the monitor's issue on GitHub is not supported yet", hint="run `mlops monitor --forge local` (the issue is written under .mlops/forge/issues/), or alert through `alerts.webhook`")
 
     # -- lookups ----------------------------------------------------------------
     def pull_for_sha(self, sha: str) -> int | None:

@@ -125,10 +125,42 @@ class LocalRepoForge:
     def open_pulls(self, head_prefix: str) -> list[dict]:
         return [p for p in self.pulls() if p["state"] == "open" and p["head"].startswith(head_prefix)]
 
+    def _blob(self, content: str | bytes) -> str:
+        import subprocess
+
+        data = content.encode() if isinstance(content, str) else content
+        proc = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=self.root, input=data, capture_output=True, check=True)
+        return proc.stdout.decode().strip()
+
+    # -- issues (the monitor's one issue per model) ---------------------------------
+    def issues(self) -> list[dict]:
+        path = self.dir / "issues.json"
+        return json.loads(path.read_text()) if path.is_file() else []
+
+    def issue_path(self, number: int) -> Path:
+        return self.dir / "issues" / f"{number}.md"
+
+    def upsert_issue(self, marker: str, title: str, body: str) -> "IssueRef":
+        """Edit the open issue holding ``marker`` or open one; never two."""
+        from . import IssueRef
+
+        issues = self.issues()
+        mine = next((i for i in issues if i["state"] == "open" and marker in i.get("marker", "")), None)
+        created = mine is None
+        if mine is None:
+            mine = {"number": max((i["number"] for i in issues), default=0) + 1, "state": "open", "marker": marker, "created_at": _now(), "updates": 0}
+            issues.append(mine)
+        else:
+            mine["updates"] = mine.get("updates", 0) + 1
+        mine.update(title=title, updated_at=_now(), url=self.issue_path(mine["number"]).as_uri())
+        atomic_write(self.issue_path(mine["number"]), f"# {title}\n\n{body}")
+        atomic_write(self.dir / "issues.json", json.dumps(issues, indent=2))
+        return IssueRef(mine["number"], mine["url"], created)
+
     def pull_path(self, number: int) -> Path:
         return self.dir / "pulls" / f"{number}.md"
 
-    def upsert_pull(self, base: str, head: str, files: dict[str, str], title: str, body: str) -> "PullRef":
+    def upsert_pull(self, base: str, head: str, files: dict[str, str | bytes], title: str, body: str) -> "PullRef":
         import os
         import tempfile
 
@@ -141,7 +173,7 @@ class LocalRepoForge:
             env = {"GIT_INDEX_FILE": index}
             self._git("read-tree", base_sha, env=env)
             for path, text in files.items():
-                blob = self._git("hash-object", "-w", "--stdin", input=text)
+                blob = self._blob(text)
                 self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
             tree = self._git("write-tree", env=env)
         finally:

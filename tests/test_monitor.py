@@ -1,0 +1,74 @@
+"""`mlops monitor`: recent data against the deployed model's training data (lineage),
+live metrics when labelled, one issue opened then updated, a retraining PR."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import GitRepo, mixed_frame
+from tests.test_deploy import deployed  # noqa: F401  (fixture: staging runs v1)
+
+
+def recent(repo: GitRepo, name: str, shift: bool, labels: bool = True) -> Path:
+    frame = mixed_frame(500, seed=11)
+    if shift:
+        frame["age"] = frame["age"] + 20
+        frame["income"] = frame["income"] * 3
+    if not labels:
+        frame = frame.drop(columns="churn")
+    path = repo.path.parent / name  # production data lives outside the repo
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_recent_data_like_the_training_data_is_within_thresholds(cli, deployed: GitRepo) -> None:  # noqa: F811
+    path = recent(deployed, "same.csv", shift=False)
+    result = cli("monitor", "--current", str(path), "--json", cwd=deployed.path)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["drift"]["reference"].startswith("the training data of the deployed model v1 (`data/churn.csv` at `")
+    assert out["drift"]["drifted"] == 0 and out["issue"] is None
+    assert set(out["metrics"]) == {"accuracy", "f1", "roc_auc", "log_loss"} and out["metrics"]["accuracy"] > 0.6
+    assert not (deployed.path / ".mlops" / "forge" / "issues.json").exists()
+
+
+def test_drift_opens_one_issue_updates_it_and_proposes_retraining(cli, deployed: GitRepo) -> None:  # noqa: F811
+    path = recent(deployed, "november.csv", shift=True, labels=False)
+    first = cli("monitor", "--current", str(path), cwd=deployed.path)
+    assert first.exit_code == 1
+    assert first.output.startswith("churn in staging: 1 check(s) over threshold; opened issue #1")
+    issue = (deployed.path / ".mlops" / "forge" / "issues" / "1.md").read_text()
+    assert "drift: 2 of 4 columns drifted (50% > 30% allowed): age, income" in issue
+    assert "| `age` | K-S p_value |" in issue
+
+    again = cli("monitor", "--current", str(path), "--retrain-pr", cwd=deployed.path)
+    assert again.exit_code == 1 and "updated issue #1; retraining PR #2" in again.output
+    issues = json.loads((deployed.path / ".mlops" / "forge" / "issues.json").read_text())
+    assert [(i["number"], i["updates"]) for i in issues] == [(1, 1)]
+    diff = deployed.git("diff", "main", "mlops/retrain-churn")
+    changed = [l for l in diff.splitlines() if l.startswith(("+", "-")) and not l.startswith(("+++", "---"))]
+    assert "-  path: data/churn.csv" in changed and "+  path: data/snapshots/november.csv" in changed
+    assert deployed.git("diff", "--name-only", "main", "mlops/retrain-churn").splitlines() == ["data/snapshots/november.csv", "mlops.yaml"]
+    config_diff = deployed.git("diff", "main", "mlops/retrain-churn", "--", "mlops.yaml").splitlines()
+    assert [l for l in config_diff if l.startswith(("+", "-")) and not l.startswith(("+++", "---"))] == ["-  path: data/churn.csv", "+  path: data/snapshots/november.csv"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "error: --current {p}: file not found"),
+        ("", "error: --current {p}: the file is empty"),
+        ("age,income\n1,2\n", "error: --current {p}: lacks the column(s) the deployed model needs: 'city', 'plan'"),
+        ("age,income,city,plan\n", "error: --current {p}: the file has a header but no rows"),
+    ],
+)
+def test_bad_current_data_exits_2(cli_noprefect, deployed: GitRepo, content: str | None, message: str) -> None:  # noqa: F811
+    path = deployed.path.parent / "bad.csv"
+    if content is not None:
+        path.write_text(content)
+    result = cli_noprefect("monitor", "--current", str(path), cwd=deployed.path)
+    assert result.exit_code == 2
+    assert result.output.startswith(message.format(p=path))
