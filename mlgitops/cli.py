@@ -67,26 +67,45 @@ def guarded(fn: Callable[..., int]) -> Callable[..., None]:
     """Map our errors to their exit codes; anything else is exit 3 with a log."""
 
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        from . import alerts
+
+        alerts.reset()
         try:
             code = fn(*args, **kwargs)
         except MlopsError as exc:
+            from . import alerts
             from .actions_runtime import annotate_errors
 
             text = format_error(exc)
             annotate_errors(text)  # ::error file=mlops.yaml,line=N:: on an Actions runner
             click.echo(text, err=True)
+            alerts.send("run_failure", f"`mlops {fn.__name__}` failed (exit {exc.exit_code})", text.splitlines()[:5])
+            _alert_notes()
             sys.exit(exc.exit_code)
         except (KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:  # noqa: BLE001 - the one place that catches everything
             log = write_crash_log(exc)
             click.echo(f"internal error: {type(exc).__name__}: {exc}\n  a log with versions and the traceback is at {log}\n  please attach it when reporting the problem", err=True)
+            from . import alerts
+
+            alerts.send("run_failure", f"`mlops {fn.__name__}` crashed (exit 3): {type(exc).__name__}", [str(exc)[:300]])
+            _alert_notes()
             sys.exit(EXIT_INTERNAL)
+        _alert_notes()
         sys.exit(code)
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper
+
+
+def _alert_notes() -> None:
+    from . import alerts
+
+    for note in alerts.NOTES:
+        click.echo(f"note: {note}", err=True)
+    alerts.NOTES.clear()
 
 
 def format_error(exc: MlopsError) -> str:

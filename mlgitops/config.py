@@ -139,6 +139,15 @@ class Drift(_Strict):
     max_drifted_share: Optional[Number] = Field(None, ge=0, le=1, description="gate: largest share of drifted columns (0-1)")
 
 
+class Alerts(_Strict):
+    """A Slack-compatible webhook for gate failures, drift and failed runs."""
+
+    webhook_env: Optional[StrictStr] = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="name of the environment variable holding the webhook URL (a secret: never put the URL in this file)")
+    on: list[Literal["gate_failure", "drift", "run_failure"]] = Field(default_factory=lambda: ["gate_failure", "drift", "run_failure"], description="which events alert")
+    retries: StrictInt = Field(3, ge=0, le=10, description="retries on connection errors, 429 and 5xx")
+    timeout: Number = Field(10, gt=0, le=60, description="seconds per attempt")
+
+
 class Registry(_Strict):
     path: StrictStr = Field(".mlops/registry", description="folder of the model registry (relative to mlops.yaml, or absolute, e.g. a shared volume)")
 
@@ -158,6 +167,7 @@ class Config(_Strict):
     drift: Optional[Drift] = Field(None, description="compare the training data with a reference (Evidently); off when absent")
     export: Export = Export()
     registry: Registry = Registry()
+    alerts: Alerts = Alerts()
     deploy: Deploy = Deploy()
     report: Report = Report()
 
@@ -204,7 +214,11 @@ def load_config(path: str | Path, display: str | None = None) -> LoadedConfig:
         raise ConfigError([f"{shown}: file not found"], hint="create mlops.yaml at the repository root (see the README's reference), or pass --config PATH") from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
-    return parse_config(text, path, shown)
+    loaded = parse_config(text, path, shown)
+    from . import alerts
+
+    alerts.configure(loaded)  # failures after this point can alert
+    return loaded
 
 
 def parse_config(text: str, path: Path, display: str) -> LoadedConfig:

@@ -190,6 +190,11 @@ def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Even
     plan = make_plan(cfg, root, config_rel, event)
     report = compute_report(cfg, plan, store, forge)
     ref = deliver(report, render(report, cfg), event, forge)
+    if not report.passed:
+        from . import alerts
+
+        where = f"PR #{event.pr_number}" if event.pr_number is not None else f"`{event.head_ref or event.head_sha or 'HEAD'}`"
+        alerts.send("gate_failure", f"gate failed on {where}: {report.summary}", [g.message for g in report.gates if not g.passed], ref.url)
     return Outcome(report, ref, EXIT_OK if report.passed else EXIT_GATE_FAILED)
 
 
