@@ -10,6 +10,7 @@ from .render import environment
 from .store import atomic_write
 
 WORKFLOW = Path(".github/workflows/mlops.yml")
+MONITOR_WORKFLOW = Path(".github/workflows/mlops-monitor.yml")
 ACTION_REF = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[\w./-]+$")
 
 
@@ -22,6 +23,7 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
     files = {
         Path("mlops.yaml"): env.get_template("init_mlops.yaml.j2").render(name=name, data=data, target=target),
         WORKFLOW: env.get_template("init_workflow.yml.j2").render(action_ref=action_ref, deploy_ref=deploy_ref(action_ref), config="mlops.yaml", branch=branch),
+        MONITOR_WORKFLOW: env.get_template("init_monitor.yml.j2").render(monitor_ref=sibling_ref(action_ref, "monitor"), current="data/recent.csv"),
     }
     out = []
     for rel, text in files.items():
@@ -36,5 +38,10 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
 
 def deploy_ref(action_ref: str) -> str:
     """The deploy action beside the pull-request action: OWNER/REPO/actions/deploy@REF."""
+    return sibling_ref(action_ref, "deploy")
+
+
+def sibling_ref(action_ref: str, name: str) -> str:
+    """OWNER/REPO/actions/<name>@REF beside OWNER/REPO/actions/pull-request@REF."""
     uses, _, ref = action_ref.rpartition("@")
-    return f"{uses.removesuffix('/pull-request')}/deploy@{ref}" if uses.endswith("/pull-request") else f"{uses}/actions/deploy@{ref}"
+    return f"{uses.removesuffix('/pull-request')}/{name}@{ref}" if uses.endswith("/pull-request") else f"{uses}/actions/{name}@{ref}"

@@ -100,13 +100,18 @@ def run_monitor(cfg: LoadedConfig, root: Path, config_rel: str, current_path: Pa
     marker = ISSUE_MARKER.format(name=cfg.config.name, env=target.env)
     forge = target.forge
     if over:
-        outcome.issue = forge.upsert_issue(marker, f"{cfg.config.name} in {target.env}: {over[0].message}", body)
+        from .forges.github import ForgeError
+
+        try:
+            outcome.issue = forge.upsert_issue(marker, f"{cfg.config.name} in {target.env}: {over[0].message}", body)
+            what_issue = f"{'opened' if outcome.issue.created else 'updated'} issue #{outcome.issue.number}"
+        except ForgeError as exc:  # GitHub issues are not supported yet: the alert and the exit code carry it
+            what_issue = f"no issue ({exc.message})"
         if retrain:
             outcome.pull = retraining_pull(cfg, root, config_rel, current_path, target, body)
-        what_issue = f"{'opened' if outcome.issue.created else 'updated'} issue #{outcome.issue.number}"
         from . import alerts
 
-        alerts.send("drift" if any(g.metric == "drift" for g in over) else "gate_failure", f"{target.env}: {over[0].message}", [g.message for g in over], outcome.issue.url)
+        alerts.send("drift" if any(g.metric == "drift" for g in over) else "gate_failure", f"{target.env}: {over[0].message}", [g.message for g in over], outcome.issue.url if outcome.issue else None)
         outcome.message = f"{cfg.config.name} in {target.env}: {len(over)} check(s) over threshold; {what_issue}" + (f"; retraining PR #{outcome.pull.number}" if outcome.pull else "")
     else:
         outcome.message = f"{cfg.config.name} in {target.env}: within thresholds ({'; '.join(g.message for g in gates) or 'no reference and no labels to check'})"

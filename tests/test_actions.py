@@ -72,6 +72,12 @@ def test_init_writes_a_valid_scaffold_and_keeps_existing_files(tmp_path: Path, c
     deploy = doc["jobs"]["deploy"]
     assert (deploy["if"], deploy["permissions"]) == ("github.event_name == 'push'", {"contents": "write", "pull-requests": "write"})
     assert deploy["steps"][1] == {"uses": "acme/mlgitops/actions/deploy@v1", "with": {"config": "mlops.yaml"}}
+    monitor = tmp_path / ".github" / "workflows" / "mlops-monitor.yml"
+    proc = subprocess.run([*CHECK, "--builtin-schema", "vendor.github-workflows", str(monitor)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+    mdoc = yaml.safe_load(monitor.read_text())
+    assert mdoc[True]["schedule"] == [{"cron": "23 5 * * *"}] and "workflow_dispatch" in mdoc[True]
+    assert mdoc["jobs"]["monitor"]["steps"][1]["uses"] == "acme/mlgitops/actions/monitor@v1"
     assert cli_noprefect("validate", cwd=tmp_path).exit_code == 0
     (tmp_path / "mlops.yaml").write_text("# mine\n")
     again = cli_noprefect("init", cwd=tmp_path)
