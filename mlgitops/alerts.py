@@ -9,6 +9,7 @@ the run, it is reported as a note.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import time
@@ -61,8 +62,8 @@ def send(kind: str, title: str, lines: list[str], link: str | None = None) -> bo
     data = json.dumps(payload(kind, title, lines, link)).encode()
     delay = 0.5
     for attempt in range(cfg.retries + 1):  # bounded
-        request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", "User-Agent": "mlgitops-alerts"}, method="POST")
         try:
+            request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", "User-Agent": "mlgitops-alerts"}, method="POST")
             with urllib.request.urlopen(request, timeout=cfg.timeout) as resp:
                 if 200 <= resp.status < 300:
                     return True
@@ -77,7 +78,10 @@ def send(kind: str, title: str, lines: list[str], link: str | None = None) -> bo
                 delay = min(float(after), 10.0)
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            why = type(reason).__name__ if not isinstance(reason, str) else reason
+            why = type(reason).__name__  # never the text: it may quote the secret URL
+        except (ValueError, http.client.HTTPException) as exc:  # e.g. a URL without https://
+            NOTES.append(f"alert not sent: ${cfg.webhook_env} is not a usable URL ({type(exc).__name__})")
+            return False
         if attempt < cfg.retries:
             time.sleep(delay)
             delay = min(delay * 2, 10.0)

@@ -257,10 +257,9 @@ def validate(config: str | None, repo: str | None) -> int:
     return EXIT_OK
 
 
-def _deploy_targets(cfg: Any, root: Path, forge: str, token: str | None) -> dict[str, Any]:
-    """Each environment's manifest forge: local git branches, or GitHub pull requests."""
+def _forge_maker(cfg: Any, root: Path, forge: str, token: str | None) -> Callable[[str | None, str | None], Any]:
+    """Builds the forge of a repository: (OWNER/NAME or folder, or None for this one; branch)."""
     from . import actions_runtime
-    from .deploy import targets
     from .forges.local import LocalRepoForge
     from .gitrepo import repo_root
 
@@ -286,7 +285,14 @@ def _deploy_targets(cfg: Any, root: Path, forge: str, token: str | None) -> dict
             raise InputError(f"{cfg.display}: deploy.environments: manifest repository {repo!r} is not a folder here ({other})", hint="for the local forge, `repo:` is a path to a git clone; on GitHub it is OWNER/NAME")
         return LocalRepoForge(repo_root(other), branch)
 
-    return targets(cfg, root, make)
+    return make
+
+
+def _deploy_targets(cfg: Any, root: Path, forge: str, token: str | None) -> dict[str, Any]:
+    """Each environment's manifest forge: local git branches, or GitHub pull requests."""
+    from .deploy import targets
+
+    return targets(cfg, root, _forge_maker(cfg, root, forge, token))
 
 
 def _print_outcome(outcome: Any) -> None:
@@ -489,7 +495,8 @@ def monitor(current: str, env: str | None, retrain_pr: bool, config: str | None,
     environment(cfg, name)
     target = _deploy_targets(cfg, root, forge, token)[name]
     path = Path(current) if Path(current).is_absolute() else Path.cwd() / current
-    outcome = run_monitor(cfg, root, rel, path, current, target, retrain_pr)
+    own = _forge_maker(cfg, root, forge, token)(None, None)  # the issue and the PR belong to this repo
+    outcome = run_monitor(cfg, root, rel, path, current, target, retrain_pr, own)
     if as_json:
         click.echo(json.dumps({"message": outcome.message, "drift": outcome.drift, "metrics": outcome.metrics, "gates": [g.__dict__ for g in outcome.gates], "issue": outcome.issue.__dict__ if outcome.issue else None, "pull": outcome.pull.__dict__ if outcome.pull else None}, indent=2, default=str))
     else:

@@ -209,6 +209,16 @@ def open_pull(cfg: LoadedConfig, action: str, target: Target, new: Pin, record: 
     return pull, f"{what} PR #{pull.number}: {title}"
 
 
+def close_stale(target: Target, why: str) -> str:
+    """Close the environment's open deploy PR: it proposes a model the default branch no
+    longer produces (e.g. its change was reverted), and merging it would deploy that."""
+    closed = []
+    for pull in target.forge.open_pulls(target.branch):
+        target.forge.close_pull(pull["number"], why)
+        closed.append(f"#{pull['number']}")
+    return f"; closed the stale PR {', '.join(closed)}" if closed else ""
+
+
 def promote(cfg: LoadedConfig, all_targets: dict[str, Target], source: str, dest: str, registry: Registry) -> Outcome:
     environment(cfg, source), environment(cfg, dest)
     src = all_targets[source]
@@ -314,7 +324,8 @@ def run_deploy(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, all
         exported = store.get_onnx(plan.candidate.key)
         known = registry.find(cfg.config.name, plan.candidate.key, exported[1]["sha256"]) if exported else None
         if known is not None and known.deployable is not None and known.deployable.sha256 == current.sha256:
-            return Outcome(EXIT_OK, f"{env} already runs {cfg.config.name} {current.short()}, the model these inputs produce; nothing to do", known)
+            closed = close_stale(target, f"{env} already runs {cfg.config.name} {current.short()}, the model the default branch produces now")
+            return Outcome(EXIT_OK, f"{env} already runs {cfg.config.name} {current.short()}, the model these inputs produce; nothing to do{closed}", known)
     report = compute_report(cfg, plan, store)
     if not report.passed:
         return Outcome(EXIT_GATE_FAILED, f"not deployed: {report.summary}", report=report)
@@ -336,6 +347,8 @@ def run_deploy(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, all
     else:
         notes = ["Deployed metrics are those recorded when it was registered (it could not score this holdout)."]
     pull, message = open_pull(cfg, "deploy", target, new, record, rows, notes)
+    if pull is None:
+        message += close_stale(target, f"{env} already runs {new.short()}, the model the default branch produces now")
     how = "reused the model trained for the pull request (same data, params, code and libraries)" if report.candidate.source == "cache" else "trained now: no earlier run had these inputs"
     details = [f"model: {how}", f"artifact: sha256 {new.sha256[:12]} ({new.uri})"]
     return Outcome(EXIT_OK, f"{verb} {record.name} v{record.version}; {message}", record, pull, report, details)

@@ -209,7 +209,7 @@ def feeds(inputs: list[dict[str, str]], frame: Any) -> dict[str, Any]:
     return out
 
 
-def feeds_from_records(inputs: list[dict[str, str]], rows: list[dict[str, Any]]) -> dict[str, Any]:
+def feeds_from_records(inputs: list[dict[str, str]], rows: list[dict[str, Any]], features: list[str] | None = None) -> dict[str, Any]:
     """The ONNX Runtime inputs for JSON rows, without building a DataFrame (the serving
     path: pandas would cost more than the model). A value that is not a number in a
     numeric column raises ValueError."""
@@ -217,7 +217,9 @@ def feeds_from_records(inputs: list[dict[str, str]], rows: list[dict[str, Any]])
 
     out: dict[str, Any] = {}
     if len(inputs) == 1 and not inputs[0].get("column", inputs[0]["name"]):
-        raise ValueError("this model takes one tensor of all features; send rows through a DataFrame")
+        # one float tensor of every feature, in training order (no ColumnTransformer)
+        assert features is not None
+        return {inputs[0]["name"]: np.asarray([[_number(row.get(c), c) for c in features] for row in rows], dtype=np.float32).reshape(len(rows), len(features))}
     for spec in inputs:
         column = spec.get("column", spec["name"])
         if spec["type"] == "float":
@@ -276,7 +278,7 @@ class OnnxModel:
 
     def run_records(self, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
         """Score JSON rows ({column: value}) directly: the serving path."""
-        outputs = self.session.run(None, feeds_from_records(self.inputs, rows))
+        outputs = self.session.run(None, feeds_from_records(self.inputs, rows, self.features))
         return outputs[0], (outputs[1] if len(outputs) > 1 else None)
 
     def labels(self, raw: Any) -> list[Any]:

@@ -54,7 +54,7 @@ def read_current(path: Path, shown: str, fmt: str | None) -> Any:
     return frame
 
 
-def run_monitor(cfg: LoadedConfig, root: Path, config_rel: str, current_path: Path, shown: str, target: Any, retrain: bool) -> MonitorOutcome:
+def run_monitor(cfg: LoadedConfig, root: Path, config_rel: str, current_path: Path, shown: str, target: Any, retrain: bool, own_forge: Any = None) -> MonitorOutcome:
     from .drift import compute_drift, lineage_data, read_table
     from .evaluate import evaluate
     from .export import OnnxModel
@@ -98,7 +98,7 @@ def run_monitor(cfg: LoadedConfig, root: Path, config_rel: str, current_path: Pa
     outcome = MonitorOutcome(EXIT_GATE_FAILED if over else EXIT_OK, "", drift, metrics, gates)
     body = issue_body(cfg, target, pin, shown, current, drift, metrics, gates)
     marker = ISSUE_MARKER.format(name=cfg.config.name, env=target.env)
-    forge = target.forge
+    forge = own_forge or target.forge
     if over:
         from .forges.github import ForgeError
 
@@ -108,7 +108,7 @@ def run_monitor(cfg: LoadedConfig, root: Path, config_rel: str, current_path: Pa
         except ForgeError as exc:  # GitHub issues are not supported yet: the alert and the exit code carry it
             what_issue = f"no issue ({exc.message})"
         if retrain:
-            outcome.pull = retraining_pull(cfg, root, config_rel, current_path, target, body)
+            outcome.pull = retraining_pull(cfg, root, config_rel, current_path, forge, target.env, body)
         from . import alerts
 
         alerts.send("drift" if any(g.metric == "drift" for g in over) else "gate_failure", f"{target.env}: {over[0].message}", [g.message for g in over], outcome.issue.url if outcome.issue else None)
@@ -126,12 +126,10 @@ def issue_body(cfg: LoadedConfig, target: Any, pin: Any, shown: str, current: An
     )
 
 
-def retraining_pull(cfg: LoadedConfig, root: Path, config_rel: str, current_path: Path, target: Any, body: str) -> Any:
+def retraining_pull(cfg: LoadedConfig, root: Path, config_rel: str, current_path: Path, forge: Any, env: str, body: str) -> Any:
     """A PR that points `data.path` at the new snapshot (adding the file when it is not
     in the repository yet); only that line of mlops.yaml changes."""
     from ruamel.yaml import YAML
-
-    from .forges.local import LocalRepoForge
 
     config_dir = Path(config_rel).parent
     try:
@@ -152,7 +150,6 @@ def retraining_pull(cfg: LoadedConfig, root: Path, config_rel: str, current_path
         files[(config_dir / rel).as_posix()] = current_path.read_bytes()
     else:
         files[(config_dir / rel).as_posix()] = (root / config_dir / rel).read_bytes()
-    forge = target.forge if target.same_repo else LocalRepoForge(root)
     title = f"Retrain {cfg.config.name} on {rel}"
-    note = f"Opened by `mlops monitor`: the data of {target.env} moved away from what the deployed model learned. This PR moves `data.path` to the new snapshot; the pull-request flow retrains and gates it as usual.\n\n"
+    note = f"Opened by `mlops monitor`: the data of {env} moved away from what the deployed model learned. This PR moves `data.path` to the new snapshot; the pull-request flow retrains and gates it as usual.\n\n"
     return forge.upsert_pull(forge.default_branch(), RETRAIN_BRANCH.format(name=cfg.config.name), files, title, note + body)

@@ -52,10 +52,17 @@ class ModelHolder:
         """Read the manifest; load the pinned model if it changed. True when swapped."""
         from .export import OnnxModel
 
-        text = self.read_manifest()
         self.checked_at = _now()
+        try:
+            text = self.read_manifest()
+        except Exception as exc:  # noqa: BLE001 - unreadable manifest: keep serving, say why
+            self.last_error = f"{self.where}: cannot read the manifest: {type(exc).__name__}: {exc}"
+            if initial:
+                raise InputError(self.last_error) from None
+            return False
         digest = hashlib.sha256((text or "").encode()).hexdigest()
         if self.current is not None and digest == self.current.manifest_sha:
+            self.last_error = ""  # e.g. a broken pin was reverted to the one being served
             return False
         try:
             pin = read_pin(text, self.where)
@@ -164,7 +171,10 @@ def make_app(holder: ModelHolder, poll: float) -> Any:
     async def watch() -> None:
         while True:
             await asyncio.sleep(poll)
-            await asyncio.to_thread(holder.load)
+            try:
+                await asyncio.to_thread(holder.load)
+            except Exception as exc:  # noqa: BLE001 - the watcher must outlive any one bad read
+                holder.last_error = f"{holder.where}: reload failed: {type(exc).__name__}: {exc}"
 
     from contextlib import asynccontextmanager
 
@@ -189,7 +199,11 @@ def make_server(holder: ModelHolder, host: str, port: int, poll: float, ready: C
     app = make_app(holder, poll)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="pick another --port (0: any free port), or stop what uses it") from None
     bound = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2))
     if ready is not None:

@@ -55,19 +55,33 @@ class Repo:
     statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     # A small git model behind the refs, contents and merge endpoints.
-    commits: dict[str, dict[str, Any]] = field(default_factory=dict)  # sha -> {files, parents, message}
+    commits: dict[str, dict[str, Any]] = field(default_factory=dict)  # sha -> {files, parents, message, tree}
     branches: dict[str, str] = field(default_factory=dict)  # name -> commit sha
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    trees: dict[str, dict[str, bytes]] = field(default_factory=dict)
+
+    def tree_of(self, files: dict[str, bytes]) -> str:
+        import hashlib
+
+        sha = hashlib.sha1(json.dumps(sorted((k, _blob_sha(v)) for k, v in files.items())).encode()).hexdigest()
+        self.trees[sha] = dict(files)
+        return sha
+
+    def new_commit(self, files: dict[str, bytes], parents: list[str], message: str) -> str:
+        import hashlib
+
+        tree = self.tree_of(files)
+        sha = hashlib.sha1(json.dumps([tree, parents, message, len(self.commits)]).encode()).hexdigest()
+        self.commits[sha] = {"files": dict(files), "parents": parents, "message": message, "tree": tree}
+        return sha
 
     def commit(self, branch: str, files: dict[str, bytes], message: str, parents: list[str] | None = None) -> str:
         """A new commit on ``branch`` whose tree is its parent's plus ``files``."""
-        import hashlib
-
         parent = self.branches.get(branch)
         parents = parents if parents is not None else ([parent] if parent else [])
         tree = dict(self.commits[parents[0]]["files"]) if parents else {}
         tree.update(files)
-        sha = hashlib.sha1(json.dumps([sorted((k, hashlib.sha1(v).hexdigest()) for k, v in tree.items()), parents, message, len(self.commits)]).encode()).hexdigest()
-        self.commits[sha] = {"files": tree, "parents": parents, "message": message}
+        sha = self.new_commit(tree, parents, message)
         self.branches[branch] = sha
         return sha
 
@@ -565,6 +579,11 @@ def update_ref(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> 
     if not body.get("force") and repo.branches[name] not in _ancestors(repo, sha):
         return 422, {"message": "Update is not a fast forward", "documentation_url": "https://docs.github.com/rest/git/refs#update-a-reference", "status": "422"}, {}
     repo.branches[name] = sha
+    for pull in repo.pulls.values():
+        # GitHub closes a PR whose head no longer has commits of its own (e.g. a branch
+        # force-reset to its base); it cannot be reopened.
+        if pull["state"] == "open" and pull["head_ref"] == name and sha in _ancestors(repo, repo.branches[pull["base_ref"]]):
+            pull["state"] = "closed"
     return 200, _ref_body(s, repo, name, "/repos/{owner}/{repo}/git/refs/{ref}", "PATCH", 200), {}
 
 
@@ -576,6 +595,7 @@ def get_git_commit(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any)
     out = s.rewrite(s.spec.example("GET", "/repos/{owner}/{repo}/git/commits/{commit_sha}", 200), repo)
     c = repo.commits[sha]
     out.update(sha=sha, url=s.api(repo, f"/git/commits/{sha}"), html_url=f"https://github.com/{repo.full_name}/commit/{sha}", message=c["message"])
+    out["tree"] = {"sha": c["tree"], "url": s.api(repo, f"/git/trees/{c['tree']}")}
     out["parents"] = [{"sha": ps, "url": s.api(repo, f"/git/commits/{ps}"), "html_url": f"https://github.com/{repo.full_name}/commit/{ps}"} for ps in c["parents"]]
     return 200, out, {}
 
@@ -693,3 +713,53 @@ def merge_pull(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> 
     out = s.spec.example("PUT", "/repos/{owner}/{repo}/pulls/{pull_number}/merge", 200)
     out.update(sha=sha, merged=True)
     return 200, out, {}
+
+
+@route("POST", "/repos/{owner}/{repo}/git/blobs")
+def create_blob(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    import base64
+
+    if "content" not in body or body.get("encoding", "utf-8") not in ("utf-8", "base64"):
+        return 422, {"message": "Invalid request.", "documentation_url": "https://docs.github.com/rest/git/blobs#create-a-blob", "status": "422"}, {}
+    data = base64.b64decode(body["content"]) if body.get("encoding") == "base64" else body["content"].encode()
+    sha = _blob_sha(data)
+    repo.blobs[sha] = data
+    out = s.rewrite(s.spec.example("POST", "/repos/{owner}/{repo}/git/blobs", 201), repo)
+    out.update(sha=sha, url=s.api(repo, f"/git/blobs/{sha}"))
+    return 201, out, {"Location": out["url"]}
+
+
+@route("POST", "/repos/{owner}/{repo}/git/trees")
+def create_tree(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    doc = "https://docs.github.com/rest/git/trees#create-a-tree"
+    base = body.get("base_tree")
+    if base is not None and base not in repo.trees:
+        return 422, {"message": "Invalid tree info", "documentation_url": doc, "status": "422"}, {}
+    files = dict(repo.trees[base]) if base else {}
+    for entry in body.get("tree") or []:
+        if entry.get("sha") is None and "content" not in entry:
+            files.pop(entry["path"], None)  # sha: null deletes
+            continue
+        data = entry["content"].encode() if "content" in entry else repo.blobs.get(entry["sha"])
+        if data is None:
+            return 422, {"message": "Invalid tree info", "documentation_url": doc, "status": "422"}, {}
+        files[entry["path"]] = data
+    sha = repo.tree_of(files)
+    out = s.rewrite(s.spec.example("POST", "/repos/{owner}/{repo}/git/trees", 201), repo)
+    out.update(sha=sha, url=s.api(repo, f"/git/trees/{sha}"), truncated=False)
+    out["tree"] = [{"path": k, "mode": "100644", "type": "blob", "sha": _blob_sha(v), "size": len(v), "url": s.api(repo, f"/git/blobs/{_blob_sha(v)}")} for k, v in sorted(files.items())]
+    return 201, out, {"Location": out["url"]}
+
+
+@route("POST", "/repos/{owner}/{repo}/git/commits")
+def create_git_commit(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    doc = "https://docs.github.com/rest/git/commits#create-a-commit"
+    tree, parents = body.get("tree"), body.get("parents") or []
+    if tree not in repo.trees or any(ps not in repo.commits for ps in parents) or not body.get("message"):
+        return 422, {"message": "Invalid request.", "documentation_url": doc, "status": "422"}, {}
+    sha = repo.new_commit(repo.trees[tree], parents, body["message"])
+    out = s.rewrite(s.spec.example("POST", "/repos/{owner}/{repo}/git/commits", 201), repo)
+    out.update(sha=sha, url=s.api(repo, f"/git/commits/{sha}"), html_url=f"https://github.com/{repo.full_name}/commit/{sha}", message=body["message"])
+    out["tree"] = {"sha": tree, "url": s.api(repo, f"/git/trees/{tree}")}
+    out["parents"] = [{"sha": ps, "url": s.api(repo, f"/git/commits/{ps}"), "html_url": f"https://github.com/{repo.full_name}/commit/{ps}"} for ps in parents]
+    return 201, out, {"Location": out["url"]}

@@ -80,3 +80,12 @@ def test_a_failed_run_alerts_and_an_unreachable_webhook_is_a_note(cli_noprefect,
     assert again.exit_code == 2
     assert "note: alert not sent: the webhook ($TEAM_WEBHOOK) failed 4 times (last: ConnectionRefusedError)" in again.output
     assert "unreachable-secret" not in again.output
+
+
+def test_a_webhook_url_without_scheme_is_a_note_not_a_crash(cli_noprefect, repo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEAM_WEBHOOK", "hooks.slack.com/services/T0/B0/SECRET-abc")
+    repo.gen({"mlops.yaml": with_alerts(EXAMPLE).replace("path: sklearn:breast_cancer", "path: data/missing.csv")}).commit("base")
+    result = cli_noprefect("run", "--base", "main", cwd=repo.path)
+    assert result.exit_code == 2
+    assert "note: alert not sent: $TEAM_WEBHOOK is not a usable URL (ValueError)" in result.output
+    assert "SECRET-abc" not in result.output

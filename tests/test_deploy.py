@@ -337,3 +337,16 @@ def test_a_deploy_that_fails_parity_registers_nothing(cli, repo: GitRepo) -> Non
     assert result.output.startswith("not deployed: 1 of 2 gate checks failed: ONNX parity failed: labels agree on 100.00%")
     assert not (repo.path / ".mlops" / "registry").exists()
     assert repo.git("branch", "--list", "mlops/*") == ""
+
+
+def test_a_reverted_change_closes_its_open_deploy_pr(cli, deployed: GitRepo) -> None:
+    """staging runs v1; a PR's change reaches main (deploy PR for v2 opens), then is reverted."""
+    pr_and_merge(cli, deployed, "feature/balanced", "max_iter: 500", "max_iter: 500\n    class_weight: balanced", 9)
+    opened = cli("deploy", cwd=deployed.path)
+    assert "opened PR #2: Deploy churn v2" in opened.output, opened.output
+    deployed.git("revert", "--no-edit", "-m", "1", "HEAD")
+    result = cli("deploy", cwd=deployed.path)
+    assert result.exit_code == 0
+    assert result.output.startswith("staging already runs churn v1 (") and result.output.rstrip().endswith("closed the stale PR #2")
+    pulls = json.loads((deployed.path / ".mlops" / "forge" / "pulls.json").read_text())
+    assert [(p["number"], p["state"]) for p in pulls] == [(1, "merged"), (2, "closed")]

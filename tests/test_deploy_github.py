@@ -66,6 +66,11 @@ def test_merge_promote_serve_rollback_on_github(cli, repo: GitRepo, github: Stan
     rerun = cli("deploy", "--forge", "github", cwd=repo.path)
     assert rerun.exit_code == 0 and f"unchanged PR #{number}" in rerun.output
     assert remote.branches["mlops/deploy-staging"] == branch_head and len(remote.pulls) == 1
+    remote.commit("main", {"README.md": b"# models\nmain moved on\n"}, "Docs")  # the base moves
+    moved = cli("deploy", "--forge", "github", cwd=repo.path)
+    assert moved.exit_code == 0 and f"updated PR #{number}" in moved.output, moved.output
+    assert remote.pulls[number]["state"] == "open" and len(remote.pulls) == 1  # still the one PR, never closed
+    assert remote.commits[remote.branches["mlops/deploy-staging"]]["parents"] == [remote.branches["main"]]
 
     merge_on_github(github, number)
     sync_checkout(github, repo)
@@ -93,3 +98,30 @@ def test_merge_promote_serve_rollback_on_github(cli, repo: GitRepo, github: Stan
     assert envs["staging"]["version"] == 1 and envs["staging"]["previous"] == 2
     assert [p["title"] for p in envs["production"]["pending"]] == [promoted.output.split(": ", 1)[1].splitlines()[0]]
     assert TOKEN not in first.output + second.output + back.output + promoted.output
+
+
+def test_promotion_into_a_manifest_in_another_github_repository(cli, repo: GitRepo, github: StandIn, tmp_path) -> None:
+    """production's manifest lives in acme/deployments; the promotion PR is opened there."""
+    from tests.helpers import mixed_frame
+    from tests.test_deploy import CONFIG
+
+    deployments = github.add_repo("acme/deployments")
+    config = CONFIG.replace("    production:\n      manifest: deploy/production.yaml\n", "    production:\n      manifest: prod/churn.yaml\n      repo: acme/deployments\n")
+    config += f"registry:\n  path: {tmp_path / 'volume'}\n"
+    repo.gen({"mlops.yaml": config, "deploy/staging.yaml": HAND_WRITTEN})
+    (repo.path / "data").mkdir()
+    mixed_frame(500).to_csv(repo.path / "data" / "churn.csv", index=False)
+    repo.commit("churn")
+    github.repos["acme/models"].commit("main", {"mlops.yaml": config.encode(), "deploy/staging.yaml": HAND_WRITTEN.encode()}, "churn")
+    pr_and_merge(cli, repo, "feature/stronger", "C: 0.01", "C: 1.0", 7)
+    first = cli("deploy", "--forge", "github", cwd=repo.path)
+    assert first.exit_code == 0, first.output
+    merge_on_github(github, int(first.output.split("opened PR #")[1].split(":")[0]))
+
+    promoted = cli("promote", "staging", "production", "--forge", "github", cwd=repo.path)
+    assert promoted.exit_code == 0 and promoted.output.startswith("opened PR #1: Promote churn v1"), promoted.output
+    pull = deployments.pulls[1]
+    assert (pull["head_ref"], pull["base_ref"]) == ("mlops/deploy-production", "main")
+    pinned = deployments.file("mlops/deploy-production", "prod/churn.yaml").decode()
+    assert f"uri: {(tmp_path / 'volume').as_uri()}/objects/" in pinned  # another repo: an absolute URI
+    assert deployments.file("main", "prod/churn.yaml") is None  # nothing lands before the merge

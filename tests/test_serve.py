@@ -74,3 +74,51 @@ def test_nothing_pinned_refuses_to_start(tmp_path: Path, manifest: Path) -> None
     holder = ModelHolder("staging", manifest.read_text, "deploy/staging.yaml", tmp_path)
     with pytest.raises(InputError, match="deploy/staging.yaml: pins no model"):
         holder.load(initial=True)
+
+
+def test_a_model_without_column_transformer_is_served_from_json_rows(tmp_path: Path, manifest: Path) -> None:
+    """preprocessing: none exports one float tensor of every feature: rows still work."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    frame = load_iris(as_frame=True).frame
+    features = [c for c in frame.columns if c != "target"]
+    model = LogisticRegression(max_iter=500).fit(frame[features], frame["target"])
+    data = export.to_onnx(model, frame, features, "classification", {"features": features}).onnx
+    (tmp_path / "art").mkdir()
+    (tmp_path / "art" / "iris.onnx").write_bytes(data)
+    manifest.write_text(pin(1, "art/iris.onnx", hashlib.sha256(data).hexdigest()))
+    server = Server(ModelHolder("staging", manifest.read_text, "deploy/staging.yaml", tmp_path))
+    try:
+        row = frame[features].iloc[0].to_dict()
+        status, body = server.post("/predict", {"instances": [row, {**row, "petal length (cm)": 5.5, "petal width (cm)": 2.2}]})
+        assert status == 200 and body["predictions"] == [0, 2]
+        status, body = server.post("/predict", {"instances": [{**row, "sepal width (cm)": "wide"}]})
+        assert status == 422 and "column 'sepal width (cm)' is numeric, got 'wide'" in body["error"]
+    finally:
+        server.stop()
+
+
+def test_an_unreadable_manifest_degrades_and_recovers(manifest: Path, server: Server) -> None:
+    good = manifest.read_bytes()
+    manifest.write_bytes(b"model:\n  uri: \xff\xfe\n")  # not UTF-8
+    health = server.wait(lambda h: h["status"] == "degraded")
+    assert health["version"] == 1 and "cannot read the manifest: UnicodeDecodeError" in health["error"]
+    manifest.write_bytes(good)
+    assert "error" not in server.wait(lambda h: h["status"] == "ok")
+
+
+def test_a_port_in_use_is_input_not_a_crash(cli_noprefect, tmp_path: Path) -> None:
+    import socket
+
+    from mlgitops.serve import make_server
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        holder = ModelHolder("staging", lambda: None, "deploy/staging.yaml", tmp_path)
+        with pytest.raises(InputError, match=r"cannot listen on 127.0.0.1:\d+: "):
+            make_server(holder, "127.0.0.1", taken.getsockname()[1], 1.0)
+    finally:
+        taken.close()

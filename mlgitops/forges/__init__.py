@@ -66,6 +66,10 @@ class DeployForge(Protocol):
         or update the one already open for ``head``."""
         ...
 
-    def open_pulls(self, head_prefix: str) -> list[dict]:
-        """Open PRs whose head branch starts with ``head_prefix``: number, head, title, url."""
+    def open_pulls(self, head: str) -> list[dict]:
+        """Open PRs from branch ``head``: number, head, title, url."""
+        ...
+
+    def close_pull(self, number: int, comment: str) -> None:
+        """Close PR ``number`` with a comment saying why."""
         ...

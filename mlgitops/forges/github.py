@@ -273,29 +273,32 @@ class GitHubForge:
 
         return self._call(f"read {path} on {branch}", get)
 
-    def _file_sha(self, branch: str, path: str) -> tuple[str | None, str | None]:
-        """(blob sha, text) of ``path`` on ``branch``, or (None, None)."""
+    def _file_bytes(self, branch: str, path: str) -> bytes | None:
         from github.GithubException import UnknownObjectException
 
-        def get() -> tuple[str | None, str | None]:
+        def get() -> bytes | None:
             try:
                 content = self.repo.get_contents(path, ref=branch)
             except UnknownObjectException:
-                return None, None
-            if isinstance(content, list):
-                return None, None
-            return content.sha, content.decoded_content.decode("utf-8")
+                return None
+            return None if isinstance(content, list) else content.decoded_content
 
         return self._call(f"read {path} on {branch}", get)
 
     def upsert_pull(self, base: str, head: str, files: dict[str, str | bytes], title: str, body: str) -> "PullRef":
-        """Reset ``head`` to ``base``, commit ``files`` on it (contents API), then open
-        the branch's PR or edit the one already open. A rerun with the same content
-        leaves the branch alone, so reviewers see no churn."""
+        """Point ``head`` at one new commit, ``base`` plus ``files``, built with the Git
+        Data API (blobs, a tree on the base tree, a commit) and moved there in one ref
+        update; then open the branch's PR or edit the one already open. Never resetting
+        the branch to the base first matters: a PR whose branch has no commits of its
+        own is closed by GitHub. A rerun with the same content leaves the branch alone."""
+        import base64
+
         from github.GithubException import UnknownObjectException
+        from github.InputGitTreeElement import InputGitTreeElement
 
         from . import PullRef
 
+        wanted = {path: text.encode() if isinstance(text, str) else text for path, text in files.items()}
         base_sha = self._call(f"read branch {base}", lambda: self.repo.get_branch(base).commit.sha)
         owner = self.repo_name.split("/")[0]
         open_prs = self._call("list open pull requests", lambda: list(self.repo.get_pulls(state="open", head=f"{owner}:{head}", base=base)))
@@ -313,19 +316,19 @@ class GitHubForge:
         unchanged = False
         if ref is not None and mine is not None:
             parents = self._call(f"read branch {head}", lambda: [c.sha for c in self.repo.get_git_commit(ref.object.sha).parents])
-            same_files = all(self._file_sha(head, path)[1] == text for path, text in files.items())
-            unchanged = parents == [base_sha] and same_files
+            unchanged = parents == [base_sha] and all(self._file_bytes(head, path) == data for path, data in wanted.items())
         if not unchanged:
+            base_commit = self._call(f"read commit {base_sha[:7]}", lambda: self.repo.get_git_commit(base_sha))
+            elements = []
+            for path, data in wanted.items():
+                blob = self._call(f"upload {path}", lambda: self.repo.create_git_blob(base64.b64encode(data).decode(), "base64"))
+                elements.append(InputGitTreeElement(path, "100644", "blob", sha=blob.sha))
+            tree = self._call("write the tree", lambda: self.repo.create_git_tree(elements, base_commit.tree))
+            commit = self._call("write the commit", lambda: self.repo.create_git_commit(title, tree, [base_commit]))
             if ref is None:
-                self._call(f"create branch {head}", lambda: self.repo.create_git_ref(f"refs/heads/{head}", base_sha))
+                self._call(f"create branch {head}", lambda: self.repo.create_git_ref(f"refs/heads/{head}", commit.sha))
             else:
-                self._call(f"reset branch {head}", lambda: ref.edit(base_sha, force=True))
-            for path, text in files.items():
-                sha, _old = self._file_sha(head, path)
-                if sha is None:
-                    self._call(f"write {path}", lambda: self.repo.create_file(path, title, text, branch=head))
-                else:
-                    self._call(f"write {path}", lambda: self.repo.update_file(path, title, text, sha, branch=head))
+                self._call(f"move branch {head}", lambda: ref.edit(commit.sha, force=True))
         if mine is None:
             mine = self._call("open the pull request", lambda: self.repo.create_pull(base=base, head=head, title=title, body=body))
             created = True
@@ -335,9 +338,15 @@ class GitHubForge:
             created = False
         return PullRef(mine.number, mine.html_url, created, not unchanged)
 
-    def open_pulls(self, head_prefix: str) -> list[dict]:
-        pulls = self._call("list open pull requests", lambda: list(self.repo.get_pulls(state="open")))
-        return [{"number": p.number, "head": p.head.ref, "title": p.title, "url": p.html_url} for p in pulls if p.head.ref.startswith(head_prefix)]
+    def close_pull(self, number: int, comment: str) -> None:
+        pull = self._call("read the pull request", lambda: self.repo.get_pull(number))
+        self._call("comment on the pull request", lambda: self._issue(number).create_comment(f"Closed by mlops: {comment}"))
+        self._call("close the pull request", lambda: pull.edit(state="closed"))
+
+    def open_pulls(self, head: str) -> list[dict]:
+        owner = self.repo_name.split("/")[0]
+        pulls = self._call("list open pull requests", lambda: list(self.repo.get_pulls(state="open", head=f"{owner}:{head}")))
+        return [{"number": p.number, "head": p.head.ref, "title": p.title, "url": p.html_url} for p in pulls if p.head.ref == head]
 
     def upsert_issue(self, marker: str, title: str, body: str) -> Any:
         # Creating and listing issues (POST/GET /repos/{owner}/{repo}/issues) is not in the

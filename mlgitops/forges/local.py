@@ -95,12 +95,18 @@ class LocalRepoForge:
         return proc.stdout.strip()
 
     def default_branch(self) -> str:
+        """The configured branch, else origin's HEAD, else init.defaultBranch, main or
+        master, whichever exists; never simply the branch checked out."""
+        from ..errors import GitError
+
         if self._branch:
             return self._branch
-        for candidate in ("main", "master"):
-            if self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{candidate}", check=False):
+        origin = self._git("symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD", check=False).removeprefix("origin/")
+        configured = self._git("config", "--get", "init.defaultBranch", check=False)
+        for candidate in (origin, configured, "main", "master"):
+            if candidate and self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{candidate}", check=False):
                 return candidate
-        return self._git("rev-parse", "--abbrev-ref", "HEAD")
+        raise GitError(f"{self.root}: cannot tell the default branch (no origin/HEAD, no main or master)", hint="name it in mlops.yaml: deploy.environments.<env>.branch")
 
     def read_file(self, branch: str, path: str) -> str | None:
         import subprocess
@@ -122,8 +128,8 @@ class LocalRepoForge:
         proc = subprocess.run(["git", "merge-base", "--is-ancestor", pull["head_sha"], f"refs/heads/{pull['base']}"], cwd=self.root, capture_output=True)
         return proc.returncode == 0
 
-    def open_pulls(self, head_prefix: str) -> list[dict]:
-        return [p for p in self.pulls() if p["state"] == "open" and p["head"].startswith(head_prefix)]
+    def open_pulls(self, head: str) -> list[dict]:
+        return [p for p in self.pulls() if p["state"] == "open" and p["head"] == head]
 
     def _blob(self, content: str | bytes) -> str:
         import subprocess
@@ -157,6 +163,15 @@ class LocalRepoForge:
         atomic_write(self.dir / "issues.json", json.dumps(issues, indent=2))
         return IssueRef(mine["number"], mine["url"], created)
 
+    def close_pull(self, number: int, comment: str) -> None:
+        pulls = self.pulls()
+        for pull in pulls:
+            if pull["number"] == number and pull["state"] == "open":
+                pull.update(state="closed", updated_at=_now())
+                path = self.pull_path(number)
+                atomic_write(path, (path.read_text() if path.is_file() else "") + f"\n\n---\nClosed by mlops: {comment}\n")
+        atomic_write(self.dir / "pulls.json", json.dumps(pulls, indent=2))
+
     def pull_path(self, number: int) -> Path:
         return self.dir / "pulls" / f"{number}.md"
 
@@ -185,8 +200,14 @@ class LocalRepoForge:
         if unchanged and mine is not None:
             commit = current
         else:
+            from ..errors import GitError
+
+            worktrees = self._git("worktree", "list", "--porcelain", check=False).splitlines()
+            if f"branch refs/heads/{head}" in worktrees:
+                raise GitError(f"branch {head} is checked out in a worktree; updating the PR would move it under your files", hint=f"switch away from {head} (e.g. `git checkout {base}`) and run again")
             commit = self._git("commit-tree", tree, "-p", base_sha, "-m", title, env={"GIT_AUTHOR_NAME": "mlops", "GIT_AUTHOR_EMAIL": "mlops@localhost", "GIT_COMMITTER_NAME": "mlops", "GIT_COMMITTER_EMAIL": "mlops@localhost"})
-            self._git("update-ref", f"refs/heads/{head}", commit)
+            # compare-and-swap: fail rather than overwrite a branch someone moved meanwhile
+            self._git("update-ref", f"refs/heads/{head}", commit, current or "0" * 40)
         created = mine is None
         if mine is None:
             mine = {"number": max((p["number"] for p in pulls), default=0) + 1, "base": base, "head": head, "state": "open", "created_at": _now()}
