@@ -64,8 +64,18 @@ def run_flow(plan: RunPlan, store: Store) -> Report:
     server = prefect_server.start()  # boots on the other core while we import below
     from mlgitops.flows.pull_request import pull_request_flow
 
-    import pandas  # noqa: F401  (warm the imports the first task needs)
+    import pandas  # noqa: F401  (warm the imports the tasks need while the server boots)
     import sklearn.model_selection  # noqa: F401
+
+    cfg = plan.candidate.cfg.config
+    if server is not None:
+        # The embedded server takes seconds to boot (a new database migrates): the
+        # heavy imports of later tasks are free while we wait for it.
+        if cfg.export.onnx:
+            import onnxruntime  # noqa: F401
+            import skl2onnx  # noqa: F401
+        if cfg.drift is not None or cfg.data.contract is not None:
+            import evidently  # noqa: F401
 
     if server is not None:
         server.wait()
