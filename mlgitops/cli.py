@@ -252,6 +252,12 @@ def validate(config: str | None, repo: str | None) -> int:
         f"  training: {how}\n"
         f"  gates: {', '.join(gates) if gates else 'none'}"
     )
+    contract = cfg.config.data.contract
+    if contract is not None and not cfg.config.data.path.startswith("sklearn:"):
+        known = {*dataset.features, dataset.target}
+        for column in contract.columns:
+            if column not in known:
+                dataset.notes.append(f"{cfg.where('data', 'contract', 'columns', column)}: data.contract.columns.{column}: not a column of {cfg.config.data.path}; the run's contract check will fail")
     for note in dataset.notes:
         click.echo(f"  note: {note}")
     return EXIT_OK

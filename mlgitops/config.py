@@ -403,8 +403,10 @@ def _show(value: Any) -> str:
 
 def _known_keys(parent: tuple[Any, ...]) -> list[str]:
     model: Any = Config
+    skip_key = False
     for part in parent:
-        if isinstance(part, int):
+        if isinstance(part, int) or skip_key:
+            skip_key = False  # a list index, or the user's own key of a dict[str, Model]
             continue
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
@@ -419,6 +421,7 @@ def _known_keys(parent: tuple[Any, ...]) -> list[str]:
                 return []
             candidates = dict_args
         model = candidates[0]
+        skip_key = getattr(ann, "__origin__", None) is dict
     return list(getattr(model, "model_fields", {}))
 
 

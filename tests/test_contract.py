@@ -87,3 +87,14 @@ def test_a_contract_column_the_data_lacks_and_bad_contract_keys(cli, cli_noprefe
     bad = cli_noprefect("validate", cwd=repo.path)
     assert bad.exit_code == 2
     assert "error: mlops.yaml:8:12: data.contract.columns.age: min (120) is greater than max (0); no value can pass" in bad.output
+
+
+def test_validate_notes_a_contract_column_the_data_lacks(cli_noprefect, repo: GitRepo) -> None:
+    make(repo)
+    repo.gen({"mlops.yaml": CONFIG.replace("      plan: {nullable: false", "      plan_type: {nullable: false").replace("      plan_type: {nullable: false, allowed: [basic, pro]}", "      plan_type: {nullable: false, allowed: [basic, pro], mni: 1}")})
+    typo = cli_noprefect("validate", cwd=repo.path)
+    assert typo.exit_code == 2 and "data.contract.columns.plan_type.mni: unknown key 'mni'; did you mean 'min'?" in typo.output
+    repo.gen({"mlops.yaml": CONFIG.replace("      plan: {nullable: false", "      plan_type: {nullable: false")})
+    result = cli_noprefect("validate", cwd=repo.path)
+    assert result.exit_code == 0
+    assert "  note: mlops.yaml:11:18: data.contract.columns.plan_type: not a column of data/churn.csv; the run's contract check will fail" in result.output
