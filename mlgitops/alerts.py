@@ -20,6 +20,15 @@ from typing import Any
 KINDS = ("gate_failure", "drift", "run_failure")
 ICONS = {"gate_failure": ":x:", "drift": ":chart_with_downwards_trend:", "run_failure": ":rotating_light:"}
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a 301/302 on POST with a bodiless GET and report success;
+    a webhook that redirects has not received the alert."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 _CONFIG: Any = None  # the loaded config's `alerts`, set once a command has read mlops.yaml
 _NAME = "model"
 NOTES: list[str] = []
@@ -64,7 +73,7 @@ def send(kind: str, title: str, lines: list[str], link: str | None = None) -> bo
     for attempt in range(cfg.retries + 1):  # bounded
         try:
             request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", "User-Agent": "mlgitops-alerts"}, method="POST")
-            with urllib.request.urlopen(request, timeout=cfg.timeout) as resp:
+            with _OPENER.open(request, timeout=cfg.timeout) as resp:
                 if 200 <= resp.status < 300:
                     return True
                 why = f"HTTP {resp.status}"

@@ -321,6 +321,13 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
                 out.append((where + ("allowed",), "an empty list allows nothing; list the allowed values or drop the key"))
             if spec.type in ("string", "boolean") and (spec.min is not None or spec.max is not None):
                 out.append((where, f"min/max apply to numbers, but the type is {spec.type}"))
+    if cfg.drift is not None and cfg.drift.columns is not None:
+        if not cfg.drift.columns:
+            out.append((("drift", "columns"), "an empty list compares nothing; list columns or drop the key (default: the features)"))
+        elif cfg.data.features is not None:
+            for i, column in enumerate(cfg.drift.columns):
+                if column not in cfg.data.features and column != cfg.data.target:
+                    out.append((("drift", "columns", i), f"{column!r} is neither a feature (data.features) nor the target"))
     envs = cfg.deploy.environments
     for key in ("baseline", "on_merge"):
         value = getattr(cfg.deploy, key)

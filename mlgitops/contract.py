@@ -40,7 +40,7 @@ def _type_check(frame: Any, column: str, kind: str) -> Check:
         bad = 0 if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype) else int(pd.to_numeric(present, errors="coerce").isna().sum())
     elif kind == "integer":
         numbers = pd.to_numeric(present, errors="coerce")
-        bad = int(numbers.isna().sum() + ((numbers % 1) != 0).sum())
+        bad = int(numbers.isna().sum() + ((numbers.dropna() % 1) != 0).sum())
     elif kind == "boolean":
         bad = 0 if pd.api.types.is_bool_dtype(dtype) else int((~present.isin([True, False, 0, 1, "true", "false", "True", "False"])).sum())
     else:  # string
@@ -51,6 +51,7 @@ def _type_check(frame: Any, column: str, kind: str) -> Check:
 
 def check_contract(cfg: LoadedConfig, frame: Any) -> list[Check]:
     """Every check of the contract on ``frame`` (the rows the model learns from)."""
+    import pandas as pd
     from evidently import Report
     from evidently.metrics import MissingValueCount, OutListValueCount, OutRangeValueCount, RowCount
     from evidently.tests import gte, lte
@@ -75,13 +76,20 @@ def check_contract(cfg: LoadedConfig, frame: Any) -> list[Check]:
         if share is not None:
             metrics.append(MissingValueCount(column=column, share_tests=[lte(share)]))
             plan.append((column, "missing", "no missing values" if share == 0 else f"at most {share:.1%} missing"))
+        numeric = pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column])
         if spec.min is not None or spec.max is not None:
             left = spec.min if spec.min is not None else float("-inf")
             right = spec.max if spec.max is not None else float("inf")
-            metrics.append(OutRangeValueCount(column=column, left=left, right=right, tests=[lte(0)]))
-            plan.append((column, "range", f"{_num(left)} to {_num(right)}"))
+            if numeric:
+                metrics.append(OutRangeValueCount(column=column, left=left, right=right, tests=[lte(0)]))
+                plan.append((column, "range", f"{_num(left)} to {_num(right)}"))
+            else:  # a range needs numbers; Evidently would crash comparing text with them
+                values = frame[column].dropna()
+                bad = int(pd.to_numeric(values, errors="coerce").isna().sum())
+                checks.append(Check(column, "range", f"{_num(left)} to {_num(right)}", f"{bad} value(s) that are not numbers (dtype {frame[column].dtype})", bad, False))
         if spec.allowed is not None:
-            metrics.append(OutListValueCount(column=column, values=list(spec.allowed), tests=[lte(0)]))
+            allowed = [_as_number(v) for v in spec.allowed] if numeric else list(spec.allowed)
+            metrics.append(OutListValueCount(column=column, values=allowed, tests=[lte(0)]))
             plan.append((column, "allowed", "one of " + ", ".join(map(str, spec.allowed[:8])) + (" ..." if len(spec.allowed) > 8 else "")))
     if metrics:
         import warnings
@@ -111,6 +119,17 @@ def _read(column: str, kind: str, expected: str, value: Any, passed: bool, rows:
     else:
         found = f"{count} row(s) with other values ({share:.1%})" if count else "all allowed"
     return Check(column, kind, expected, found, count, passed)
+
+
+def _as_number(value: Any) -> Any:
+    """'1' in `allowed` means the number 1 on a numeric column (CSV gives numbers)."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return int(number) if number.is_integer() else number
+    return value
 
 
 def _num(value: float) -> str:

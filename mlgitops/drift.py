@@ -77,13 +77,16 @@ def reference_data(cfg: LoadedConfig, plan: Any) -> tuple[Any, str]:
         return None, "the data is a bundled scikit-learn dataset: nothing to drift from"
     base = plan.baseline
     lineage = (base.manifest or {}).get("lineage") or {}
+    lineage_why = ""
     if spec.reference == "deployed" and base.kind == "manifest":
         found = lineage_data(plan.root, lineage, base.manifest.get("version"), data.format)
         if found[0] is not None:
             return found
-    if base.side is not None and plan.event.base_sha:
+        lineage_why = found[1]
+    base_cfg = base.side.cfg if base.side is not None else base.cfg
+    if base_cfg is not None and plan.event.base_sha:
         config_dir = Path(plan.config_rel).parent
-        base_data = base.side.cfg.config.data
+        base_data = base_cfg.config.data
         if base_data.path.startswith("sklearn:"):
             return None, "the base ref uses a bundled dataset"
         rel = (config_dir / base_data.path).as_posix()
@@ -92,6 +95,8 @@ def reference_data(cfg: LoadedConfig, plan: Any) -> tuple[Any, str]:
             raw = (cfg.root / base_data.path).read_bytes()  # data kept out of git: the same file
         if raw is not None:
             return read_table(raw, rel, base_data.format), f"the training data of `{plan.event.base_ref or plan.event.base_sha[:7]}` (`{base_data.path}`)"
+    if lineage_why:
+        return None, f"no reference: {lineage_why}, and the base ref has no training data to compare with"
     return None, "no reference: nothing is deployed and the base ref has no training data to compare with"
 
 
@@ -121,9 +126,30 @@ def compute_drift(reference: Any, current: Any, columns: list[str], sample: int,
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
+    import pandas as pd
+
     started = time.perf_counter()
-    shared = [c for c in columns if c in reference.columns and c in current.columns]
     ref_rows, cur_rows = len(reference), len(current)
+    # Columns Evidently cannot compare are drift in their own right: say so, never crash.
+    flagged: list[ColumnDrift] = []
+    shared = []
+    for c in columns:
+        if c not in reference.columns or c not in current.columns:
+            flagged.append(ColumnDrift(c, "missing from the " + ("reference" if c not in reference.columns else "current data"), 0.0, 0.0, True))
+        elif reference[c].isna().all() or current[c].isna().all():
+            flagged.append(ColumnDrift(c, "empty (all missing) in the " + ("reference" if reference[c].isna().all() else "current data"), 0.0, 0.0, True))
+        elif pd.api.types.is_numeric_dtype(reference[c]) != pd.api.types.is_numeric_dtype(current[c]):
+            kinds = ("numeric" if pd.api.types.is_numeric_dtype(reference[c]) else "text", "numeric" if pd.api.types.is_numeric_dtype(current[c]) else "text")
+            flagged.append(ColumnDrift(c, f"type changed ({kinds[0]} -> {kinds[1]})", 0.0, 0.0, True))
+        else:
+            shared.append(c)
+    if not shared and not flagged:
+        from .errors import InputError
+
+        raise InputError("drift: no column to compare", hint="drift.columns must name columns of the data (default: the features)")
+    if not shared:
+        result = DriftResult(what, ref_rows, cur_rows, None, flagged, len(flagged), 1.0, round(time.perf_counter() - started, 3))
+        return result, None
     sampled = None
     if sample and (ref_rows > sample or cur_rows > sample):
         sampled = sample
@@ -144,6 +170,7 @@ def compute_drift(reference: Any, current: Any, columns: list[str], sample: int,
             # p-values drift when small; distances when large (Evidently's own rule)
             drifted = score < threshold if "p_value" in method else score >= threshold
             out.append(ColumnDrift(str(config.get("column")), method, score, threshold, drifted))
+    out = flagged + out
     drifted = sum(c.drifted for c in out)
     share = drifted / len(out) if out else 0.0
     result = DriftResult(what, ref_rows, cur_rows, sampled, out, drifted, share, round(time.perf_counter() - started, 3), evidently=summary)

@@ -64,6 +64,9 @@ def run_monitor(cfg: LoadedConfig, root: Path, config_rel: str, current_path: Pa
         raise InputError(f"nothing is deployed to {target.env} ({target.where} pins no model): nothing to monitor", hint="merge a promotion PR first (see `mlops status`)")
     model = OnnxModel(verify_artifact(pin, target.uri_base, target.where))
     current = read_current(current_path, shown, cfg.config.data.format)
+    target_col = cfg.config.data.target
+    if retrain and (target_col not in current.columns or current[target_col].isna().all()):
+        raise DataError(f"--current {shown}: --retrain-pr needs the target column {target_col!r} with values, to train on", hint="export the labels with the recent data, or run without --retrain-pr")
     features = model.features
     missing = [f for f in features if f not in current.columns]
     if missing:
@@ -71,8 +74,10 @@ def run_monitor(cfg: LoadedConfig, root: Path, config_rel: str, current_path: Pa
     spec = cfg.config.drift
     sample, seed = (spec.sample, spec.seed) if spec else (50_000, 0)
     if spec is not None and spec.reference not in ("deployed", "base"):
-        ref_path = cfg.root / spec.reference
-        reference, what = (read_table(ref_path.read_bytes(), ref_path.name, cfg.config.data.format), f"`{spec.reference}`") if ref_path.is_file() else (None, f"drift.reference {spec.reference!r} not found")
+        ref_path = Path(spec.reference) if Path(spec.reference).is_absolute() else cfg.root / spec.reference
+        if not ref_path.is_file():
+            raise DataError(f"{cfg.where('drift', 'reference')}: drift.reference: file {spec.reference!r} not found ({ref_path})", hint="name a CSV/Parquet file relative to mlops.yaml, or use `deployed` / `base`")
+        reference, what = read_table(ref_path.read_bytes(), ref_path.name, cfg.config.data.format), f"`{spec.reference}`"
     else:
         reference, what = lineage_data(root, pin.lineage, pin.version, cfg.config.data.format)
     threshold = spec.max_drifted_share if spec is not None and spec.max_drifted_share is not None else DEFAULT_MAX_DRIFTED_SHARE
@@ -87,7 +92,6 @@ def run_monitor(cfg: LoadedConfig, root: Path, config_rel: str, current_path: Pa
     else:
         drift = {"unavailable": what}
     metrics = None
-    target_col = cfg.config.data.target
     if target_col in current.columns and current[target_col].notna().any():
         labelled = current[current[target_col].notna()]
         task = model.task
@@ -107,11 +111,14 @@ def run_monitor(cfg: LoadedConfig, root: Path, config_rel: str, current_path: Pa
             what_issue = f"{'opened' if outcome.issue.created else 'updated'} issue #{outcome.issue.number}"
         except ForgeError as exc:  # GitHub issues are not supported yet: the alert and the exit code carry it
             what_issue = f"no issue ({exc.message})"
-        if retrain:
-            outcome.pull = retraining_pull(cfg, root, config_rel, current_path, forge, target.env, body)
         from . import alerts
 
-        alerts.send("drift" if any(g.metric == "drift" for g in over) else "gate_failure", f"{target.env}: {over[0].message}", [g.message for g in over], outcome.issue.url if outcome.issue else None)
+        link = outcome.issue.url if outcome.issue else None
+        for kind, failing in (("drift", [g for g in over if g.metric == "drift"]), ("gate_failure", [g for g in over if g.metric != "drift"])):
+            if failing:  # one alert per kind, so `alerts.on` can pick either
+                alerts.send(kind, f"{target.env}: {failing[0].message}", [g.message for g in failing], link)
+        if retrain:
+            outcome.pull = retraining_pull(cfg, root, config_rel, current_path, forge, target.env, body)
         outcome.message = f"{cfg.config.name} in {target.env}: {len(over)} check(s) over threshold; {what_issue}" + (f"; retraining PR #{outcome.pull.number}" if outcome.pull else "")
     else:
         outcome.message = f"{cfg.config.name} in {target.env}: within thresholds ({'; '.join(g.message for g in gates) or 'no reference and no labels to check'})"

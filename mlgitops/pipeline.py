@@ -104,11 +104,12 @@ def data_drift(plan: RunPlan, dataset: Dataset, store: Store) -> dict[str, Any]:
     current = dataset.train if cfg.config.data.holdout.path else pd.concat([dataset.train, dataset.holdout])
     columns = list(spec.columns or dataset.features)
     result, snapshot = compute_drift(reference, current, columns, spec.sample, spec.seed, what)
-    rel = f"reports/{plan.event.pr_key}/drift.html"
-    target = store.staging / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.save_html(str(target))
-    result.html = f"{MLOPS_DIR}/{rel}"
+    if snapshot is not None:
+        rel = f"reports/{plan.event.pr_key}/drift.html"
+        target = store.staging / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.save_html(str(target))
+        result.html = f"{MLOPS_DIR}/{rel}"
     return result.to_dict()
 
 

@@ -204,7 +204,11 @@ def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Even
         from . import alerts
 
         where = f"PR #{event.pr_number}" if event.pr_number is not None else f"`{event.head_ref or event.head_sha or 'HEAD'}`"
-        alerts.send("gate_failure", f"gate failed on {where}: {report.summary}", [g.message for g in report.gates if not g.passed], ref.url)
+        failed = [g for g in report.gates if not g.passed]
+        alerts.send("gate_failure", f"gate failed on {where}: {report.summary}", [g.message for g in failed], ref.url)
+        drifted = [g for g in failed if g.metric == "drift"]
+        if drifted:
+            alerts.send("drift", f"training data drifted on {where}", [g.message for g in drifted], ref.url)
     return Outcome(report, ref, EXIT_OK if report.passed else EXIT_GATE_FAILED)
 
 

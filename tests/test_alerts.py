@@ -89,3 +89,37 @@ def test_a_webhook_url_without_scheme_is_a_note_not_a_crash(cli_noprefect, repo:
     assert result.exit_code == 2
     assert "note: alert not sent: $TEAM_WEBHOOK is not a usable URL (ValueError)" in result.output
     assert "SECRET-abc" not in result.output
+
+
+def test_a_redirecting_webhook_is_not_counted_as_delivered() -> None:
+    from types import SimpleNamespace
+
+    from mlgitops import alerts
+    from mlgitops.config import Alerts
+
+    class Redirect(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+            self.end_headers()
+
+        do_GET = do_POST
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        import os
+
+        os.environ["REDIRECT_HOOK"] = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        alerts.reset()
+        alerts.configure(SimpleNamespace(config=SimpleNamespace(alerts=Alerts(webhook_env="REDIRECT_HOOK", retries=0), name="m")))
+        assert alerts.send("drift", "t", []) is False
+        assert alerts.NOTES == ["alert not sent: the webhook ($REDIRECT_HOOK) answered HTTP 302"]
+    finally:
+        os.environ.pop("REDIRECT_HOOK", None)
+        alerts.reset()
+        server.shutdown()
+        server.server_close()

@@ -98,3 +98,28 @@ def test_validate_notes_a_contract_column_the_data_lacks(cli_noprefect, repo: Gi
     result = cli_noprefect("validate", cwd=repo.path)
     assert result.exit_code == 0
     assert "  note: mlops.yaml:11:18: data.contract.columns.plan_type: not a column of data/churn.csv; the run's contract check will fail" in result.output
+
+
+def test_contract_edge_cases_are_checks_not_crashes(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from mlgitops.config import parse_config
+    from mlgitops.contract import check_contract
+
+    text = """\
+data:
+  path: d.csv
+  target: churn
+  contract:
+    columns:
+      age: {type: number, min: 0}
+      churn: {type: integer, allowed: ['0', '1']}
+training: {estimator: sklearn.linear_model.LogisticRegression}
+"""
+    cfg = parse_config(text, tmp_path / "mlops.yaml", "mlops.yaml")
+    frame = pd.DataFrame({"age": ["31", "unknown", "40"], "churn": [0, 1, 1]})
+    checks = {(c.column, c.check): c for c in check_contract(cfg, frame)}
+    assert checks["age", "range"].found == "1 value(s) that are not numbers (dtype object)" and not checks["age", "range"].passed
+    assert checks["churn", "allowed"].passed  # '0' and '1' mean the numbers on a numeric column
+    frame["churn"] = ["x", "x", "x"]
+    assert {(c.column, c.check): c.violations for c in check_contract(cfg, frame)}["churn", "type"] == 3

@@ -87,3 +87,17 @@ def test_the_deployed_models_training_data_is_the_reference(cli, repo: GitRepo) 
     report = json.loads(cli("run", "--base", "main", "--json", cwd=repo.path).stdout)
     assert report["drift"]["reference"] == f"the training data of the deployed model v1 (`data/churn.csv` at `{trained_at}`)"
     assert [c["column"] for c in report["drift"]["columns"] if c["drifted"]] == ["income"]
+
+
+def test_columns_evidently_cannot_compare_are_reported_as_drift_not_a_crash() -> None:
+    from mlgitops.drift import compute_drift
+
+    reference = mixed_frame(400, seed=0).drop(columns="churn")
+    current = mixed_frame(400, seed=1).drop(columns="churn")
+    current["income"] = float("nan")  # production stopped sending it
+    current["age"] = current["age"].astype(object)
+    current.loc[0, "age"] = "n/a"  # a text value in a numeric column
+    result, snapshot = compute_drift(reference, current, ["age", "income", "city", "plan", "tenure"], 0, 0, "ref")
+    flagged = {c.column: c.method for c in result.columns if c.method.startswith(("missing", "empty", "type"))}
+    assert flagged == {"tenure": "missing from the reference", "income": "empty (all missing) in the current data", "age": "type changed (numeric -> text)"}
+    assert result.drifted >= 3 and len(result.columns) == 5 and snapshot is not None
