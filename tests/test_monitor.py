@@ -44,6 +44,9 @@ def test_drift_opens_one_issue_updates_it_and_proposes_retraining(cli, deployed:
     assert "drift: 2 of 4 columns drifted (50% > 30% allowed): age, income" in issue
     assert "| `age` | K-S p_value |" in issue
 
+    refused = cli("monitor", "--current", str(path), "--retrain-pr", cwd=deployed.path)
+    assert refused.exit_code == 2 and "--retrain-pr needs the target column 'churn' with values, to train on" in refused.output
+    path = recent(deployed, "november.csv", shift=True, labels=True)  # the labels arrived
     again = cli("monitor", "--current", str(path), "--retrain-pr", cwd=deployed.path)
     assert again.exit_code == 1 and "updated issue #1; retraining PR #2" in again.output
     issues = json.loads((deployed.path / ".mlops" / "forge" / "issues.json").read_text())
