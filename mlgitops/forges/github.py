@@ -260,18 +260,8 @@ class GitHubForge:
         return str(self._branch)
 
     def read_file(self, branch: str, path: str) -> str | None:
-        from github.GithubException import UnknownObjectException
-
-        def get() -> str | None:
-            try:
-                content = self.repo.get_contents(path, ref=branch)
-            except UnknownObjectException:
-                return None
-            if isinstance(content, list):
-                raise ForgeError(f"{path} on {branch} in {self.repo_name} is a folder, not a manifest file")
-            return content.decoded_content.decode("utf-8")
-
-        return self._call(f"read {path} on {branch}", get)
+        data = self._file_bytes(branch, path)
+        return data.decode("utf-8", "replace") if data is not None else None  # a non-UTF-8 manifest then fails as YAML, naming the file
 
     def _file_bytes(self, branch: str, path: str) -> bytes | None:
         from github.GithubException import UnknownObjectException
@@ -281,7 +271,9 @@ class GitHubForge:
                 content = self.repo.get_contents(path, ref=branch)
             except UnknownObjectException:
                 return None
-            return None if isinstance(content, list) else content.decoded_content
+            if isinstance(content, list):
+                raise ForgeError(f"{path} on {branch} in {self.repo_name} is a folder, not a file")
+            return content.decoded_content
 
         return self._call(f"read {path} on {branch}", get)
 
