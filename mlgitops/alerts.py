@@ -9,26 +9,27 @@ the run, it is reported as a note.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 KINDS = ("gate_failure", "drift", "run_failure")
 ICONS = {"gate_failure": ":x:", "drift": ":chart_with_downwards_trend:", "run_failure": ":rotating_light:"}
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
+def _opener() -> Any:
     """urllib would follow a 301/302 on POST with a bodiless GET and report success;
-    a webhook that redirects has not received the alert."""
+    a webhook that redirects has not received the alert. (Imported here: load_config
+    configures alerts, and `mlops validate` must stay fast.)"""
+    import urllib.request
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return urllib.request.build_opener(NoRedirect)
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
 _CONFIG: Any = None  # the loaded config's `alerts`, set once a command has read mlops.yaml
 _NAME = "model"
 NOTES: list[str] = []
@@ -68,12 +69,17 @@ def send(kind: str, title: str, lines: list[str], link: str | None = None) -> bo
     if not url:
         NOTES.append(f"alert not sent: ${cfg.webhook_env} is not set")
         return False
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    opener = _opener()
     data = json.dumps(payload(kind, title, lines, link)).encode()
     delay = 0.5
     for attempt in range(cfg.retries + 1):  # bounded
         try:
             request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", "User-Agent": "mlgitops-alerts"}, method="POST")
-            with _OPENER.open(request, timeout=cfg.timeout) as resp:
+            with opener.open(request, timeout=cfg.timeout) as resp:
                 if 200 <= resp.status < 300:
                     return True
                 why = f"HTTP {resp.status}"

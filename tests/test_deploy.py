@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from tests.github_standin import SHARED
 from tests.helpers import GitRepo, mixed_frame
 
 CONFIG = """\
@@ -49,12 +50,20 @@ model:
 """
 
 
-def make_repo(repo: GitRepo) -> GitRepo:
-    repo.gen({"mlops.yaml": CONFIG, "deploy/staging.yaml": HAND_WRITTEN})
+def make_repo(repo: GitRepo, config: str = CONFIG, manifest: bool = True) -> GitRepo:
+    repo.gen({"mlops.yaml": config, **({"deploy/staging.yaml": HAND_WRITTEN} if manifest else {})})
     (repo.path / "data").mkdir()
     mixed_frame(500).to_csv(repo.path / "data" / "churn.csv", index=False)
     repo.commit("Add the churn model")
     return repo
+
+
+def deploy_v1(cli: Any, repo: GitRepo) -> str:
+    """PR #7 (C 0.01 -> 1.0) merged, deployed, promotion merged: staging runs v1."""
+    sha = pr_and_merge(cli, repo, "feature/stronger", "C: 0.01", "C: 1.0", 7)
+    assert cli("deploy", cwd=repo.path).exit_code == 0
+    merge_local(repo, "mlops/deploy-staging", 8)
+    return sha
 
 
 def pr_and_merge(cli: Any, repo: GitRepo, branch: str, old: str, new: str, number: int) -> str:
@@ -204,10 +213,7 @@ def test_merge_promote_serve_rollback_on_the_local_forge(cli, repo: GitRepo, ser
 @pytest.fixture
 def deployed(cli, repo: GitRepo) -> GitRepo:
     """staging runs v1."""
-    make_repo(repo)
-    pr_and_merge(cli, repo, "feature/stronger", "C: 0.01", "C: 1.0", 7)
-    assert cli("deploy", cwd=repo.path).exit_code == 0
-    merge_local(repo, "mlops/deploy-staging", 8)
+    deploy_v1(cli, make_repo(repo))
     return repo
 
 
@@ -279,11 +285,8 @@ def test_parity_tolerances_decide_the_gate(cli, repo: GitRepo) -> None:
     assert gate["rule"] == "parity" and not gate["passed"] and gate["message"].startswith("ONNX parity failed: labels agree on")
 
 
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/github (the push payload example) is not beside this checkout")
 def test_a_push_to_the_default_branch_runs_the_deploy_flow(cli, repo: GitRepo, tmp_path: Path) -> None:
-    from tests.github_standin import SHARED
-
-    if not SHARED.is_dir():
-        pytest.skip("../shared/github is not beside this checkout")
     make_repo(repo)
     pr_and_merge(cli, repo, "feature/stronger", "C: 0.01", "C: 1.0", 7)
     payload = json.loads((SHARED / "webhooks" / "octokit-webhooks" / "api.github.com" / "push" / "1.payload.json").read_text())
@@ -308,13 +311,7 @@ def test_manifest_in_another_repo_and_a_registry_outside_the_checkout(cli, tmp_p
     volume = tmp_path / "volume" / "registry"
     config = CONFIG.replace("    production:\n      manifest: deploy/production.yaml\n", "    production:\n      manifest: prod/churn.yaml\n      repo: ../deployments\n")
     config += f"registry:\n  path: {volume}\n"
-    app.gen({"mlops.yaml": config})
-    (app.path / "data").mkdir()
-    mixed_frame(500).to_csv(app.path / "data" / "churn.csv", index=False)
-    app.commit("churn")
-    pr_and_merge(cli, app, "feature/stronger", "C: 0.01", "C: 1.0", 7)
-    assert cli("deploy", cwd=app.path).exit_code == 0
-    merge_local(app, "mlops/deploy-staging", 8)
+    deploy_v1(cli, make_repo(app, config, manifest=False))
     staging = (app.path / "deploy" / "staging.yaml").read_text()
     assert f"uri: {volume.as_uri()}/objects/" in staging  # outside the checkout: an absolute URI
 

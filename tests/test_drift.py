@@ -68,15 +68,9 @@ def test_sampling_is_stated_and_a_missing_reference_file_is_named(cli, cli_nopre
 
 
 def test_the_deployed_models_training_data_is_the_reference(cli, repo: GitRepo) -> None:
-    from tests.test_deploy import CONFIG as DEPLOY_CONFIG, HAND_WRITTEN, merge_local, pr_and_merge
+    from tests.test_deploy import CONFIG as DEPLOY_CONFIG, deploy_v1, make_repo
 
-    repo.gen({"mlops.yaml": DEPLOY_CONFIG + "drift: {}\n", "deploy/staging.yaml": HAND_WRITTEN})
-    (repo.path / "data").mkdir()
-    mixed_frame(500).to_csv(repo.path / "data" / "churn.csv", index=False)
-    repo.commit("churn")
-    pr_and_merge(cli, repo, "feature/stronger", "C: 0.01", "C: 1.0", 7)
-    assert cli("deploy", cwd=repo.path).exit_code == 0
-    merge_local(repo, "mlops/deploy-staging", 8)
+    deploy_v1(cli, make_repo(repo, DEPLOY_CONFIG + "drift: {}\n"))
     trained_at = repo.git("rev-parse", "HEAD^")[:7]  # the merge of PR 7: what v1 trained on
 
     repo.branch("new-data")
