@@ -310,9 +310,10 @@ def run_deploy(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, all
     target = all_targets.get(env) if env else None
     store = Store(root)
     gitrepo.HASHES = gitrepo.HashCache(store.dir / "cache" / "hashes.json")
-    current = target.pin() if target else None
+    text = target.text() if target else None  # one read of the manifest (an API call on GitHub)
+    current = read_pin(text, target.where) if target else None
     if target is not None:
-        baseline = plan_deployed(cfg, env or "", target.text(), target.where, target.uri_base)
+        baseline = plan_deployed(cfg, env or "", text, target.where, target.uri_base)
     else:
         baseline = BaselinePlan("none", "no deploy.environments in mlops.yaml: nothing is deployed to compare with", cfg=cfg)
     label = f"{env} {current.short()}" if env and current else (f"{env} (nothing deployed)" if env else None)

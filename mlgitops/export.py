@@ -72,7 +72,6 @@ class Parity:
 class Exported:
     onnx: bytes
     inputs: list[dict[str, str]]  # [{"name": graph input, "column": feature column ("" = all, one tensor), "type": "float" | "string"}]
-    outputs: list[str]
     estimator: str
     opset: int = TARGET_OPSET
     metadata: dict[str, str] = field(default_factory=dict)
@@ -181,7 +180,7 @@ def to_onnx(model: Any, frame: Any, features: list[str], task: str, metadata: di
     version = (metadata or {}).get("version")
     if isinstance(version, int):
         onx.model_version = version
-    return Exported(onx.SerializeToString(), inputs, [o.name for o in onx.graph.output], name, TARGET_OPSET, meta)
+    return Exported(onx.SerializeToString(), inputs, name, TARGET_OPSET, meta)
 
 
 def _plain(value: Any) -> Any:
@@ -232,10 +231,6 @@ def feeds_from_records(inputs: list[dict[str, str]], rows: list[dict[str, Any]],
 def _number(value: Any, column: str) -> float:
     if value is None:
         return math.nan
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
-        return float(value)
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -272,14 +267,16 @@ class OnnxModel:
         self._label, self._proba = names[0], (names[1] if len(names) > 1 else None)
         self.features = [i.get("column", i["name"]) for i in self.inputs] if self.inputs and self.inputs[0].get("column", "x") else json.loads(self.metadata.get("features") or "[]")
 
-    def run(self, frame: Any) -> tuple[Any, Any]:
-        outputs = self.session.run(None, feeds(self.inputs, frame))
+    def _run(self, inputs: dict[str, Any]) -> tuple[Any, Any]:
+        outputs = self.session.run(None, inputs)
         return outputs[0], (outputs[1] if len(outputs) > 1 else None)
+
+    def run(self, frame: Any) -> tuple[Any, Any]:
+        return self._run(feeds(self.inputs, frame))
 
     def run_records(self, rows: list[dict[str, Any]]) -> tuple[Any, Any]:
         """Score JSON rows ({column: value}) directly: the serving path."""
-        outputs = self.session.run(None, feeds_from_records(self.inputs, rows, self.features))
-        return outputs[0], (outputs[1] if len(outputs) > 1 else None)
+        return self._run(feeds_from_records(self.inputs, rows, self.features))
 
     def labels(self, raw: Any) -> list[Any]:
         """ONNX label output -> the model's own class values (JSON-ready)."""
@@ -295,11 +292,7 @@ class OnnxModel:
         import numpy as np
 
         label, _ = self.run(frame)
-        label = np.asarray(label).reshape(len(frame), -1)[:, 0] if np.asarray(label).ndim > 1 else np.asarray(label)
-        if self.classes_ is not None:
-            lookup = {_label_key(c): c for c in self.classes_}
-            return np.asarray([lookup.get(_label_key(v), _plain(v)) for v in label])
-        return label.astype(float)
+        return np.asarray(self.labels(label))
 
     def predict_proba(self, frame: Any) -> Any:
         import numpy as np

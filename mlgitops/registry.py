@@ -35,10 +35,6 @@ class Artifact:
     bytes: int
     format: str  # onnx | joblib
 
-    @property
-    def object_path(self) -> str:
-        return f"objects/{self.sha256[:2]}/{self.sha256}"
-
 
 @dataclass
 class Version:
