@@ -177,7 +177,7 @@ class StandIn:
         self.routes = [(m, t, _compile(t), fn) for m, t, fn in ROUTES]
 
     # -- lifecycle ----------------------------------------------------------------
-    def start(self) -> "StandIn":
+    def start(self, port: int = 0) -> "StandIn":
         standin = self
 
         class H(BaseHTTPRequestHandler):
@@ -191,7 +191,7 @@ class StandIn:
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), H)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self

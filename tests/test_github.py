@@ -321,6 +321,35 @@ def test_runner_checkout_of_the_merge_commit(prefect_api: str, example_repo: Git
     assert "- `training.params.max_depth`: `2` → `3`" in comment["body"]
 
 
+def test_a_port_that_reads_404_does_not_look_like_a_404() -> None:
+    """Regression: a 429 once passed for a 404 (and was retried) when the stand-in's
+    random port happened to contain "404"; errors are told apart by status now."""
+    from mlgitops.events import Event
+    from mlgitops.forges.github import ForgeError, GitHubForge
+
+    for port in (40404, 14040, 24045, 34046, 44047, 54048):
+        try:
+            server = StandIn(token=TOKEN).start(port)
+            break
+        except OSError:
+            continue
+    else:
+        pytest.fail("no free port containing 404")
+    try:
+        server.add_repo("acme/models")
+        server.add_pull("acme/models", 17, "7" * 40, "8" * 40)
+        server.fail("GET", r"/pulls/17$", 429, headers={"Retry-After": "3600"})
+        forge = GitHubForge("acme/models", TOKEN, server.url, max_wait=5, seconds_between_writes=0, seconds_between_requests=0)
+        with pytest.raises(ForgeError) as info:
+            forge.upsert_comment(Event(kind="pull_request", repo="acme/models", pr_number=17, head_sha="7" * 40), "<!-- m -->", "<!-- m -->\nx")
+        assert "404" in info.value.message  # the port is in the message ...
+        assert info.value.status is None  # ... but GitHub never answered 404
+        assert len(server.calls("GET", r"/pulls/17$")) == 1
+    finally:
+        server.stop()
+    assert server.violations == []
+
+
 def test_429_without_retry_after_waits_a_minute_or_stops(github: StandIn) -> None:
     """GitHub: with no Retry-After, wait at least a minute; over the budget we stop."""
     from mlgitops.events import Event

@@ -30,6 +30,10 @@ class ForgeError(MlopsError):
 
     exit_code = EXIT_INTERNAL
 
+    def __init__(self, message: str, hint: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, hint)
+        self.status = status  # GitHub's HTTP status, when GitHub answered
+
 
 class ForgeAuthError(ForgeError):
     exit_code = EXIT_INVALID_INPUT
@@ -140,8 +144,8 @@ class GitHubForge:
             if _is_permission(exc):
                 raise ReadOnly(f"the token may not {what} ({exc.status}: {_message(exc)})") from None
             if exc.status == 404:
-                raise ForgeError(f"GitHub answered 404 Not Found while trying to {what}: {_message(exc)}", hint="check GITHUB_REPOSITORY, the PR number and GITHUB_API_URL (Enterprise: https://HOST/api/v3); a token without access also sees 404") from None
-            raise ForgeError(f"GitHub answered {exc.status} while trying to {what}: {_message(exc)}", hint="retried already; check https://www.githubstatus.com or GITHUB_API_URL") from None
+                raise ForgeError(f"GitHub answered 404 Not Found while trying to {what}: {_message(exc)}", hint="check GITHUB_REPOSITORY, the PR number and GITHUB_API_URL (Enterprise: https://HOST/api/v3); a token without access also sees 404", status=404) from None
+            raise ForgeError(f"GitHub answered {exc.status} while trying to {what}: {_message(exc)}", hint="retried already; check https://www.githubstatus.com or GITHUB_API_URL", status=exc.status) from None
         except Exception as exc:  # requests/urllib3: connection refused, retries exhausted, timeouts
             name = type(exc).__name__
             text = str(exc).split("(Caused by", 1)[0].strip()
@@ -180,7 +184,8 @@ class GitHubForge:
         try:
             return self._upsert(event, marker, body)
         except ForgeError as exc:
-            if "404" not in exc.message:
+            # By status, never by text: the API URL's port may read "404".
+            if exc.status != 404:
                 raise
             # The comment we meant to edit was deleted meanwhile (a racing run folded
             # it away): look again, once.
