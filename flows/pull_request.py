@@ -44,7 +44,7 @@ def check_drift(plan: RunPlan, dataset: Dataset, store: Store) -> dict[str, Any]
 
 @step(name="train-candidate")
 def train_candidate(plan: RunPlan, dataset: Dataset, store: Store) -> pipeline.ModelOutcome:
-    return pipeline.obtain_model(plan.candidate, dataset, plan.candidate.cfg.root, store)
+    return pipeline.obtain_model(plan.candidate, dataset, plan.candidate.cfg.root, store, reuse=not plan.retrain)
 
 
 @step(name="evaluate-candidate")
@@ -54,7 +54,7 @@ def evaluate_candidate(outcome: pipeline.ModelOutcome, dataset: Dataset, metric_
 
 @step(name="export-onnx")
 def export_onnx(plan: RunPlan, outcome: pipeline.ModelOutcome, dataset: Dataset, store: Store) -> ExportOutcome:
-    return export_model(plan.candidate.cfg, plan.candidate.key, outcome.model, outcome.meta, dataset, store, plan.event.head_sha)
+    return export_model(plan.candidate.cfg, plan.candidate.key, outcome.model, outcome.meta, dataset, store, plan.event.head_sha, reuse=outcome.cached)
 
 
 @step(name="obtain-baseline")
@@ -89,6 +89,7 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
     drift = check_drift(plan, dataset, store) if cfg.config.drift is not None else None
     if drift is not None:
         t = lap("drift", t)
+    previous = store.get_model_meta(plan.candidate.key) if plan.retrain else None
     candidate = train_candidate(plan, dataset, store)
     t = lap("train_candidate", t)
     cand_eval = evaluate_candidate(candidate, dataset, names, plan)
@@ -102,6 +103,8 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
     scored_on = None
     base_note = plan.baseline.note if not base_failure else base_failure
     notes = list(dataset.notes)
+    if plan.retrain:
+        notes.append(pipeline.retrain_note(plan.retrain, previous, candidate.meta, names))
     if base_outcome is not None:
         base_eval, why = evaluate_baseline(base_outcome, dataset, names)
         if base_eval is not None:

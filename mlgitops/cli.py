@@ -152,9 +152,12 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("--forge", type=click.Choice(["auto", "local", "github"]), default="auto", show_default=True, help="Where the comment and status go; auto: GitHub on an Actions runner with a token and a PR event, else local files under .mlops/.")
 @click.option("--token", default=None, help="GitHub token (default: $GITHUB_TOKEN). Never printed.")
+@click.option("--check-command", is_flag=True, help="For a comment (issue_comment) event: only decide whether its /mlops command would run (parse, permission, fork); write nothing.")
 @guarded
-def run(base: str | None, event_path: str | None, event_name: str | None, config: str | None, repo: str | None, as_json: bool, forge: str, token: str | None) -> int:
-    """Run the pull-request flow for the checked-out branch (or an event payload)."""
+def run(base: str | None, event_path: str | None, event_name: str | None, config: str | None, repo: str | None, as_json: bool, forge: str, token: str | None, check_command: bool) -> int:
+    """Run the flow an event calls for: the pull-request flow for the checked-out
+    branch or a pull_request payload, the deploy flow for a push to the default
+    branch, a ChatOps command for an issue_comment payload."""
     from rich.console import Console
 
     from .config import load_config
@@ -178,6 +181,8 @@ def run(base: str | None, event_path: str | None, event_name: str | None, config
             # A merge to the default branch: the deploy flow.
             event = localize(event, root)
             return run_deploy_command(root, *_find_config(repo, config)[1:], event, forge, token, as_json)
+        if event.kind == "issue_comment":
+            return run_chatops_command(root, cpath, rel, event, forge, token, check_command)
         if not ok:
             click.echo(f"nothing to do: {why}")
             return EXIT_OK
@@ -341,6 +346,79 @@ def run_deploy_command(root: Path, cpath: Path, rel: str, event: Any, forge: str
     else:
         _print_outcome(outcome)
     return outcome.exit_code
+
+
+def run_chatops_command(root: Path, cpath: Path, rel: str, event: Any, forge: str, token: str | None, check_only: bool = False) -> int:
+    """An issue_comment event: a ChatOps command (see mlgitops.chatops)."""
+    from . import actions_runtime
+    from .chatops import CommentEvent, decide, environment_pair, handle, rollback_args
+    from .config import load_config
+    from .forges.local import LocalForge
+
+    token = token or os.environ.get("GITHUB_TOKEN") or None
+    use_github = forge == "github" or (forge == "auto" and actions_runtime.on_actions() and bool(token))
+    if use_github:
+        from .forges.github import GitHubForge
+
+        if not token:
+            raise InputError("--forge github needs a token", hint="set GITHUB_TOKEN or pass --token")
+        actions_runtime.mask(token)
+        name = event.repo or os.environ.get("GITHUB_REPOSITORY")
+        if not name:
+            raise InputError("the issue_comment payload names no repository: set GITHUB_REPOSITORY=OWNER/NAME")
+        interval = float(os.environ.get("MLOPS_GITHUB_WRITE_INTERVAL", "1.0"))
+        chat: Any = GitHubForge(name, token, os.environ.get("GITHUB_API_URL"), seconds_between_writes=interval, seconds_between_requests=min(interval, 0.25))
+    else:
+        chat = LocalForge(root)
+    cfg = None
+    try:
+        cfg = load_config(cpath, display=rel)
+    except MlopsError:
+        pass  # help and refusals still answer; a command that needs the config reports it below
+    comment = CommentEvent(event.issue_number, event.pr_number is not None, event.comment_id, event.comment_body, event.actor, event.actor_is_bot, event.action, event.repo)
+    if check_only:
+        decision = decide(comment, chat, cfg)
+        click.echo(decision.message)
+        actions_runtime.set_outputs({"chatops-command": decision.command.name if decision.command else "", "chatops-run": "true" if decision.kind == "run" else "false"})
+        return EXIT_OK
+
+    def run_command(command: Any, pull: dict[str, Any] | None) -> str:
+        from .deploy import promote, registry_for, rollback
+
+        loaded = cfg if cfg is not None else load_config(cpath, display=rel)  # raises the config's own error
+        kind = "github" if use_github else "local"
+        if command.name == "promote":
+            source, dest = environment_pair(loaded, command)
+            outcome = promote(loaded, _deploy_targets(loaded, root, kind, token), source, dest, registry_for(loaded))
+        elif command.name == "rollback":
+            env, version = rollback_args(command)
+            outcome = rollback(loaded, _deploy_targets(loaded, root, kind, token), env, version, registry_for(loaded))
+        else:
+            return _chat_retrain(loaded, root, rel, event, pull or {}, chat)
+        return outcome.message + (f"\n\n{outcome.pull.url}" if outcome.pull is not None else "")
+
+    result = handle(comment, chat, cfg, run_command)
+    click.echo(result.message)
+    outputs = {"chatops-command": result.command.name if result.command else "", "chatops-run": "true" if "eyes" in result.reactions else "false", "chatops-reply": result.reply_url or ""}
+    actions_runtime.set_outputs(outputs)
+    return result.exit_code
+
+
+def _chat_retrain(cfg: Any, root: Path, rel: str, event: Any, pull: dict[str, Any], chat: Any) -> str:
+    """`/mlops retrain`: the PR flow on the PR's head, training afresh."""
+    from .events import Event, localize
+    from .gitrepo import resolve
+    from .runner import run_pull_request
+
+    want = pull.get("head_sha") or resolve(root, "HEAD")
+    if pull.get("state") not in (None, "open"):
+        raise InputError(f"PR #{event.issue_number} is {pull.get('state')}: only an open pull request is retrained")
+    base_ref = pull.get("base_ref") or "main"
+    pr = Event(kind="pull_request", action="synchronize", repo=event.repo, pr_number=event.issue_number, base_ref=base_ref, base_sha=pull.get("base_sha"), head_ref=pull.get("head_ref"), head_sha=want, actor=event.actor)
+    pr = localize(pr, root)  # refuses a checkout that is not the PR's head (or a merge of it)
+    outcome = run_pull_request(cfg, root, rel, pr, chat, retrain=f"`/mlops retrain` by @{event.actor}")
+    where = outcome.comment.url or "the pull request's comment"
+    return f"retrained: {outcome.report.summary}\n\nThe comment is updated: {where}"
 
 
 @main.command()

@@ -41,6 +41,8 @@ class Event:
     deleted: bool = False  # push that deletes the ref
     comment_id: int | None = None
     comment_body: str | None = None
+    actor_is_bot: bool = False
+    issue_number: int | None = None  # issue_comment: the issue or PR commented on
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,7 +83,7 @@ class Event:
             return False, f"push to {self.ref}: the pull-request flow runs on pull_request events; the deploy flow on pushes to {self.default_branch or 'main'}"
         if self.kind == "issue_comment":
             where = f"PR #{self.pr_number}" if self.pr_number is not None else "an issue"
-            return False, f"comment on {where}: ChatOps commands are not handled by this command"
+            return False, f"comment on {where}: comments run ChatOps commands, not the pull-request flow"
         return False, f"event {self.kind!r} does not trigger the pull-request flow"
 
 
@@ -124,13 +126,18 @@ def _issue_comment(payload: dict[str, Any], common: dict[str, Any], path: Path) 
     issue, comment = _obj(payload, "issue"), _obj(payload, "comment")
     on_pr = isinstance(issue.get("pull_request"), dict)
     number = issue.get("number")
+    if not isinstance(number, int):
+        raise EventError(f"{path}: an issue_comment event must have issue.number")
+    user = _obj(comment, "user")
     return Event(
         kind="issue_comment",
         action=payload.get("action"),
-        pr_number=number if on_pr and isinstance(number, int) else None,
+        pr_number=number if on_pr else None,
+        issue_number=number,
         comment_id=comment.get("id") if isinstance(comment.get("id"), int) else None,
         comment_body=comment.get("body") if isinstance(comment.get("body"), str) else None,
-        **{**common, "actor": _obj(comment, "user").get("login") or common["actor"]},
+        actor_is_bot=user.get("type") == "Bot" or str(user.get("login") or "").endswith("[bot]"),
+        **{**common, "actor": user.get("login") or common["actor"]},
     )
 
 

@@ -49,14 +49,14 @@ def tolerances(cfg: LoadedConfig, dataset: Dataset) -> tuple[float, float]:
     return tol.min_label_agreement, max(1e-3 * spread, 1e-6)
 
 
-def export_model(cfg: LoadedConfig, key: str, model: Any, meta: dict[str, Any], dataset: Dataset, store: Any, git_sha: str | None) -> ExportOutcome:
+def export_model(cfg: LoadedConfig, key: str, model: Any, meta: dict[str, Any], dataset: Dataset, store: Any, git_sha: str | None, reuse: bool = True) -> ExportOutcome:
     """Export (or reuse the cached export of) ``model`` and check parity on the holdout."""
     from . import export
 
     enforced = cfg.config.export.on_failure == "fail"
     if not cfg.config.export.onnx:
         return ExportOutcome("disabled", "ONNX export is off (export.onnx: false)", enforced=False)
-    cached = store.get_onnx(key)
+    cached = store.get_onnx(key) if reuse else None  # a freshly trained model gets a fresh export
     if cached is not None:
         data, info = cached
         reused = True

@@ -22,7 +22,7 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-.") or "model"
     files = {
         Path("mlops.yaml"): env.get_template("init_mlops.yaml.j2").render(name=name, data=data, target=target),
-        WORKFLOW: env.get_template("init_workflow.yml.j2").render(action_ref=action_ref, deploy_ref=deploy_ref(action_ref), config="mlops.yaml", branch=branch),
+        WORKFLOW: env.get_template("init_workflow.yml.j2").render(action_ref=action_ref, deploy_ref=deploy_ref(action_ref), chatops_ref=sibling_ref(action_ref, "chatops"), config="mlops.yaml", branch=branch),
         MONITOR_WORKFLOW: env.get_template("init_monitor.yml.j2").render(monitor_ref=sibling_ref(action_ref, "monitor"), current="data/recent.csv"),
     }
     out = []

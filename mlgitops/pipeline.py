@@ -49,9 +49,9 @@ def base_worktree(root: Path, sha: str, config_dir: Path, data_paths: list[str])
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def obtain_model(side: SidePlan, dataset: Dataset, train_root: Path, store: Store) -> ModelOutcome:
+def obtain_model(side: SidePlan, dataset: Dataset, train_root: Path, store: Store, reuse: bool = True) -> ModelOutcome:
     """The cached model for ``side.key``, or a freshly trained one (then cached)."""
-    hit = store.get_model(side.key)
+    hit = store.get_model(side.key) if reuse else None
     if hit is not None:
         model, meta = hit
         return ModelOutcome(model, meta, True)
@@ -242,3 +242,16 @@ def score_baseline(outcome: ModelOutcome, dataset: Dataset, metric_names: list[s
         return evaluate(outcome.model, dataset.holdout, features, dataset.target, dataset.task, dataset.labels, metric_names), ""
     except Exception as exc:  # a model from another config may reject the new data's types
         return None, f"the baseline could not score the candidate's holdout: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def retrain_note(why: str, previous: dict[str, Any] | None, fresh: dict[str, Any], names: list[str]) -> str:
+    """What a requested retrain found: the same metrics (training is reproducible) or
+    which metrics moved against the model it replaces."""
+    if previous is None:
+        return f"Retrained from scratch ({why}); no earlier model of these inputs was cached."
+    old, new = previous.get("metrics") or {}, fresh.get("metrics") or {}
+    moved = [f"{n} {old.get(n):.4g} → {new.get(n):.4g}" for n in names if isinstance(old.get(n), (int, float)) and isinstance(new.get(n), (int, float)) and old.get(n) != new.get(n)]
+    if not moved:
+        return f"Retrained from scratch ({why}): same metrics as the cached model of these inputs, so training is reproducible; the new model replaces it."
+    return f"Retrained from scratch ({why}): metrics moved against the cached model of these inputs ({'; '.join(moved)}), so training is not reproducible; the new model replaces it."
+

@@ -52,6 +52,7 @@ class RunPlan:
     candidate: SidePlan
     baseline: BaselinePlan
     run_key: str
+    retrain: str | None = None  # why the candidate is retrained from scratch (e.g. `/mlops retrain` by @alice)
 
 
 def _side(cfg: LoadedConfig, tree: Any, fallback: Any | None, label: str) -> SidePlan | str:

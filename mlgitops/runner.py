@@ -40,6 +40,8 @@ class Outcome:
 
 
 def _cached_report(plan: RunPlan, store: Store) -> Report | None:
+    if plan.retrain:
+        return None
     raw = store.get_run(plan.run_key)
     if raw is None:
         return None
@@ -178,6 +180,8 @@ def compute_report(cfg: LoadedConfig, plan: RunPlan, store: Store, forge: Forge 
         return report
     if forge is not None:
         _pending(forge, event)
+    if plan.retrain:  # the retrained model (and its export) replace the cached ones
+        store.replacing.add(plan.candidate.key)
     try:
         from .actions_runtime import group
 
@@ -194,10 +198,11 @@ def compute_report(cfg: LoadedConfig, plan: RunPlan, store: Store, forge: Forge 
     return report
 
 
-def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, forge: Forge) -> Outcome:
+def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, forge: Forge, retrain: str | None = None) -> Outcome:
+    """The PR flow end to end; ``retrain`` (why) trains the candidate afresh, ignoring the cache."""
     store = Store(root)
     gitrepo.HASHES = gitrepo.HashCache(store.dir / "cache" / "hashes.json")
-    plan = make_plan(cfg, root, config_rel, event)
+    plan = replace(make_plan(cfg, root, config_rel, event), retrain=retrain)
     report = compute_report(cfg, plan, store, forge)
     ref = deliver(report, render(report, cfg), event, forge)
     if not report.passed:

@@ -46,6 +46,7 @@ class Store:
         self.root = root
         self.dir = root / MLOPS_DIR
         self._staging: Path | None = None
+        self.replacing: set[str] = set()  # model keys whose cache entries this run may replace (a requested retrain)
 
     @property
     def staging(self) -> Path:
@@ -160,6 +161,13 @@ class Store:
                 tmp = final.parent / f".{entry.name}.{uuid.uuid4().hex}.tmp"
                 if entry.is_dir():
                     if final.exists():
+                        if entry.name not in self.replacing or kind == "cache/runs":
+                            continue
+                        old = final.parent / f".{entry.name}.{uuid.uuid4().hex}.old"
+                        shutil.copytree(entry, tmp)
+                        os.replace(final, old)  # readers see the old entry or (after a moment) the new one
+                        os.replace(tmp, final)
+                        shutil.rmtree(old, ignore_errors=True)
                         continue
                     shutil.copytree(entry, tmp)
                 else:

@@ -26,6 +26,10 @@ from urllib.parse import parse_qs, urlsplit
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "github"
 SPEC_PATH = SHARED / "openapi" / "api.github.com.subset.json"
+# Operations the shared cut lacks (permissions, reactions, issues): the same package
+# and version, cut the same way; see tests/github_extra/README.md.
+EXTRA_SPEC_PATH = Path(__file__).resolve().parent / "github_extra" / "api.github.com.extra.json"
+ROLES = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read"}  # role_name -> legacy permission (GitHub's description of the endpoint)
 GITHUB = "https://api.github.com"
 
 
@@ -59,6 +63,13 @@ class Repo:
     branches: dict[str, str] = field(default_factory=dict)  # name -> commit sha
     blobs: dict[str, bytes] = field(default_factory=dict)
     trees: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)  # real issues (PRs live in pulls)
+    collaborators: dict[str, str] = field(default_factory=dict)  # login -> role_name
+    reactions: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # comment id -> reactions
+
+    def next_number(self) -> int:
+        """Issues and pull requests share one sequence of numbers, as on GitHub."""
+        return max([*self.pulls, *self.issues, 0]) + 1
 
     def tree_of(self, files: dict[str, bytes]) -> str:
         import hashlib
@@ -97,6 +108,11 @@ class Spec:
         from openapi_schema_validator import OAS30Validator
 
         self.doc = json.loads(path.read_text())
+        if path == SPEC_PATH and EXTRA_SPEC_PATH.is_file():
+            extra = json.loads(EXTRA_SPEC_PATH.read_text())
+            self.doc["paths"].update(extra["paths"])
+            for kind, items in extra["components"].items():
+                self.doc["components"].setdefault(kind, {}).update(items)
         self._validator_cls = OAS30Validator
         self._validators: dict[str, Any] = {}
 
@@ -217,6 +233,13 @@ class StandIn:
         pull = {"number": number, "head_sha": head_sha, "base_sha": base_sha, "head_ref": head_ref, "base_ref": base_ref, "state": "open"}
         self.repos[full_name].pulls[number] = pull
         return pull
+
+    def add_comment(self, full_name: str, number: int, body: str, author: str) -> int:
+        """Someone else's comment on issue or PR ``number`` (e.g. a ChatOps command)."""
+        cid = next(self.ids)
+        stamp = now()
+        self.repos[full_name].comments[cid] = {"id": cid, "number": number, "body": body, "created_at": stamp, "updated_at": stamp, "author": author}
+        return cid
 
     def fail(self, method: str, path: str, status: int, times: int = 1, headers: dict[str, str] | None = None, body: dict[str, Any] | None = None, after: bool = False, delay: float = 0.0) -> None:
         self.faults.append(Fault(method, re.compile(path), status, times, headers or {}, body, after, delay))
@@ -365,11 +388,115 @@ def _issue_comment(s: StandIn, repo: Repo, c: dict[str, Any], template: str, sta
 @route("GET", "/repos/{owner}/{repo}/issues/{issue_number}")
 def get_issue(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
     number = int(p["issue_number"])
+    if number in repo.issues:
+        return 200, _issue(s, repo, repo.issues[number], "GET", "/repos/{owner}/{repo}/issues/{issue_number}", 200), {}
     if number not in repo.pulls:
         return 404, _error_body(404), {}
     out = s.rewrite(s.spec.example("GET", "/repos/{owner}/{repo}/issues/{issue_number}", 200), repo)
     out.update(number=number, url=s.api(repo, f"/issues/{number}"), comments_url=s.api(repo, f"/issues/{number}/comments"), comments=sum(1 for c in repo.comments.values() if c["number"] == number))
     return 200, out, {}
+
+
+def _issue(s: StandIn, repo: Repo, issue: dict[str, Any], method: str, template: str, status: int) -> dict[str, Any]:
+    out = s.rewrite(s.spec.example(method, template, status), repo)
+    if isinstance(out, list):
+        out = out[0]
+    n = issue["number"]
+    label = out["labels"][0] if out.get("labels") else {"id": 1, "node_id": "LA_1", "url": "", "name": "", "description": None, "color": "ededed", "default": False}
+    out.update(
+        id=issue["id"], node_id=f"I_{issue['id']}", number=n, title=issue["title"], body=issue.get("body"), state=issue["state"],
+        labels=[{**label, "id": i + 1, "name": name, "url": s.api(repo, f"/labels/{name}"), "default": False} for i, name in enumerate(issue["labels"])],
+        url=s.api(repo, f"/issues/{n}"), html_url=f"https://github.com/{repo.full_name}/issues/{n}", comments_url=s.api(repo, f"/issues/{n}/comments"),
+        comments=sum(1 for c in repo.comments.values() if c["number"] == n), created_at=issue["created_at"], updated_at=issue["updated_at"],
+        closed_at=issue.get("closed_at"), pull_request=None, assignee=None, assignees=[], milestone=None,
+    )
+    out.pop("pull_request")  # an issue, not a PR: GitHub leaves the key out
+    out["user"]["login"] = issue["author"]
+    out["user"]["type"] = "Bot" if issue["author"].endswith("[bot]") else "User"
+    return out
+
+
+def _validation_failed(resource: str, field_name: str, code: str = "missing_field") -> tuple[int, Any, dict[str, str]]:
+    return 422, {"message": "Validation Failed", "errors": [{"resource": resource, "code": code, "field": field_name}], "documentation_url": "https://docs.github.com/rest", "status": "422"}, {}
+
+
+@route("GET", "/repos/{owner}/{repo}/issues")
+def list_issues(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    """Issues (GitHub lists PRs here too; this repo's PRs are left out, as `pull_request`
+    objects would need the PR's issue shape, and callers filter them anyway)."""
+    state = (q.get("state") or ["open"])[0]
+    labels = [x for x in (q.get("labels") or [""])[0].split(",") if x]
+    creator = (q.get("creator") or [None])[0]
+    hits = [i for i in sorted(repo.issues.values(), key=lambda x: -x["number"]) if (state == "all" or i["state"] == state) and all(l in i["labels"] for l in labels) and (creator is None or i["author"] == creator)]
+    items, headers = _page([_issue(s, repo, i, "GET", "/repos/{owner}/{repo}/issues", 200) for i in hits], q, s.api(repo, "/issues"))
+    return 200, items, headers
+
+
+@route("POST", "/repos/{owner}/{repo}/issues")
+def create_issue(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    if not isinstance(body.get("title"), (str, int)) or not str(body["title"]).strip():
+        return _validation_failed("Issue", "title")
+    if len(body.get("body") or "") > 65536:
+        return _validation_failed("Issue", "body", "custom")
+    if repo.read_only:
+        return 403, {"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest/issues/issues#create-an-issue", "status": "403"}, {}
+    number = repo.next_number()
+    stamp = now()
+    labels = [x if isinstance(x, str) else x.get("name", "") for x in body.get("labels") or []]
+    repo.issues[number] = {"id": next(s.ids), "number": number, "title": str(body["title"]), "body": body.get("body"), "labels": labels, "state": "open", "author": s.identity, "created_at": stamp, "updated_at": stamp}
+    out = _issue(s, repo, repo.issues[number], "POST", "/repos/{owner}/{repo}/issues", 201)
+    return 201, out, {"Location": out["url"]}
+
+
+@route("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}")
+def update_issue(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    issue = repo.issues.get(int(p["issue_number"]))
+    if issue is None:
+        return 404, _error_body(404), {}
+    if "state" in body and body["state"] not in ("open", "closed"):
+        return _validation_failed("Issue", "state", "invalid")
+    for key in ("title", "body", "state"):
+        if key in body:
+            issue[key] = body[key]
+    if "labels" in body:
+        issue["labels"] = [x if isinstance(x, str) else x.get("name", "") for x in body["labels"]]
+    issue["updated_at"] = now()
+    issue["closed_at"] = issue["updated_at"] if issue["state"] == "closed" else None
+    return 200, _issue(s, repo, issue, "PATCH", "/repos/{owner}/{repo}/issues/{issue_number}", 200), {}
+
+
+@route("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission")
+def collaborator_permission(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    login = p["username"]
+    role = repo.collaborators.get(login)
+    if role is None and login != s.identity:
+        return 404, _error_body(404), {}
+    role = role or "write"
+    out = s.rewrite(s.spec.example("GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", 200), repo)
+    out.update(permission=ROLES.get(role, "none"), role_name=role)
+    out["user"].update(login=login, role_name=role)
+    out["user"]["permissions"] = {"admin": role == "admin", "maintain": role in ("admin", "maintain"), "push": ROLES.get(role) in ("admin", "write"), "triage": role != "read", "pull": True}
+    return 200, out, {}
+
+
+@route("POST", "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions")
+def create_reaction(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    cid = int(p["comment_id"])
+    if cid not in repo.comments:
+        return 404, _error_body(404), {}
+    content = body.get("content")
+    if content not in ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"):
+        return _validation_failed("Reaction", "content", "invalid")
+    given = repo.reactions.setdefault(cid, [])
+    existing = next((r for r in given if r["content"] == content and r["user"] == s.identity), None)
+    status = 200 if existing else 201  # GitHub: 200 when this user already reacted so
+    if existing is None:
+        existing = {"id": next(s.ids), "content": content, "user": s.identity, "created_at": now()}
+        given.append(existing)
+    out = s.rewrite(s.spec.example("POST", "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions", status), repo)
+    out.update(id=existing["id"], node_id=f"REA_{existing['id']}", content=content, created_at=existing["created_at"])
+    out["user"]["login"] = s.identity
+    return status, out, {}
 
 
 @route("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments")
@@ -392,7 +519,7 @@ def create_comment(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any)
         return 422, {"message": "Validation Failed", "errors": [{"resource": "IssueComment", "code": "missing_field", "field": "body"}], "documentation_url": "https://docs.github.com/rest"}, {}
     if len(body["body"]) > 65536:
         return 422, {"message": "Validation Failed", "errors": [{"resource": "IssueComment", "code": "custom", "field": "body", "message": "body is too long (maximum is 65536 characters)"}], "documentation_url": "https://docs.github.com/rest"}, {}
-    if number not in repo.pulls:
+    if number not in repo.pulls and number not in repo.issues:
         return 404, _error_body(404), {}
     cid = next(s.ids)
     stamp = now()
@@ -656,6 +783,14 @@ def _pull_full(s: StandIn, repo: Repo, pull: dict[str, Any], template: str, meth
     owner = repo.full_name.split("/")[0]
     out["head"].update(sha=pull["head_sha"], ref=pull["head_ref"], label=f"{owner}:{pull['head_ref']}")
     out["base"].update(sha=pull["base_sha"], ref=pull["base_ref"], label=f"{owner}:{pull['base_ref']}")
+    for side in ("head", "base"):
+        out[side]["repo"].update(full_name=repo.full_name, name=repo.full_name.split("/")[1], fork=False)
+        out[side]["repo"]["owner"]["login"] = owner
+    if pull.get("head_repo"):  # a pull request from a fork
+        fork_owner = pull["head_repo"].split("/")[0]
+        out["head"]["repo"].update(full_name=pull["head_repo"], name=pull["head_repo"].split("/")[1], fork=True)
+        out["head"]["repo"]["owner"]["login"] = fork_owner
+        out["head"]["label"] = f"{fork_owner}:{pull['head_ref']}"
     return out
 
 
@@ -680,7 +815,7 @@ def create_pull(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) ->
         return 422, {"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "invalid", "field": "head" if head not in repo.branches else "base"}], "documentation_url": doc, "status": "422"}, {}
     if any(pl["state"] == "open" and pl["head_ref"] == head and pl["base_ref"] == base for pl in repo.pulls.values()):
         return 422, {"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom", "message": f"A pull request already exists for {repo.full_name.split('/')[0]}:{head}."}], "documentation_url": doc, "status": "422"}, {}
-    number = max([*repo.pulls, *repo.comments, 0]) + 1
+    number = repo.next_number()
     pull = {"number": number, "head_sha": repo.branches[head], "base_sha": repo.branches[base], "head_ref": head, "base_ref": base, "state": "open", "title": body["title"], "body": body.get("body"), "merged": False}
     repo.pulls[number] = pull
     return 201, _pull_full(s, repo, pull, "/repos/{owner}/{repo}/pulls", "POST", 201), {}

@@ -66,12 +66,16 @@ def test_init_writes_a_valid_scaffold_and_keeps_existing_files(tmp_path: Path, c
     proc = subprocess.run([*CHECK, "--builtin-schema", "vendor.github-workflows", str(workflow)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
     doc = yaml.safe_load(workflow.read_text())
-    assert doc[True] == {"pull_request": {"types": ["opened", "synchronize", "reopened"]}, "push": {"branches": ["main"]}}  # YAML 1.1 reads `on` as true
+    assert doc[True] == {"pull_request": {"types": ["opened", "synchronize", "reopened"]}, "push": {"branches": ["main"]}, "issue_comment": {"types": ["created"]}}  # YAML 1.1 reads `on` as true
     assert doc["permissions"] == {"contents": "read", "pull-requests": "write", "statuses": "write", "checks": "write"}
     assert doc["jobs"]["gate"]["steps"][1] == {"uses": "acme/mlgitops/actions/pull-request@v1", "with": {"config": "mlops.yaml"}}
     deploy = doc["jobs"]["deploy"]
     assert (deploy["if"], deploy["permissions"]) == ("github.event_name == 'push'", {"contents": "write", "pull-requests": "write"})
     assert deploy["steps"][1] == {"uses": "acme/mlgitops/actions/deploy@v1", "with": {"config": "mlops.yaml"}}
+    chatops = doc["jobs"]["chatops"]
+    assert chatops["if"] == "github.event_name == 'issue_comment' && contains(github.event.comment.body, '/mlops')"
+    assert chatops["steps"][0]["with"]["ref"] == "${{ github.event.issue.pull_request && format('refs/pull/{0}/head', github.event.issue.number) || '' }}"
+    assert chatops["steps"][1] == {"uses": "acme/mlgitops/actions/chatops@v1", "with": {"config": "mlops.yaml"}}
     monitor = tmp_path / ".github" / "workflows" / "mlops-monitor.yml"
     proc = subprocess.run([*CHECK, "--builtin-schema", "vendor.github-workflows", str(monitor)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
@@ -109,6 +113,28 @@ def test_deploy_action_runs_mlops_deploy_and_declares_its_outputs() -> None:
 
     source = inspect.getsource(cli._print_outcome)
     for name in declared:
+        assert f'"{name}"' in source
+
+
+def test_chatops_action_checks_before_it_installs_requirements() -> None:
+    """A fork's requirements file must never be installed: the command is checked
+    (permission through the API, fork) first, writing nothing, and only an accepted
+    retrain installs the requirements."""
+    doc = yaml.safe_load((REPO_ROOT / "actions" / "chatops" / "action.yml").read_text())
+    steps = doc["runs"]["steps"]
+    ids = [s.get("id") or s.get("name") for s in steps]
+    check, install, run = ids.index("check"), ids.index("Install the training requirements (accepted retrain only)"), ids.index("chatops")
+    assert check < install < run
+    assert steps[check]["run"].strip() == 'mlops run --check-command --config "$MLOPS_CONFIG"'
+    assert steps[install]["if"] == "steps.check.outputs.chatops-run == 'true' && steps.check.outputs.chatops-command == 'retrain' && inputs.requirements != ''"
+    assert steps[run]["run"].strip() == 'mlops run --config "$MLOPS_CONFIG"'
+    assert {s.get("env", {}).get("GITHUB_TOKEN") for s in (steps[check], steps[run])} == {"${{ inputs.token }}"}
+    import inspect
+
+    from mlgitops import cli
+
+    source = inspect.getsource(cli.run_chatops_command)
+    for name in ("chatops-command", "chatops-run", "chatops-reply"):
         assert f'"{name}"' in source
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from . import PullRef
 
 DEFAULT_API_URL = "https://api.github.com"
+ISSUE_LABEL = "mlops"  # the label our issues carry (GitHub creates it on first use)
 CHECK_OUTPUT_LIMIT = 65_535  # characters GitHub accepts in a check run's output.summary
 STATE_TO_CONCLUSION = {"success": "success", "failure": "failure", "error": "failure"}
 
@@ -346,10 +347,49 @@ class GitHubForge:
         return [{"number": p.number, "head": p.head.ref, "title": p.title, "url": p.html_url} for p in pulls if p.head.ref == head]
 
     def upsert_issue(self, marker: str, title: str, body: str) -> Any:
-        # Creating and listing issues (POST/GET /repos/{owner}/{repo}/issues) is not in the
-        # GitHub material this project is tested against (../shared/github), so it is not
-        # offered untested: the monitor's issue lives on the local forge for now.
-        raise ForgeError("opening the monitor's issue on GitHub is not supported yet", hint="run `mlops monitor --forge local` (the issue is written under .mlops/forge/issues/), or alert through `alerts.webhook`")
+        """Edit our open issue holding ``marker`` or open one (labelled ``mlops``)."""
+        from . import IssueRef
+
+        def find() -> Any:
+            for issue in self.repo.get_issues(state="open", labels=[ISSUE_LABEL]):
+                if issue.pull_request is None and marker in (issue.body or "") and self._ours(issue):
+                    return issue
+            return None
+
+        text = f"{marker}\n{body}"
+        mine = self._call("list the open issues", find)
+        if mine is not None:
+            self._call("edit the issue", lambda: mine.edit(title=title, body=text))
+            return IssueRef(mine.number, mine.html_url, False)
+        made = self._call("open an issue", lambda: self.repo.create_issue(title=title, body=text, labels=[ISSUE_LABEL]))
+        return IssueRef(made.number, made.html_url, True)
+
+    # -- ChatOps ----------------------------------------------------------------
+    def permission(self, login: str) -> str:
+        """``login``'s base permission here: admin, write, read or none (GitHub maps
+        maintain to write and triage to read); someone GitHub does not know is none."""
+        try:
+            return str(self._call(f"read {login}'s permission", lambda: self.repo.get_collaborator_permission(login)))
+        except ForgeError as exc:
+            if exc.status == 404:
+                return "none"
+            raise
+
+    def pull_info(self, number: int) -> dict[str, Any]:
+        """Head/base of PR ``number`` and whether its head lives in a fork."""
+        pull = self._call("read the pull request", lambda: self.repo.get_pull(number))
+        head_repo = pull.head.repo.full_name if pull.head.repo is not None else None
+        return {"number": number, "head_sha": pull.head.sha, "head_ref": pull.head.ref, "base_sha": pull.base.sha, "base_ref": pull.base.ref, "head_repo": head_repo, "fork": head_repo != self.repo_name, "state": pull.state, "url": pull.html_url}
+
+    def react(self, number: int, comment_id: int, content: str) -> None:
+        """Add reaction ``content`` (+1, -1, eyes, rocket, confused, ...) to a comment."""
+        comment = self._call("read the command's comment", lambda: self._issue(number).get_comment(comment_id))
+        self._call("react to the command", lambda: comment.create_reaction(content))
+
+    def reply(self, number: int, body: str) -> str | None:
+        """A new comment on issue or PR ``number``; its URL."""
+        made = self._call("reply on the pull request", lambda: self._issue(number).create_comment(body))
+        return made.html_url
 
     # -- lookups ----------------------------------------------------------------
     def pull_for_sha(self, sha: str) -> int | None:

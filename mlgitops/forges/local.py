@@ -5,6 +5,9 @@ Layout (stable, other tools may read it):
 * ``.mlops/forge/<pr>/comments.json`` - the PR's comments, like GitHub's issue comments
 * ``.mlops/forge/<pr>/comment.md`` - our comment's latest body, for reading
 * ``.mlops/forge/statuses/<sha>.json`` - commit statuses by context
+* ``.mlops/forge/<pr>/reactions.json`` - reactions to comments (ChatOps), by comment id
+* ``.mlops/forge/collaborators.json`` - ``{"login": "admin|write|read|none"}``, who may
+  run ChatOps commands; without it the clone's owner is everyone (see ``permission``)
 """
 
 from __future__ import annotations
@@ -55,6 +58,45 @@ class LocalForge:
         atomic_write(self.dir / pr_key / "comments.json", json.dumps(comments, indent=2))
         atomic_write(self.comment_path(pr_key), body)
         return CommentRef(mine["id"], self.comment_path(pr_key).as_uri(), created)
+
+    # -- ChatOps ----------------------------------------------------------------
+    def permission(self, login: str) -> str:
+        """From ``collaborators.json``; without that file whoever can run mlops on this
+        clone can already push to it, so every sender counts as ``admin``."""
+        path = self.dir / "collaborators.json"
+        if not path.is_file():
+            return "admin"
+        from ..errors import InputError
+
+        try:
+            people = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}", hint='write {"login": "write", ...}') from None
+        if not isinstance(people, dict):
+            raise InputError(f"{path}: expected an object of login -> permission", hint='write {"login": "write", ...}')
+        return str(people.get(login, "none"))
+
+    def pull_info(self, number: int) -> dict:
+        """The local forge has no PR records for comments: the checkout is the PR's head."""
+        from ..gitrepo import current_branch, resolve
+
+        root = self.dir.parents[1]
+        return {"number": number, "head_sha": resolve(root, "HEAD"), "head_ref": current_branch(root), "base_sha": None, "base_ref": None, "head_repo": None, "fork": False, "state": "open", "url": self.comment_path(f"pr-{number}").as_uri()}
+
+    def react(self, number: int, comment_id: int, content: str) -> None:
+        path = self.dir / f"pr-{number}" / "reactions.json"
+        given = json.loads(path.read_text()) if path.is_file() else {}
+        mine = given.setdefault(str(comment_id), [])
+        if content not in mine:  # like GitHub: one reaction of a kind per user
+            mine.append(content)
+        atomic_write(path, json.dumps(given, indent=2))
+
+    def reply(self, number: int, body: str) -> str | None:
+        key = f"pr-{number}"
+        comments = self.comments(key)
+        comments.append({"id": max((c["id"] for c in comments), default=0) + 1, "created_at": _now(), "updated_at": _now(), "body": body, "author": "mlops"})
+        atomic_write(self.dir / key / "comments.json", json.dumps(comments, indent=2))
+        return (self.dir / key / "comments.json").as_uri()
 
     def statuses(self, sha: str) -> dict:
         path = self.dir / "statuses" / f"{sha}.json"
