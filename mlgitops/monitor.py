@@ -109,7 +109,7 @@ def run_monitor(cfg: LoadedConfig, root: Path, config_rel: str, current_path: Pa
         try:
             outcome.issue = forge.upsert_issue(marker, f"{cfg.config.name} in {target.env}: {over[0].message}", body)
             what_issue = f"{'opened' if outcome.issue.created else 'updated'} issue #{outcome.issue.number}"
-        except ForgeError as exc:  # GitHub issues are not supported yet: the alert and the exit code carry it
+        except ForgeError as exc:  # e.g. a token without `issues: write`: the alert and the exit code carry it
             what_issue = f"no issue ({exc.message})"
         from . import alerts
 

@@ -110,7 +110,8 @@ class Spec:
         self.doc = json.loads(path.read_text())
         if path == SPEC_PATH and EXTRA_SPEC_PATH.is_file():
             extra = json.loads(EXTRA_SPEC_PATH.read_text())
-            self.doc["paths"].update(extra["paths"])
+            for template, methods in extra["paths"].items():
+                self.doc["paths"].setdefault(template, {}).update(methods)
             for kind, items in extra["components"].items():
                 self.doc["components"].setdefault(kind, {}).update(items)
         self._validator_cls = OAS30Validator
@@ -526,6 +527,14 @@ def create_comment(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any)
     repo.comments[cid] = {"id": cid, "number": number, "body": body["body"], "created_at": stamp, "updated_at": stamp, "author": s.identity}
     out = _issue_comment(s, repo, repo.comments[cid], "/repos/{owner}/{repo}/issues/{issue_number}/comments", 201, "POST")
     return 201, out, {"Location": out["url"]}
+
+
+@route("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}")
+def get_comment(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
+    c = repo.comments.get(int(p["comment_id"]))
+    if c is None:
+        return 404, _error_body(404), {}
+    return 200, _issue_comment(s, repo, c, "/repos/{owner}/{repo}/issues/comments/{comment_id}", 200), {}
 
 
 @route("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}")

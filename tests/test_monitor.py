@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import GitRepo, mixed_frame
+from tests.github_standin import StandIn
+from tests.test_chatops import deployed_on_github, github, needs_shared  # noqa: F401  (fixture)
 from tests.test_deploy import deployed  # noqa: F401  (fixture: staging runs v1)
 
 
@@ -75,3 +77,22 @@ def test_bad_current_data_exits_2(cli_noprefect, deployed: GitRepo, content: str
     result = cli_noprefect("monitor", "--current", str(path), cwd=deployed.path)
     assert result.exit_code == 2
     assert result.output.startswith(message.format(p=path))
+
+
+@needs_shared
+def test_on_github_the_monitor_opens_one_issue_and_updates_it(cli, repo: GitRepo, github: StandIn) -> None:  # noqa: F811
+    remote = deployed_on_github(cli, repo, github)
+    path = recent(repo, "november.csv", shift=True, labels=False)
+    first = cli("monitor", "--current", str(path), "--forge", "github", cwd=repo.path)
+    assert first.exit_code == 1, first.output
+    (issue,) = remote.issues.values()
+    assert first.output.startswith(f"churn in staging: 1 check(s) over threshold; opened issue #{issue['number']}")
+    assert issue["labels"] == ["mlops"] and issue["author"] == github.identity and issue["title"].startswith("churn in staging: drift: 2 of 4 columns drifted")
+    assert issue["body"].startswith("<!-- mlgitops:monitor name=churn env=staging -->\n") and "| `age` | K-S p_value |" in issue["body"]
+    again = cli("monitor", "--current", str(path), "--forge", "github", cwd=repo.path)
+    assert again.exit_code == 1 and f"updated issue #{issue['number']}" in again.output
+    assert len(remote.issues) == 1 and github.calls("PATCH", rf"/issues/{issue['number']}$")
+    remote.issues[issue["number"]]["state"] = "closed"  # someone closed it: the next drift opens a new one
+    third = cli("monitor", "--current", str(path), "--forge", "github", cwd=repo.path)
+    assert third.exit_code == 1 and "opened issue #" in third.output and len(remote.issues) == 2
+

@@ -356,7 +356,7 @@ class GitHubForge:
                     return issue
             return None
 
-        text = f"{marker}\n{body}"
+        text = body if marker in body else f"{marker}\n{body}"
         mine = self._call("list the open issues", find)
         if mine is not None:
             self._call("edit the issue", lambda: mine.edit(title=title, body=text))
