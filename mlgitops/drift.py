@@ -48,21 +48,62 @@ class DriftResult:
         return asdict(self)
 
 
-def read_table(raw: bytes, name: str, fmt: str | None) -> Any:
+def read_table(raw: bytes | Path, name: str, fmt: str | None) -> Any:
+    """The whole table, from bytes or (streamed by pandas) from a file."""
     import pandas as pd
 
     from .data import missing_as_nan
 
-    kind = fmt or ("parquet" if name.lower().endswith((".parquet", ".pq")) else "csv")
-    frame = pd.read_parquet(io.BytesIO(raw)) if kind == "parquet" else pd.read_csv(io.BytesIO(raw))
+    kind = file_kind(name, fmt)
+    source = io.BytesIO(raw) if isinstance(raw, bytes) else raw
+    frame = pd.read_parquet(source) if kind == "parquet" else pd.read_csv(source)
     frame.columns = [str(c) for c in frame.columns]
     return missing_as_nan(frame)
 
 
-def reference_data(cfg: LoadedConfig, plan: Any) -> tuple[Any, str]:
-    """(reference frame or None, what it is / why there is none)."""
+def file_kind(name: str, fmt: str | None) -> str:
+    return fmt or ("parquet" if name.lower().endswith((".parquet", ".pq")) else "csv")
+
+
+def sample_file(path: Path, fmt: str | None, sample: int, seed: int) -> Any:
+    """A seeded sample of ``sample`` rows of the file (all when 0), streamed; the frame
+    carries the file's row count in ``attrs["rows"]`` for the report."""
+    from .data import missing_as_nan
+    from .sampling import read_sample
+
+    got = read_sample(path, file_kind(path.name, fmt), None, sample, seed)
+    frame = missing_as_nan(got.frame)
+    frame.attrs["rows"] = got.rows
+    return frame
+
+
+def sample_blob(root: Path, sha: str, rel: str, fmt: str | None, sample: int, seed: int, want: str = "") -> tuple[Any, bool]:
+    """(sample of ``rel`` at commit ``sha`` or None when absent, whether its sha256
+    starts with ``want``): the blob is streamed to a temp file, never held whole."""
+    import tempfile
+
     from .gitrepo import GitTree
 
+    with tempfile.TemporaryDirectory(prefix="mlops-ref-") as tmp:
+        copy = Path(tmp) / Path(rel).name
+        digest = GitTree(root, sha).read_sha256(rel, copy_to=copy)
+        if digest is None:
+            return None, False
+        if not digest.startswith(want):
+            return None, False
+        return sample_file(copy, fmt, sample, seed), True
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def reference_data(cfg: LoadedConfig, plan: Any) -> tuple[Any, str]:
+    """(reference frame or None, what it is / why there is none)."""
     spec = cfg.config.drift
     assert spec is not None
     data = cfg.config.data
@@ -72,14 +113,14 @@ def reference_data(cfg: LoadedConfig, plan: Any) -> tuple[Any, str]:
             from .errors import DataError
 
             raise DataError(f"{cfg.where('drift', 'reference')}: drift.reference: file {spec.reference!r} not found ({path})", hint="name a CSV/Parquet file relative to mlops.yaml, or use `deployed` / `base`")
-        return read_table(path.read_bytes(), path.name, data.format), f"`{spec.reference}`"
+        return sample_file(path, data.format, spec.sample, spec.seed), f"`{spec.reference}`"
     if data.path.startswith("sklearn:"):
         return None, "the data is a bundled scikit-learn dataset: nothing to drift from"
     base = plan.baseline
     lineage = (base.manifest or {}).get("lineage") or {}
     lineage_why = ""
     if spec.reference == "deployed" and base.kind == "manifest":
-        found = lineage_data(plan.root, lineage, base.manifest.get("version"), data.format)
+        found = lineage_data(plan.root, lineage, base.manifest.get("version"), data.format, spec.sample, spec.seed)
         if found[0] is not None:
             return found
         lineage_why = found[1]
@@ -90,33 +131,30 @@ def reference_data(cfg: LoadedConfig, plan: Any) -> tuple[Any, str]:
         if base_data.path.startswith("sklearn:"):
             return None, "the base ref uses a bundled dataset"
         rel = (config_dir / base_data.path).as_posix()
-        raw = GitTree(plan.root, plan.event.base_sha).read_bytes(rel)
-        if raw is None and (cfg.root / base_data.path).is_file():
-            raw = (cfg.root / base_data.path).read_bytes()  # data kept out of git: the same file
-        if raw is not None:
-            return read_table(raw, rel, base_data.format), f"the training data of `{plan.event.base_ref or plan.event.base_sha[:7]}` (`{base_data.path}`)"
+        frame, _ = sample_blob(plan.root, plan.event.base_sha, rel, base_data.format, spec.sample, spec.seed)
+        if frame is None and (cfg.root / base_data.path).is_file():
+            frame = sample_file(cfg.root / base_data.path, base_data.format, spec.sample, spec.seed)  # data kept out of git: the same file
+        if frame is not None:
+            return frame, f"the training data of `{plan.event.base_ref or plan.event.base_sha[:7]}` (`{base_data.path}`)"
     if lineage_why:
         return None, f"no reference: {lineage_why}, and the base ref has no training data to compare with"
     return None, "no reference: nothing is deployed and the base ref has no training data to compare with"
 
 
-def lineage_data(root: Path, lineage: dict[str, Any], version: Any, fmt: str | None) -> tuple[Any, str]:
-    """The training data of a deployed model, from its lineage: the data file at the
-    commit it was trained from (or the working tree file, for data kept out of git),
-    accepted only when its sha256 matches the recorded one."""
-    from .gitrepo import GitTree
-
+def lineage_data(root: Path, lineage: dict[str, Any], version: Any, fmt: str | None, sample: int = 50_000, seed: int = 0) -> tuple[Any, str]:
+    """A seeded sample of the training data of a deployed model, from its lineage: the
+    data file at the commit it was trained from (or the working tree file, for data
+    kept out of git), accepted only when its sha256 matches the recorded one."""
     if not lineage.get("git_sha") or not lineage.get("data_path"):
         return None, "the deployed model's lineage does not name its data file"
     rel, want = str(lineage["data_path"]), str(lineage.get("data_sha256") or "")
-    raw = GitTree(root, str(lineage["git_sha"])).read_bytes(rel)
-    if raw is None or not hashlib.sha256(raw).hexdigest().startswith(want):
-        local = root / rel
-        work = local.read_bytes() if local.is_file() else None
-        raw = work if work is not None and hashlib.sha256(work).hexdigest().startswith(want) else None
-    if raw is None:
+    frame, _ = sample_blob(root, str(lineage["git_sha"]), rel, fmt, sample, seed, want)
+    local = root / rel
+    if frame is None and local.is_file() and _sha256_of(local).startswith(want):
+        frame = sample_file(local, fmt, sample, seed)
+    if frame is None:
         return None, f"the deployed model's training data (`{rel}` at `{str(lineage['git_sha'])[:7]}`, sha256 {want[:12]}) is not available here"
-    return read_table(raw, rel, fmt), f"the training data of the deployed model{f' v{version}' if version else ''} (`{rel}` at `{str(lineage['git_sha'])[:7]}`)"
+    return frame, f"the training data of the deployed model{f' v{version}' if version else ''} (`{rel}` at `{str(lineage['git_sha'])[:7]}`)"
 
 
 def compute_drift(reference: Any, current: Any, columns: list[str], sample: int, seed: int, what: str) -> tuple[DriftResult, Any]:
@@ -129,7 +167,8 @@ def compute_drift(reference: Any, current: Any, columns: list[str], sample: int,
     import pandas as pd
 
     started = time.perf_counter()
-    ref_rows, cur_rows = len(reference), len(current)
+    # A side read as a sample (sample_file) knows its file's row count.
+    ref_rows, cur_rows = reference.attrs.get("rows", len(reference)), current.attrs.get("rows", len(current))
     # Columns Evidently cannot compare are drift in their own right: say so, never crash.
     flagged: list[ColumnDrift] = []
     shared = []
@@ -153,8 +192,8 @@ def compute_drift(reference: Any, current: Any, columns: list[str], sample: int,
     sampled = None
     if sample and (ref_rows > sample or cur_rows > sample):
         sampled = sample
-        reference = reference.sample(n=min(sample, ref_rows), random_state=seed) if ref_rows > sample else reference
-        current = current.sample(n=min(sample, cur_rows), random_state=seed) if cur_rows > sample else current
+        reference = reference.sample(n=sample, random_state=seed) if len(reference) > sample else reference
+        current = current.sample(n=sample, random_state=seed) if len(current) > sample else current
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Evidently's own deprecation noise
         snapshot = Report([DataDriftPreset(columns=shared)]).run(current_data=current[shared], reference_data=reference[shared])

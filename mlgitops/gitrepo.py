@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import posixpath
@@ -138,15 +139,19 @@ class GitTree:
             return None
         return subprocess.run(["git", "cat-file", "blob", obj], cwd=self.root, capture_output=True, check=True).stdout
 
-    def read_sha256(self, rel: str) -> str | None:
+    def read_sha256(self, rel: str, copy_to: Path | None = None) -> str | None:
+        """The file's sha256, streamed (never whole in memory); ``copy_to`` also
+        writes its bytes there."""
         obj = self._files().get(rel)
         if obj is None:
             return None
         digest = hashlib.sha256()
-        with subprocess.Popen(["git", "cat-file", "blob", obj], cwd=self.root, stdout=subprocess.PIPE) as proc:
+        with subprocess.Popen(["git", "cat-file", "blob", obj], cwd=self.root, stdout=subprocess.PIPE) as proc, (open(copy_to, "wb") if copy_to else contextlib.nullcontext()) as out:
             assert proc.stdout is not None
             for chunk in iter(lambda: proc.stdout.read(1 << 20), b""):
                 digest.update(chunk)
+                if out is not None:
+                    out.write(chunk)
         return digest.hexdigest()
 
     def files_under(self, rel: str) -> list[str]:

@@ -41,11 +41,12 @@ def read_current(path: Path, shown: str, fmt: str | None) -> Any:
 
     if not path.is_file():
         raise DataError(f"--current {shown}: file not found", hint="pass the CSV or Parquet file of recent (production) data to compare with the deployed model's training data")
-    raw = path.read_bytes()
-    if not raw.strip():
+    with open(path, "rb") as fh:  # empty, or only blank lines: pandas would say less
+        empty = not fh.read(1 << 16).strip()
+    if empty:
         raise DataError(f"--current {shown}: the file is empty", hint="export the recent data with a header row")
     try:
-        frame = read_table(raw, path.name, fmt)
+        frame = read_table(path, path.name, fmt)
     except Exception as exc:  # pandas/pyarrow parse errors come in many types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"--current {shown}: cannot read it as {'Parquet' if path.suffix.lower() in ('.parquet', '.pq') else 'CSV'}: {first}") from None
@@ -55,7 +56,7 @@ def read_current(path: Path, shown: str, fmt: str | None) -> Any:
 
 
 def run_monitor(cfg: LoadedConfig, root: Path, config_rel: str, current_path: Path, shown: str, target: Any, retrain: bool, own_forge: Any = None) -> MonitorOutcome:
-    from .drift import compute_drift, lineage_data, read_table
+    from .drift import compute_drift, lineage_data, sample_file
     from .evaluate import evaluate
     from .export import OnnxModel
 
@@ -77,9 +78,9 @@ def run_monitor(cfg: LoadedConfig, root: Path, config_rel: str, current_path: Pa
         ref_path = Path(spec.reference) if Path(spec.reference).is_absolute() else cfg.root / spec.reference
         if not ref_path.is_file():
             raise DataError(f"{cfg.where('drift', 'reference')}: drift.reference: file {spec.reference!r} not found ({ref_path})", hint="name a CSV/Parquet file relative to mlops.yaml, or use `deployed` / `base`")
-        reference, what = read_table(ref_path.read_bytes(), ref_path.name, cfg.config.data.format), f"`{spec.reference}`"
+        reference, what = sample_file(ref_path, cfg.config.data.format, sample, seed), f"`{spec.reference}`"
     else:
-        reference, what = lineage_data(root, pin.lineage, pin.version, cfg.config.data.format)
+        reference, what = lineage_data(root, pin.lineage, pin.version, cfg.config.data.format, sample, seed)
     threshold = spec.max_drifted_share if spec is not None and spec.max_drifted_share is not None else DEFAULT_MAX_DRIFTED_SHARE
     drift: dict[str, Any] | None = None
     gates: list[GateResult] = []
