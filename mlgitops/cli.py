@@ -554,6 +554,50 @@ def serve(env: str, host: str, port: int, poll: float, ref: str | None, config: 
     return EXIT_OK
 
 
+@main.group()
+def webhook() -> None:
+    """Receive GitHub webhook deliveries as a service."""
+
+
+@webhook.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 behind a proxy or in a container).")
+@click.option("--port", default=8787, show_default=True, type=int, help="Port (0: any free port).")
+@click.option("--secret-env", default="MLOPS_WEBHOOK_SECRET", show_default=True, help="Environment variable holding the webhook's secret (never a flag: it would show in `ps`).")
+@click.option("--max-body", default=25 * 1024 * 1024, show_default=True, type=int, help="Largest delivery accepted, in bytes (GitHub sends at most 25 MB).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Deliveries run at once (embedded runner).")
+@click.option("--queue", "queue_size", default=100, show_default=True, type=click.IntRange(1, 100_000), help="Deliveries that may wait; beyond it the service answers 503 and GitHub may redeliver.")
+@repo_option
+@click.option("--forge", type=click.Choice(["auto", "local", "github"]), default="auto", show_default=True, help="Where runs report (passed to `mlops run`); github needs GITHUB_TOKEN in the service's environment.")
+@guarded
+def webhook_serve(host: str, port: int, secret_env: str, max_body: int, workers: int, queue_size: int, repo: str | None, forge: str) -> int:
+    """Verify, deduplicate and run GitHub deliveries (pull_request, push, issue_comment).
+
+    Point the repository's webhook (content type application/json, with a secret) at
+    http://HOST:PORT/webhook. Each new delivery is answered at once (202) and run with
+    `mlops run` in a worktree of the clone at --repo, at the payload's commit.
+    """
+    from .gitrepo import repo_root
+    from .webhook import DeliveryLog, LocalDispatcher, make_app
+
+    secret = os.environ.get(secret_env, "")
+    if not secret:
+        raise InputError(f"the webhook secret is not set: ${secret_env} is empty", hint=f"export {secret_env}=<the secret set on the GitHub webhook> (it is never read from a flag or a file)")
+    root = repo_root(Path(repo or ".").resolve())
+    state = root / ".mlops" / "webhook"
+    log = DeliveryLog(state / "deliveries.sqlite")
+    dispatcher = LocalDispatcher(root, log, workers=workers, queue=queue_size, forge=forge)
+    from .asgi import bind_server
+
+    app = make_app(secret.encode(), log, dispatcher, state / "payloads", max_body)
+
+    def ready(bound: int) -> None:
+        click.echo(f"webhook service on http://{host}:{bound}/webhook for {root} ({workers} worker(s), queue {queue_size}); GET /healthz, GET /deliveries/ID", err=True)
+
+    server, sock, _ = bind_server(app, host, port, ready)
+    server.run(sockets=[sock])
+    return EXIT_OK
+
+
 @main.command()
 @click.option("--current", "current", required=True, type=click.Path(dir_okay=False), help="CSV or Parquet of recent (production) data; with the target column, live metrics are checked too.")
 @click.option("--env", "env", default=None, help="Environment whose deployed model to check (default: deploy.baseline, else the first).")

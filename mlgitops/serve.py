@@ -192,29 +192,9 @@ def make_app(holder: ModelHolder, poll: float) -> Any:
 def make_server(holder: ModelHolder, host: str, port: int, poll: float, ready: Callable[[int], None] | None = None) -> tuple[Any, Any, int]:
     """(uvicorn server, bound socket, port): ``server.run(sockets=[sock])`` serves until
     ``server.should_exit`` is set. ``ready(port)`` is called once it is listening."""
-    import socket
+    from .asgi import bind_server
 
-    import uvicorn
-
-    app = make_app(holder, poll)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="pick another --port (0: any free port), or stop what uses it") from None
-    bound = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2))
-    if ready is not None:
-        started = server.startup
-
-        async def startup(sockets: Any = None) -> None:
-            await started(sockets)
-            ready(bound)
-
-        server.startup = startup  # type: ignore[method-assign]
-    return server, sock, bound
+    return bind_server(make_app(holder, poll), host, port, ready)
 
 
 def serve(holder: ModelHolder, host: str, port: int, poll: float, ready: Callable[[int], None] | None = None) -> None:
