@@ -568,8 +568,9 @@ def webhook() -> None:
 @click.option("--queue", "queue_size", default=100, show_default=True, type=click.IntRange(1, 100_000), help="Deliveries that may wait; beyond it the service answers 503 and GitHub may redeliver.")
 @repo_option
 @click.option("--forge", type=click.Choice(["auto", "local", "github"]), default="auto", show_default=True, help="Where runs report (passed to `mlops run`); github needs GITHUB_TOKEN in the service's environment.")
+@click.option("--record-only", is_flag=True, help="Verify and record deliveries but run nothing (to try a webhook's setup, or measure the service).")
 @guarded
-def webhook_serve(host: str, port: int, secret_env: str, max_body: int, workers: int, queue_size: int, repo: str | None, forge: str) -> int:
+def webhook_serve(host: str, port: int, secret_env: str, max_body: int, workers: int, queue_size: int, repo: str | None, forge: str, record_only: bool) -> int:
     """Verify, deduplicate and run GitHub deliveries (pull_request, push, issue_comment).
 
     Point the repository's webhook (content type application/json, with a secret) at
@@ -585,7 +586,8 @@ def webhook_serve(host: str, port: int, secret_env: str, max_body: int, workers:
     root = repo_root(Path(repo or ".").resolve())
     state = root / ".mlops" / "webhook"
     log = DeliveryLog(state / "deliveries.sqlite")
-    dispatcher = LocalDispatcher(root, log, workers=workers, queue=queue_size, forge=forge)
+    run = (lambda delivery: (0, "recorded only (--record-only)")) if record_only else None
+    dispatcher = LocalDispatcher(root, log, run=run, workers=workers, queue=queue_size, forge=forge)
     from .asgi import bind_server
 
     app = make_app(secret.encode(), log, dispatcher, state / "payloads", max_body)
