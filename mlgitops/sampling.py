@@ -107,6 +107,62 @@ def _parquet_take(path: Path, names: list[str], chosen: Any) -> Any:
     return frame
 
 
+def _count_lines_without_quotes(path: Path) -> int | None:
+    """Data rows of a CSV with no quote character (one line per row), counted from the
+    bytes: ten times faster than parsing. None when a quote appears (a quoted field
+    may hold a newline) or a line is blank: then the parser counts."""
+    newlines, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            if b'"' in chunk or b"\n\n" in chunk or b"\n\r\n" in chunk:
+                return None
+            if last == b"\n" and chunk.startswith((b"\n", b"\r\n")):
+                return None
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    rows = newlines + (0 if last == b"\n" else 1)  # a last line without its newline
+    return max(rows - 1, 0)  # the header
+
+
+def _csv_take_lines(path: Path, names: list[str], chosen: Any) -> Any:
+    """Data rows ``chosen`` of a quote-free CSV, cut out of its bytes by line; only
+    those lines (plus the header) are parsed, with the types the full read uses."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    picked: list[bytes] = []
+    header = b""
+    row = -1  # data row number of the first complete line in the buffer (-1: the header)
+    carry = b""
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            buf = carry + chunk
+            ends = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10)
+            if len(ends) == 0:
+                carry = buf
+                continue
+            starts = np.concatenate(([0], ends[:-1] + 1))
+            numbers = np.arange(row, row + len(ends))
+            if row == -1:
+                header = buf[: ends[0] + 1]
+            lo, hi = np.searchsorted(chosen, [max(row, 0), row + len(ends)])
+            for k in (chosen[lo:hi] - row):
+                picked.append(buf[starts[k] : ends[k] + 1])
+            row = int(numbers[-1]) + 1
+            carry = buf[ends[-1] + 1 :]
+    if carry.strip() and row >= 0 and len(chosen) and chosen[-1] == row:
+        picked.append(carry + b"\n")  # the last line had no newline
+    head = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=BLOCK_BYTES)).schema
+    types = {f.name: (pa.float64() if pa.types.is_integer(f.type) or pa.types.is_floating(f.type) else (f.type if pa.types.is_boolean(f.type) else pa.string())) for f in head if f.name in names}
+    table = pcsv.read_csv(io.BytesIO(header + b"".join(picked)), convert_options=pcsv.ConvertOptions(include_columns=names, column_types=types, strings_can_be_null=True))
+    frame = table.to_pandas()
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
 def _row_count(path: Path, kind: str, first: str | None) -> int:
     import pyarrow.csv as pcsv
 
@@ -129,7 +185,8 @@ def _bottom_k(path: Path, kind: str, columns: list[str] | None, n: int, seed: in
 
     batches = _batches(path, kind, columns)
     schema_names = next(batches)  # the first item: the columns that will be read
-    rows = _row_count(path, kind, schema_names[0] if schema_names else None)
+    lines = _count_lines_without_quotes(path) if kind == "csv" else None
+    rows = lines if lines is not None else _row_count(path, kind, schema_names[0] if schema_names else None)
     if n and rows > n:
         keys = np.random.default_rng(seed).random(rows)
         chosen = np.sort(np.argpartition(keys, n - 1)[:n])
@@ -138,6 +195,9 @@ def _bottom_k(path: Path, kind: str, columns: list[str] | None, n: int, seed: in
         chosen = None
     if kind == "parquet" and chosen is not None:
         return Sampled(_parquet_take(path, schema_names, chosen), rows)
+    if kind == "csv" and chosen is not None and lines is not None:
+        # One line per row: cut the chosen lines out of the bytes and parse only them.
+        return Sampled(_csv_take_lines(path, schema_names, chosen), rows)
     parts, offset = [], 0
     for batch in batches:
         if chosen is None:

@@ -38,3 +38,17 @@ def test_csv_whose_types_change_after_the_first_block_falls_back_to_pandas(tmp_p
     pd.DataFrame({"a": ["1"] * rows + ["unknown"], "b": range(rows + 1)}).to_csv(path, index=False)
     got = read_sample(path, "csv", None, 500, 0)
     assert got.rows == rows + 1 and len(got.frame) == 500 and list(got.frame.columns) == ["a", "b"]
+
+
+def test_quoted_and_plain_csv_give_the_same_sample(tmp_path: Path) -> None:
+    """A quote-free CSV is sampled by cutting lines out of its bytes; one with quotes
+    (a field may hold a newline) through the parser: the same rows either way."""
+    rows = 2 * BATCH_ROWS + 5
+    frame = pd.DataFrame({"i": np.arange(rows), "note": ["plain"] * rows})
+    plain, quoted = tmp_path / "plain.csv", tmp_path / "quoted.csv"
+    frame.to_csv(plain, index=False)
+    frame.assign(note=["two\nlines" if i == 7 else "plain" for i in range(rows)]).to_csv(quoted, index=False)
+    a, b = read_sample(plain, "csv", None, 300, 3), read_sample(quoted, "csv", None, 300, 3)
+    assert a.rows == b.rows == rows
+    assert (a.frame["i"].to_numpy() == b.frame["i"].to_numpy()).all() and len(a.frame) == 300
+    assert set(a.frame["note"]) == {"plain"}
