@@ -153,8 +153,10 @@ def main() -> None:
 @click.option("--forge", type=click.Choice(["auto", "local", "github"]), default="auto", show_default=True, help="Where the comment and status go; auto: GitHub on an Actions runner with a token and a PR event, else local files under .mlops/.")
 @click.option("--token", default=None, help="GitHub token (default: $GITHUB_TOKEN). Never printed.")
 @click.option("--check-command", is_flag=True, help="For a comment (issue_comment) event: only decide whether its /mlops command would run (parse, permission, fork); write nothing.")
+@click.option("--deployment", default=None, envvar="MLOPS_DEPLOYMENT", help="Run the event on Prefect workers through this deployment (FLOW/DEPLOYMENT, e.g. mlops-event/mlops-event; needs PREFECT_API_URL) and wait for it. Default: $MLOPS_DEPLOYMENT, else run here.")
+@click.option("--wait", "wait_seconds", default=3600, show_default=True, type=click.IntRange(1, 86_400), help="With --deployment: seconds to wait for the flow run to finish.")
 @guarded
-def run(base: str | None, event_path: str | None, event_name: str | None, config: str | None, repo: str | None, as_json: bool, forge: str, token: str | None, check_command: bool) -> int:
+def run(base: str | None, event_path: str | None, event_name: str | None, config: str | None, repo: str | None, as_json: bool, forge: str, token: str | None, check_command: bool, deployment: str | None, wait_seconds: int) -> int:
     """Run the flow an event calls for: the pull-request flow for the checked-out
     branch or a pull_request payload, the deploy flow for a push to the default
     branch, a ChatOps command for an issue_comment payload."""
@@ -174,6 +176,8 @@ def run(base: str | None, event_path: str | None, event_name: str | None, config
     if not event_path and not base and os.environ.get("GITHUB_EVENT_PATH"):
         # On a GitHub Actions runner: the event that started the workflow.
         event_path, event_name = os.environ["GITHUB_EVENT_PATH"], event_name or os.environ.get("GITHUB_EVENT_NAME")
+    if deployment and not check_command:
+        return run_through_deployment(deployment, root, event_path, event_name, config, forge, wait_seconds)
     if event_path:
         event = event_from_payload(Path(event_path), event_name)
         ok, why = event.should_run()
@@ -346,6 +350,24 @@ def run_deploy_command(root: Path, cpath: Path, rel: str, event: Any, forge: str
     else:
         _print_outcome(outcome)
     return outcome.exit_code
+
+
+def run_through_deployment(deployment: str, root: Path, event_path: str | None, event_name: str | None, config: str | None, forge: str, wait_seconds: int) -> int:
+    """Hand the event to Prefect workers (a deployment run) and wait for its end."""
+    from .events import event_from_payload
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise InputError("--deployment needs a Prefect server: PREFECT_API_URL is not set", hint="export PREFECT_API_URL=http://HOST:4200/api (see prefect.yaml), or run without --deployment")
+    if not event_path:
+        raise InputError("--deployment runs an event payload: pass --event-path (on Actions: GITHUB_EVENT_PATH)", hint="a local branch run (--base) runs here, without --deployment")
+    event = event_from_payload(Path(event_path), event_name)  # a bad payload is exit 2 here, not on a worker
+    payload = json.loads(Path(event_path).read_text(encoding="utf-8"))
+    from .prefect_deploy import run_deployment_and_wait
+
+    parameters = {"event_name": event.kind, "payload": payload, "repo": str(root), "config": str(Path(config).resolve()) if config else None, "forge": forge}
+    code, line = run_deployment_and_wait(deployment, parameters, wait_seconds)
+    click.echo(line)
+    return code
 
 
 def run_chatops_command(root: Path, cpath: Path, rel: str, event: Any, forge: str, token: str | None, check_only: bool = False) -> int:

@@ -1,0 +1,102 @@
+"""Runs through Prefect deployments: a real `prefect server` (the session's), a real
+process work pool and worker on 127.0.0.1, prefect.yaml deployed as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.github_standin import SHARED
+from tests.helpers import REPO_ROOT, GitRepo
+
+BIN = Path(sys.executable).parent
+OPENED = SHARED / "webhooks" / "octokit-webhooks" / "api.github.com" / "pull_request" / "opened.payload.json"
+
+
+def prefect(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "prefect"), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
+
+
+@pytest.fixture
+def worker(prefect_api: str) -> Iterator[dict[str, str]]:
+    """prefect.yaml deployed to the session's server, and one process worker polling."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLOPS_"))}
+    env.update(PREFECT_API_URL=prefect_api, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_LOGGING_LEVEL="WARNING")
+    pool = prefect(env, "work-pool", "create", "mlops", "--type", "process")
+    assert pool.returncode == 0 or "already exists" in pool.stdout + pool.stderr, pool.stdout + pool.stderr
+    deployed = prefect(env, "--no-prompt", "deploy", "--all")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"mlops-worker-{os.getpid()}.log", "w")
+    proc = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "mlops", "--type", "process", "--limit", "1"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield env
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def pr_payload(repo: GitRepo, number: int) -> dict[str, Any]:
+    data = json.loads(OPENED.read_text())
+    data["number"] = data["pull_request"]["number"] = number
+    pr = data["pull_request"]
+    pr["head"].update(sha=repo.git("rev-parse", "HEAD"), ref="feature")
+    pr["base"].update(sha=repo.git("rev-parse", "main"), ref="main")
+    for side in ("head", "base"):
+        pr[side]["repo"]["full_name"] = "acme/models"
+    data["repository"].update(full_name="acme/models", default_branch="main")
+    return data
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/github is not beside this checkout")
+def test_the_pull_request_flow_runs_on_a_worker_through_a_deployment(worker: dict[str, str], example_repo: GitRepo, tmp_path: Path) -> None:
+    repo = example_repo
+    repo.branch("feature").edit("mlops.yaml", "max_depth: 2", "max_depth: 3").commit("deeper")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(pr_payload(repo, 52)))
+    started = time.monotonic()
+    proc = subprocess.run([str(BIN / "mlops"), "run", "--event-path", str(event), "--event-name", "pull_request", "--forge", "local", "--deployment", "mlops-event/mlops-event", "--wait", "240"], cwd=repo.path, env=worker, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("flow run ") and " of deployment mlops-event/mlops-event: Completed (mlops exit 0: " in proc.stdout
+    comment = (repo.path / ".mlops" / "forge" / "pr-52" / "comment.md").read_text()
+    assert "- `training.params.max_depth`: `2` → `3`" in comment
+    assert time.monotonic() - started < 280
+
+    from prefect.client.orchestration import get_client
+
+    async def runs() -> list[Any]:
+        async with get_client() as client:
+            return await client.read_flow_runs()
+
+    import asyncio
+
+    all_runs = asyncio.run(runs())
+    parent = next(r for r in all_runs if str(r.id) in proc.stdout)
+    assert parent.state.is_completed() and parent.deployment_id is not None
+    children = [r for r in all_runs if r.parent_task_run_id is not None and r.start_time and r.start_time >= parent.start_time and r.flow_id != parent.flow_id]
+    assert children and all(r.state.is_completed() for r in children)  # the pull-request flow ran as its subflow
+
+
+def test_deployment_errors_are_clear(cli_noprefect: Any, example_repo: GitRepo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    event = tmp_path / "e.json"
+    event.write_text("{}")
+    no_api = cli_noprefect("run", "--event-path", str(event), "--deployment", "mlops-event/mlops-event", cwd=example_repo.path)
+    assert no_api.exit_code == 2 and "error: --deployment needs a Prefect server: PREFECT_API_URL is not set" in no_api.output
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    no_event = cli_noprefect("run", "--deployment", "mlops-event/mlops-event", cwd=example_repo.path)
+    assert no_event.exit_code == 2 and "error: --deployment runs an event payload: pass --event-path" in no_event.output
+    bad = tmp_path / "pr.json"
+    bad.write_text(json.dumps({"pull_request": {"number": 1}}))
+    bad_name = cli_noprefect("run", "--event-path", str(bad), "--event-name", "pull_request", "--deployment", "mlops-event", cwd=example_repo.path)
+    assert bad_name.exit_code == 2 and "lacks number, base.ref or head.sha" in bad_name.output
