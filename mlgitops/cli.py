@@ -591,8 +591,9 @@ def webhook() -> None:
 @repo_option
 @click.option("--forge", type=click.Choice(["auto", "local", "github"]), default="auto", show_default=True, help="Where runs report (passed to `mlops run`); github needs GITHUB_TOKEN in the service's environment.")
 @click.option("--record-only", is_flag=True, help="Verify and record deliveries but run nothing (to try a webhook's setup, or measure the service).")
+@click.option("--deployment", default=None, envvar="MLOPS_DEPLOYMENT", help="Hand each delivery to Prefect workers through this deployment (e.g. mlops-event/mlops-event; needs PREFECT_API_URL) instead of running it here.")
 @guarded
-def webhook_serve(host: str, port: int, secret_env: str, max_body: int, workers: int, queue_size: int, repo: str | None, forge: str, record_only: bool) -> int:
+def webhook_serve(host: str, port: int, secret_env: str, max_body: int, workers: int, queue_size: int, repo: str | None, forge: str, record_only: bool, deployment: str | None) -> int:
     """Verify, deduplicate and run GitHub deliveries (pull_request, push, issue_comment).
 
     Point the repository's webhook (content type application/json, with a secret) at
@@ -609,13 +610,20 @@ def webhook_serve(host: str, port: int, secret_env: str, max_body: int, workers:
     state = root / ".mlops" / "webhook"
     log = DeliveryLog(state / "deliveries.sqlite")
     run = (lambda delivery: (0, "recorded only (--record-only)")) if record_only else None
+    if deployment and not record_only:
+        if not os.environ.get("PREFECT_API_URL"):
+            raise InputError("--deployment needs a Prefect server: PREFECT_API_URL is not set", hint="export PREFECT_API_URL=http://HOST:4200/api (see prefect.yaml), or serve without --deployment")
+        from .webhook import deployment_runner
+
+        run = deployment_runner(deployment, root, forge)
     dispatcher = LocalDispatcher(root, log, run=run, workers=workers, queue=queue_size, forge=forge)
     from .asgi import bind_server
 
     app = make_app(secret.encode(), log, dispatcher, state / "payloads", max_body)
 
     def ready(bound: int) -> None:
-        click.echo(f"webhook service on http://{host}:{bound}/webhook for {root} ({workers} worker(s), queue {queue_size}); GET /healthz, GET /deliveries/ID", err=True)
+        how = f"hands deliveries to Prefect deployment {deployment}" if deployment and not record_only else f"{workers} worker(s), queue {queue_size}"
+        click.echo(f"webhook service on http://{host}:{bound}/webhook for {root} ({how}); GET /healthz, GET /deliveries/ID", err=True)
 
     server, sock, _ = bind_server(app, host, port, ready)
     server.run(sockets=[sock])

@@ -233,6 +233,21 @@ class LocalDispatcher:
         return False
 
 
+def deployment_runner(deployment: str, root: Path, forge: str = "auto") -> Callable[[Delivery], tuple[int, str]]:
+    """A run that hands the delivery to Prefect workers: it creates a flow run of the
+    deployment (``mlops-event``, see prefect.yaml) with the payload and returns; the
+    worker runs ``mlops run`` in the checkout at ``root``."""
+
+    def run(delivery: Delivery) -> tuple[int, str]:
+        from .prefect_deploy import submit_deployment
+
+        payload = json.loads(delivery.payload_path.read_text())
+        flow_run = submit_deployment(deployment, {"event_name": delivery.event, "payload": payload, "repo": str(root), "config": None, "forge": forge})
+        return 0, f"handed to Prefect: flow run {flow_run} of {deployment}"
+
+    return run
+
+
 def checkout_ref(delivery: Delivery, payload: dict[str, Any]) -> tuple[str | None, list[str]]:
     """(commit to run at, refs to fetch when it is missing)."""
     if delivery.event == "pull_request":

@@ -100,3 +100,34 @@ def test_deployment_errors_are_clear(cli_noprefect: Any, example_repo: GitRepo, 
     bad.write_text(json.dumps({"pull_request": {"number": 1}}))
     bad_name = cli_noprefect("run", "--event-path", str(bad), "--event-name", "pull_request", "--deployment", "mlops-event", cwd=example_repo.path)
     assert bad_name.exit_code == 2 and "lacks number, base.ref or head.sha" in bad_name.output
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/github is not beside this checkout")
+def test_the_webhook_service_hands_deliveries_to_the_deployment(worker: dict[str, str], example_repo: GitRepo, tmp_path: Path) -> None:
+    import urllib.request
+
+    from mlgitops.webhook import signature
+
+    repo = example_repo
+    repo.branch("feature").edit("mlops.yaml", "max_depth: 2", "max_depth: 3").commit("deeper")
+    env = {**worker, "MLOPS_WEBHOOK_SECRET": "deploy-secret"}
+    service = subprocess.Popen([str(BIN / "mlops"), "webhook", "serve", "--port", "0", "--forge", "local", "--deployment", "mlops-event/mlops-event"], cwd=repo.path, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        line = service.stderr.readline()
+        assert "hands deliveries to Prefect deployment mlops-event/mlops-event" in line, line
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        body = json.dumps(pr_payload(repo, 53)).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/webhook", data=body, method="POST", headers={"Content-Type": "application/json", "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "dep-1", "X-Hub-Signature-256": signature(b"deploy-secret", body)})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 202
+        comment = repo.path / ".mlops" / "forge" / "pr-53" / "comment.md"
+        deadline = time.monotonic() + 240  # bounded: the worker picks it up and runs the flow
+        while not comment.is_file() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert comment.is_file()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/deliveries/dep-1", timeout=10) as resp:
+            row = json.loads(resp.read())
+        assert row["status"] == "done" and row["detail"].startswith("handed to Prefect: flow run ")
+    finally:
+        service.terminate()
+        service.wait(timeout=20)
