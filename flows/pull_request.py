@@ -181,6 +181,7 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
         export=exported.to_dict(),
         contract=[c.to_dict() for c in checks] if checks is not None else None,
         drift=drift,
+        sweep=cand_meta.get("sweep"),
         timings=timings | {"total": round(time.perf_counter() - started, 3)},
     )
     return report

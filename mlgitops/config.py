@@ -76,6 +76,25 @@ class Data(_Strict):
     contract: Optional[Contract] = Field(None, description="what the data must look like, checked before training")
 
 
+class SweepCandidate(_Strict):
+    estimator: Optional[StrictStr] = Field(None, description="import path (default: training.estimator)")
+    params: dict[StrictStr, Any] = Field(default_factory=dict, description="parameters over training.params")
+
+
+class Sweep(_Strict):
+    """Train several candidates at once; the best on a validation split is the one
+    trained on all the training data, reported and gated."""
+
+    grid: dict[StrictStr, list[Any]] = Field(default_factory=dict, description="parameter -> values; every combination, over training.params")
+    candidates: list[SweepCandidate] = Field(default_factory=list, description="explicit candidates (estimator and/or params), after the grid's")
+    metric: Optional[MetricName] = Field(None, description="what picks the best (default: the first gated metric, else the first reported)")
+    validation_size: Number = Field(0.2, gt=0, lt=0.9, description="share of the training rows held out to compare candidates (seeded like the holdout)")
+    runner: Literal["threads", "dask"] = Field("threads", description="threads: Prefect's thread pool; dask: Prefect's Dask task runner (prefect-dask)")
+    workers: StrictInt = Field(2, ge=1, le=256, description="candidates trained at once (threads, or local Dask worker processes)")
+    address: Optional[StrictStr] = Field(None, description="an existing Dask scheduler (tcp://HOST:8786) instead of a local cluster")
+    max_candidates: StrictInt = Field(64, ge=1, le=10_000, description="refuse a sweep larger than this")
+
+
 class Training(_Strict):
     """Either a declarative estimator or the user's own training command."""
 
@@ -85,6 +104,7 @@ class Training(_Strict):
     command: Optional[StrictStr] = Field(None, description="training command; placeholders {train} {model} {params} {target} {holdout}")
     code: list[StrictStr] = Field(default_factory=list, description="files or folders whose content counts as training code (cache key, 'what changed')")
     timeout: Number = Field(3600, gt=0, description="seconds before the training command is stopped")
+    sweep: Optional[Sweep] = Field(None, description="train several candidates concurrently and keep the best (estimator only)")
 
 
 class Gate(_Strict):
@@ -249,6 +269,13 @@ def parse_config(text: str, path: Path, display: str) -> LoadedConfig:
     return loaded
 
 
+def sweep_size(sweep: Sweep) -> int:
+    size = 1 if sweep.grid else 0
+    for values in sweep.grid.values():
+        size *= max(len(values), 1)
+    return size + len(sweep.candidates)
+
+
 def _by_position(problems: list[str]) -> list[str]:
     def key(p: str) -> tuple[int, int]:
         m = re.match(r"[^:]*:(\d+):(\d+):", p)
@@ -270,6 +297,23 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
     t = cfg.training
     if (t.estimator is None) == (t.command is None):
         out.append((("training",), "expected exactly one of `estimator` or `command`"))
+    if t.sweep is not None:
+        s = t.sweep
+        if t.command is not None:
+            out.append((("training", "sweep"), "a sweep needs `training.estimator`; a training command cannot be varied"))
+        if not s.grid and not s.candidates:
+            out.append((("training", "sweep"), "expected `grid` and/or `candidates`"))
+        for name, values in s.grid.items():
+            if not values:
+                out.append((("training", "sweep", "grid", name), "expected at least one value"))
+        for i, c in enumerate(s.candidates):
+            if c.estimator is not None and not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", c.estimator):
+                out.append((("training", "sweep", "candidates", i, "estimator"), f"expected an import path such as sklearn.svm.SVC, got {c.estimator!r}"))
+        count = sweep_size(s)
+        if count > s.max_candidates:
+            out.append((("training", "sweep"), f"{count} candidates is more than max_candidates ({s.max_candidates})"))
+        if s.runner != "dask" and s.address is not None:
+            out.append((("training", "sweep", "address"), "a Dask scheduler address needs `runner: dask`"))
     if t.estimator is not None and not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", t.estimator):
         out.append((("training", "estimator"), f"expected an import path such as sklearn.ensemble.RandomForestClassifier, got {t.estimator!r}"))
     if t.command is not None:

@@ -79,6 +79,8 @@ def training_spec(cfg: Config) -> dict[str, Any]:
     spec: dict[str, Any] = {"params": t.params}
     if t.estimator:
         spec.update(estimator=t.estimator, preprocessing=t.preprocessing)
+        if t.sweep is not None:  # what decides the winner; not how many workers train it
+            spec["sweep"] = t.sweep.model_dump(mode="json", include={"grid", "candidates", "metric", "validation_size"})
     else:
         spec.update(command=t.command)
     return spec

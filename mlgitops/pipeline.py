@@ -71,9 +71,11 @@ def obtain_model(side: SidePlan, dataset: Dataset, train_root: Path, store: Stor
         "data_sha256": dataset.fingerprint,
         "code_sha256": side.code_sha,
         "code_files": side.code_files,
-        "params": side.cfg.config.training.params,
+        "params": trained.params if trained.params is not None else side.cfg.config.training.params,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if trained.sweep is not None:
+        meta["sweep"] = trained.sweep
     meta = store.put_model(side.key, trained.model, meta)
     return ModelOutcome(trained.model, meta, False, own)
 

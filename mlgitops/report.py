@@ -73,6 +73,7 @@ class Report:
     export: dict[str, Any] | None = None  # ExportOutcome.to_dict(): ONNX sha256, parity
     contract: list[dict[str, Any]] | None = None  # contract.Check.to_dict() per check
     drift: dict[str, Any] | None = None  # drift.DriftResult.to_dict(), or {"unavailable": why}
+    sweep: list[dict[str, Any]] | None = None  # a sweep's candidates, best first (sweep.run_sweep)
     tool_version: str = field(default_factory=lambda: version("mlgitops"))
     schema: int = REPORT_SCHEMA
     generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -26,13 +26,15 @@ class Trained:
     model: Any
     seconds: float
     description: str
+    sweep: list[dict[str, Any]] | None = None  # every candidate of a sweep, best first
+    params: dict[str, Any] | None = None  # the parameters used, when not training.params (a sweep's winner)
 
 
-def import_estimator(cfg: LoadedConfig) -> type:
-    path = cfg.config.training.estimator
+def import_estimator(cfg: LoadedConfig, path: str | None = None, where: str | None = None) -> type:
+    path = path or cfg.config.training.estimator
     assert path is not None
     module_name, _, attr = path.rpartition(".")
-    where = cfg.where("training", "estimator")
+    where = where or cfg.where("training", "estimator")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -45,16 +47,18 @@ def import_estimator(cfg: LoadedConfig) -> type:
     return cls
 
 
-def build_pipeline(cfg: LoadedConfig, dataset: Dataset) -> Any:
-    """The estimator, behind imputation/encoding of mixed columns when preprocessing is auto."""
+def build_pipeline(cfg: LoadedConfig, dataset: Dataset, estimator_path: str | None = None, params: dict[str, Any] | None = None) -> Any:
+    """The estimator, behind imputation/encoding of mixed columns when preprocessing is
+    auto; ``estimator_path``/``params`` override the config's (a sweep's candidate)."""
     from sklearn.base import BaseEstimator
 
-    cls = import_estimator(cfg)
-    params = dict(cfg.config.training.params)
+    path = estimator_path or cfg.config.training.estimator
+    cls = import_estimator(cfg, path)
+    params = dict(cfg.config.training.params if params is None else params)
     try:
         estimator = cls(**params)
     except TypeError as exc:
-        raise TrainingError(f"{cfg.where('training', 'params')}: training.params: {cls.__name__} rejected the parameters: {exc}", hint=f"see the documentation of {cfg.config.training.estimator} for its parameter names") from None
+        raise TrainingError(f"{cfg.where('training', 'params')}: training.params: {cls.__name__} rejected the parameters: {exc}", hint=f"see the documentation of {path} for its parameter names") from None
     if cfg.config.training.preprocessing == "none" or not isinstance(estimator, BaseEstimator):
         return estimator
     from sklearn.compose import ColumnTransformer
@@ -98,18 +102,19 @@ def _tree_based(estimator: Any) -> bool:
     return module.startswith(("sklearn.tree", "sklearn.ensemble", "xgboost", "lightgbm", "catboost"))
 
 
-def fit_estimator(cfg: LoadedConfig, dataset: Dataset) -> Trained:
-    model = build_pipeline(cfg, dataset)
+def fit_estimator(cfg: LoadedConfig, dataset: Dataset, estimator_path: str | None = None, params: dict[str, Any] | None = None) -> Trained:
+    path = estimator_path or cfg.config.training.estimator or ""
+    model = build_pipeline(cfg, dataset, path, params)
     X = dataset.X_train
     start = time.perf_counter()
     try:
         model.fit(X, dataset.y_train)
     except Exception as exc:  # the estimator is user-chosen; its failures are input errors
         raise TrainingError(
-            f"{cfg.where('training', 'estimator')}: training: {cfg.config.training.estimator} failed to fit: {type(exc).__name__}: {exc}",
+            f"{cfg.where('training', 'estimator')}: training: {path} failed to fit: {type(exc).__name__}: {exc}",
             hint="check training.params and the data types (set training.preprocessing: auto to impute and encode)",
         ) from None
-    return Trained(model, time.perf_counter() - start, cfg.config.training.estimator or "")
+    return Trained(model, time.perf_counter() - start, path)
 
 
 def command_argv(command: str, values: dict[str, str]) -> list[str]:
@@ -176,4 +181,8 @@ def run_command(cfg: LoadedConfig, dataset: Dataset, root: Path) -> Trained:
 def train(cfg: LoadedConfig, dataset: Dataset, root: Path) -> Trained:
     if cfg.config.training.command:
         return run_command(cfg, dataset, root)
+    if cfg.config.training.sweep is not None:
+        from .sweep import run_sweep
+
+        return run_sweep(cfg, dataset)
     return fit_estimator(cfg, dataset)

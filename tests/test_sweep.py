@@ -1,0 +1,93 @@
+"""Sweeps: candidates trained at once (Prefect's thread pool, or Dask through
+prefect-dask on a LocalCluster), the best by a validation split reported and gated."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from tests.helpers import EXAMPLE, GitRepo
+
+SWEEP = """\
+  preprocessing: auto
+  sweep:
+    grid:
+      max_depth: [1, 3]
+      n_estimators: [5, 40]
+    candidates:
+      - params: {max_depth: -4}               # RandomForest refuses it: reported, not fatal
+      - estimator: sklearn.linear_model.LogisticRegression
+        params: {}
+    metric: roc_auc
+    runner: RUNNER
+    workers: 2
+"""
+
+
+def with_sweep(runner: str) -> str:
+    text = EXAMPLE.replace("  preprocessing: auto           # impute (+ scale, except for trees) numeric, impute + one-hot text columns\n", SWEEP.replace("RUNNER", runner))
+    assert "sweep:" in text
+    return text.replace("    n_estimators: 60\n    max_depth: 2\n    random_state: 0\n", "    n_estimators: 60\n    max_depth: 2\n    random_state: 0\n    n_jobs: 1\n")
+
+
+def run_sweep_pr(cli: Any, repo: GitRepo, runner: str) -> tuple[Any, dict, str]:
+    repo.branch("sweep").gen({"mlops.yaml": with_sweep(runner)}).commit("sweep the forest")
+    result = cli("run", "--base", "main", "--json", cwd=repo.path)
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.stdout)
+    comment = (repo.path / ".mlops" / "forge" / "branch-sweep" / "comment.md").read_text()
+    return result, report, comment
+
+
+def check_sweep(report: dict, comment: str, runner: str) -> None:
+    rows = report["sweep"]
+    assert len(rows) == 6 and [r["candidate"] for r in rows if r["chosen"]] == [rows[0]["candidate"]]
+    scored = [r for r in rows if r["score"] is not None]
+    assert [r["score"] for r in scored] == sorted((r["score"] for r in scored), reverse=True)  # best first (roc_auc: higher)
+    (bad,) = [r for r in rows if r["params"] == {"max_depth": -4}]
+    assert bad["score"] is None and "max_depth" in bad["error"] and bad["candidate"] == 5
+    assert {r["metric"] for r in rows} == {"roc_auc"}
+    best = rows[0]
+    assert report["candidate"]["trained_with"].endswith(f"(best of 6 by roc_auc on a 20% validation split, {runner} x2)")
+    assert "**Sweep**: 6 candidates compared by `roc_auc` on a validation split of the training rows" in comment
+    assert re.search(rf"\| {best['candidate']} \| `\w+` \| .* \| {best['score']:.4f} \| [0-9.]+ \| ✅ chosen \|", comment), comment
+    assert "| 5 | `RandomForestClassifier` | `max_depth=-4` | — |" in comment
+
+
+def test_a_thread_pool_sweep_picks_the_best_and_caches_it(cli: Any, example_repo: GitRepo) -> None:
+    result, report, comment = run_sweep_pr(cli, example_repo, "threads")
+    check_sweep(report, comment, "threads")
+    again = cli("run", "--base", "main", "--json", cwd=example_repo.path)
+    assert json.loads(again.stdout)["reused"] is True  # an unchanged sweep reruns nothing
+    # A different worker count decides nothing: same cache key, nothing retrained.
+    example_repo.gen({"mlops.yaml": with_sweep("threads").replace("workers: 2", "workers: 1")}).commit("one worker")
+    third = json.loads(cli("run", "--base", "main", "--json", cwd=example_repo.path).stdout)
+    assert third["candidate"]["source"] == "cache"
+
+
+def test_a_dask_sweep_on_a_local_cluster(cli: Any, example_repo: GitRepo) -> None:
+    result, report, comment = run_sweep_pr(cli, example_repo, "dask")
+    check_sweep(report, comment, "dask")
+    assert report["export"]["status"] == "ok"  # the winner is an ordinary pipeline: exported and checked
+
+
+@pytest.mark.parametrize(
+    ("training", "message"),
+    [
+        ("  command: python train.py {train} {model}\n  sweep: {grid: {a: [1]}}\n", "mlops.yaml:{line}:10: training.sweep: a sweep needs `training.estimator`; a training command cannot be varied"),
+        ("  estimator: sklearn.linear_model.LogisticRegression\n  sweep: {metric: roc_auc}\n", "mlops.yaml:{line}:10: training.sweep: expected `grid` and/or `candidates`"),
+        ("  estimator: sklearn.linear_model.LogisticRegression\n  sweep: {grid: {C: [1, 2, 3], tol: [1, 2]}, max_candidates: 5}\n", "mlops.yaml:{line}:10: training.sweep: 6 candidates is more than max_candidates (5)"),
+        ("  estimator: sklearn.linear_model.LogisticRegression\n  sweep: {grid: {C: [1]}, address: 'tcp://127.0.0.1:8786'}\n", "training.sweep.address: a Dask scheduler address needs `runner: dask`"),
+        ("  estimator: sklearn.linear_model.LogisticRegression\n  sweep: {grid: {C: [1]}, runner: spark}\n", "training.sweep.runner"),
+    ],
+)
+def test_bad_sweeps_are_named(cli_noprefect: Any, tmp_path: Any, training: str, message: str) -> None:
+    text = f"version: 1\ndata:\n  path: sklearn:breast_cancer\n  target: target\ntraining:\n{training}"
+    (tmp_path / "mlops.yaml").write_text(text)
+    result = cli_noprefect("validate", cwd=tmp_path)
+    assert result.exit_code == 2
+    line = text.splitlines().index("  sweep: " + training.split("sweep: ", 1)[1].strip()) + 1 if "sweep: " in training else 0
+    assert message.format(line=line) in result.output, result.output
