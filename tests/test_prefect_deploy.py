@@ -24,7 +24,7 @@ def prefect(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     return subprocess.run([str(BIN / "prefect"), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def worker(prefect_api: str) -> Iterator[dict[str, str]]:
     """prefect.yaml deployed to the session's server, and one process worker polling."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLOPS_"))}
