@@ -242,6 +242,14 @@ class StandIn:
         self.repos[full_name].comments[cid] = {"id": cid, "number": number, "body": body, "created_at": stamp, "updated_at": stamp, "author": author}
         return cid
 
+    def merge_over_http(self, full_name: str, number: int) -> None:
+        """Merge PR ``number`` as a person would, through the REST endpoint."""
+        import urllib.request
+
+        req = urllib.request.Request(f"{self.url}/repos/{full_name}/pulls/{number}/merge", data=b"{}", method="PUT", headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert json.loads(resp.read())["merged"] is True
+
     def fail(self, method: str, path: str, status: int, times: int = 1, headers: dict[str, str] | None = None, body: dict[str, Any] | None = None, after: bool = False, delay: float = 0.0) -> None:
         self.faults.append(Fault(method, re.compile(path), status, times, headers or {}, body, after, delay))
 
@@ -907,3 +915,19 @@ def create_git_commit(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: A
     out["tree"] = {"sha": tree, "url": s.api(repo, f"/git/trees/{tree}")}
     out["parents"] = [{"sha": ps, "url": s.api(repo, f"/git/commits/{ps}"), "html_url": f"https://github.com/{repo.full_name}/commit/{ps}"} for ps in parents]
     return 201, out, {"Location": out["url"]}
+
+
+def github_for_cli(monkeypatch: Any, token: str) -> Any:
+    """A started stand-in with acme/models, and the environment the CLI reads to reach
+    it (token, API URL, repository, no write spacing); stops it and asserts no
+    violations at the end. Use as a generator fixture body: ``yield from``."""
+    server = StandIn(token=token).start()
+    server.add_repo("acme/models")
+    monkeypatch.setenv("GITHUB_TOKEN", token)
+    monkeypatch.setenv("GITHUB_API_URL", server.url)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/models")
+    monkeypatch.setenv("MLOPS_GITHUB_WRITE_INTERVAL", "0")
+    yield server
+    server.stop()
+    assert server.violations == []
+

@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 import yaml
 
 from mlgitops.chatops import Command, parse
-from tests.github_standin import SHARED, StandIn
+from tests.github_standin import SHARED, StandIn, github_for_cli
 from tests.helpers import REPO_ROOT, GitRepo
 from tests.test_deploy import deploy_v1, make_repo
 
@@ -152,16 +151,9 @@ def test_local_retrain_trains_afresh_and_says_whether_it_reproduced(cli: Any, re
 # -- GitHub -----------------------------------------------------------------------------
 @pytest.fixture
 def github(monkeypatch: pytest.MonkeyPatch) -> Any:
-    server = StandIn(token=TOKEN).start()
-    remote = server.add_repo("acme/models")
-    remote.collaborators.update({"alice": "maintain", "bob": "triage", "carol": "read"})
-    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    monkeypatch.setenv("GITHUB_API_URL", server.url)
-    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/models")
-    monkeypatch.setenv("MLOPS_GITHUB_WRITE_INTERVAL", "0")
-    yield server
-    server.stop()
-    assert server.violations == []
+    for server in github_for_cli(monkeypatch, TOKEN):
+        server.repos["acme/models"].collaborators.update({"alice": "maintain", "bob": "triage", "carol": "read"})
+        yield server
 
 
 def github_comment(cli: Any, repo: GitRepo, github: StandIn, tmp: Path, number: int, body: str, login: str, **kw: Any) -> tuple[Any, int]:
@@ -224,10 +216,7 @@ def deployed_on_github(cli: Any, repo: GitRepo, github: StandIn) -> Any:
     pr_and_merge(cli, repo, "feature/stronger", "C: 0.01", "C: 1.0", 7)
     first = cli("deploy", "--forge", "github", cwd=repo.path)
     assert first.exit_code == 0, first.output
-    number = int(first.output.split("opened PR #")[1].split(":")[0])
-    req = urllib.request.Request(f"{github.url}/repos/acme/models/pulls/{number}/merge", data=b"{}", method="PUT", headers={"Authorization": f"token {TOKEN}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        assert json.loads(resp.read())["merged"] is True
+    github.merge_over_http("acme/models", int(first.output.split("opened PR #")[1].split(":")[0]))
     return remote
 
 

@@ -4,12 +4,11 @@ against the stand-in (refs, contents, pulls, merge), held to GitHub's OpenAPI su
 from __future__ import annotations
 
 import json
-import urllib.request
 from typing import Any
 
 import pytest
 
-from tests.github_standin import SHARED, StandIn
+from tests.github_standin import SHARED, StandIn, github_for_cli
 from tests.helpers import GitRepo
 from tests.test_deploy import HAND_WRITTEN, holder_for, make_repo, pr_and_merge, serving  # noqa: F401  (fixture)
 
@@ -19,22 +18,13 @@ TOKEN = "ghs_deploy_secret_token_456"
 
 @pytest.fixture
 def github(monkeypatch: pytest.MonkeyPatch) -> Any:
-    server = StandIn(token=TOKEN).start()
-    remote = server.add_repo("acme/models")
-    remote.commit("main", {"deploy/staging.yaml": HAND_WRITTEN.encode()}, "Add the staging manifest")
-    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    monkeypatch.setenv("GITHUB_API_URL", server.url)
-    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/models")
-    monkeypatch.setenv("MLOPS_GITHUB_WRITE_INTERVAL", "0")
-    yield server
-    server.stop()
-    assert server.violations == []
+    for server in github_for_cli(monkeypatch, TOKEN):
+        server.repos["acme/models"].commit("main", {"deploy/staging.yaml": HAND_WRITTEN.encode()}, "Add the staging manifest")
+        yield server
 
 
 def merge_on_github(github: StandIn, number: int) -> None:
-    req = urllib.request.Request(f"{github.url}/repos/acme/models/pulls/{number}/merge", data=b"{}", method="PUT", headers={"Authorization": f"token {TOKEN}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        assert json.loads(resp.read())["merged"] is True
+    github.merge_over_http("acme/models", number)
 
 
 def sync_checkout(github: StandIn, repo: GitRepo) -> None:
