@@ -198,6 +198,11 @@ def handle(
         out.message = f"{command.name} failed: {exc.message}"
         out.exit_code = exc.exit_code
         return out
+    except Exception as exc:
+        # A bug of ours: still answer the person, then let the CLI write its crash log.
+        talk.react("confused")
+        talk.reply(f"`{command.line}` failed with an internal error ({type(exc).__name__}); the job's log has the details.")
+        raise
     talk.react("rocket")
     talk.reply(text)
     out.message = f"ran {command.name}: {text.splitlines()[0]}"

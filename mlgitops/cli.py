@@ -364,6 +364,10 @@ def run_through_deployment(deployment: str, root: Path, event_path: str | None, 
     payload = json.loads(Path(event_path).read_text(encoding="utf-8"))
     from .prefect_deploy import run_deployment_and_wait
 
+    from . import actions_runtime
+
+    if forge == "auto":  # decided here, where the caller's context is, not on the worker
+        forge = "github" if actions_runtime.on_actions() and os.environ.get("GITHUB_TOKEN") else "local"
     parameters = {"event_name": event.kind, "payload": payload, "repo": str(root), "config": str(Path(config).resolve()) if config else None, "forge": forge}
     code, line = run_deployment_and_wait(deployment, parameters, wait_seconds)
     click.echo(line)
@@ -589,7 +593,7 @@ def webhook() -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Deliveries run at once (embedded runner).")
 @click.option("--queue", "queue_size", default=100, show_default=True, type=click.IntRange(1, 100_000), help="Deliveries that may wait; beyond it the service answers 503 and GitHub may redeliver.")
 @repo_option
-@click.option("--forge", type=click.Choice(["auto", "local", "github"]), default="auto", show_default=True, help="Where runs report (passed to `mlops run`); github needs GITHUB_TOKEN in the service's environment.")
+@click.option("--forge", type=click.Choice(["local", "github"]), default="github", show_default=True, help="Where runs report; github (GITHUB_TOKEN in the service's environment) also answers ChatOps' permission questions. local: files under .mlops/ (ChatOps then needs .mlops/forge/collaborators.json).")
 @click.option("--record-only", is_flag=True, help="Verify and record deliveries but run nothing (to try a webhook's setup, or measure the service).")
 @click.option("--deployment", default=None, envvar="MLOPS_DEPLOYMENT", help="Hand each delivery to Prefect workers through this deployment (e.g. mlops-event/mlops-event; needs PREFECT_API_URL) instead of running it here.")
 @guarded
@@ -601,11 +605,13 @@ def webhook_serve(host: str, port: int, secret_env: str, max_body: int, workers:
     `mlops run` in a worktree of the clone at --repo, at the payload's commit.
     """
     from .gitrepo import repo_root
-    from .webhook import DeliveryLog, LocalDispatcher, make_app
+    from .webhook import DeliveryLog, LocalDispatcher, make_app, resume
 
-    secret = os.environ.get(secret_env, "")
+    secret = os.environ.pop(secret_env, "")  # runs started from here never see it
     if not secret:
         raise InputError(f"the webhook secret is not set: ${secret_env} is empty", hint=f"export {secret_env}=<the secret set on the GitHub webhook> (it is never read from a flag or a file)")
+    if forge == "github" and not record_only and not os.environ.get("GITHUB_TOKEN"):
+        raise InputError("--forge github needs GITHUB_TOKEN in the service's environment", hint="export GITHUB_TOKEN=<a token that may comment, set statuses and open PRs>, or serve with --forge local")
     root = repo_root(Path(repo or ".").resolve())
     state = root / ".mlops" / "webhook"
     log = DeliveryLog(state / "deliveries.sqlite")
@@ -620,6 +626,9 @@ def webhook_serve(host: str, port: int, secret_env: str, max_body: int, workers:
     from .asgi import bind_server
 
     app = make_app(secret.encode(), log, dispatcher, state / "payloads", max_body)
+    requeued = resume(log, dispatcher, state / "payloads")
+    if requeued:
+        click.echo(f"requeued {len(requeued)} delivery(ies) a previous run accepted but did not finish", err=True)
 
     def ready(bound: int) -> None:
         how = f"hands deliveries to Prefect deployment {deployment}" if deployment and not record_only else f"{workers} worker(s), queue {queue_size}"

@@ -108,8 +108,10 @@ def _versions(cfg: Config) -> dict[str, str]:
     import platform
 
     names = {"scikit-learn", "numpy", "pandas"}
-    if cfg.training.estimator:
-        names.add(cfg.training.estimator.split(".", 1)[0].replace("sklearn", "scikit-learn"))
+    estimators = [cfg.training.estimator] + ([c.estimator for c in cfg.training.sweep.candidates] if cfg.training.sweep else [])
+    for path in estimators:
+        if path:
+            names.add(path.split(".", 1)[0].replace("sklearn", "scikit-learn"))
     out = {"python": platform.python_version()}
     for name in sorted(names):
         try:

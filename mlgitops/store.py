@@ -160,18 +160,27 @@ class Store:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 tmp = final.parent / f".{entry.name}.{uuid.uuid4().hex}.tmp"
                 if entry.is_dir():
-                    if final.exists():
-                        if entry.name not in self.replacing or kind == "cache/runs":
-                            continue
-                        old = final.parent / f".{entry.name}.{uuid.uuid4().hex}.old"
-                        shutil.copytree(entry, tmp)
-                        os.replace(final, old)  # readers see the old entry or (after a moment) the new one
-                        os.replace(tmp, final)
-                        shutil.rmtree(old, ignore_errors=True)
-                        continue
+                    if final.exists() and entry.name not in self.replacing:
+                        continue  # content-addressed: an entry already there is the same
                     shutil.copytree(entry, tmp)
-                else:
-                    shutil.copy2(entry, tmp)
+                    old = final.parent / f".{entry.name}.{uuid.uuid4().hex}.old"
+                    moved = False
+                    try:
+                        if final.exists():  # a requested retrain replaces the cached entry
+                            os.replace(final, old)
+                            moved = True
+                        os.replace(tmp, final)
+                    except OSError:
+                        # Another run (e.g. a second webhook worker) put this key in place
+                        # between our check and our rename: theirs is as good as ours.
+                        shutil.rmtree(tmp, ignore_errors=True)
+                        if moved and not final.exists():
+                            os.replace(old, final)
+                            moved = False
+                    if moved:
+                        shutil.rmtree(old, ignore_errors=True)
+                    continue
+                shutil.copy2(entry, tmp)
                 os.replace(tmp, final)
         reports = self._staging / "reports"
         if reports.is_dir():  # per-PR reports replace the previous run's, file by file

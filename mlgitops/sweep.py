@@ -61,7 +61,11 @@ def validation_split(cfg: LoadedConfig, dataset: Dataset) -> tuple[Dataset, Any]
     assert sweep is not None
     frame = dataset.train
     stratify = None
-    if dataset.task == "classification" and frame[dataset.target].value_counts().min() >= 2:
+    counts = frame[dataset.target].value_counts()
+    val_rows = math.ceil(sweep.validation_size * len(frame))
+    # scikit-learn stratifies only when every class has 2 rows and each side has room
+    # for every class; otherwise a plain seeded split.
+    if dataset.task == "classification" and counts.min() >= 2 and min(val_rows, len(frame) - val_rows) >= len(counts):
         stratify = frame[dataset.target]
     fit_part, val = train_test_split(frame, test_size=sweep.validation_size, random_state=cfg.config.data.holdout.seed, stratify=stratify)
     return replace(dataset, train=fit_part), val

@@ -23,13 +23,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
 HANDLED = ("pull_request", "push", "issue_comment")
@@ -104,12 +110,35 @@ class DeliveryLog:
             return None
         return dict(zip(("id", "event", "action", "received_at", "status", "detail", "exit_code", "finished_at"), row))
 
+    def unfinished(self) -> list[tuple[str, str, str | None]]:
+        """Deliveries a stopped service accepted but never finished: (id, event, action)."""
+        return self._db().execute("SELECT id, event, action FROM deliveries WHERE status IN ('queued', 'running') ORDER BY received_at").fetchall()
+
     def counts(self) -> dict[str, int]:
         return dict(self._db().execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def spool_path(spool: Path, delivery_id: str) -> Path:
+    return spool / ("".join(c if c.isalnum() or c in "-_" else "_" for c in delivery_id) + ".json")
+
+
+def resume(log: DeliveryLog, dispatcher: Any, spool: Path) -> list[str]:
+    """Queue again what a stopped service had accepted but not finished (its payload
+    is still in the spool); forget the rest, so GitHub's redelivery is taken."""
+    requeued = []
+    for delivery_id, event, action in log.unfinished():
+        path = spool_path(spool, delivery_id)
+        if path.is_file():
+            log.update(delivery_id, "queued", "requeued after a restart")  # before a worker can take it
+            if dispatcher.submit(Delivery(delivery_id, event, action, path)):
+                requeued.append(delivery_id)
+                continue
+        log.forget(delivery_id)
+    return requeued
 
 
 def make_app(secret: bytes, log: DeliveryLog, dispatcher: Dispatcher, spool: Path, max_body: int = MAX_BODY) -> Any:
@@ -155,8 +184,7 @@ def make_app(secret: bytes, log: DeliveryLog, dispatcher: Dispatcher, spool: Pat
         if event not in HANDLED:
             log.update(delivery_id, "ignored", f"event {event!r} starts no flow (handled: {', '.join(HANDLED)})")
             return answer(202, {"status": "ignored", "delivery": delivery_id, "reason": f"event {event!r} starts no flow"})
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in delivery_id)
-        path = spool / f"{safe}.json"
+        path = spool_path(spool, delivery_id)
         path.write_bytes(body)
         if not dispatcher.submit(Delivery(delivery_id, event, action, path)):
             log.forget(delivery_id)  # GitHub's redelivery will be taken
@@ -179,7 +207,7 @@ class LocalDispatcher:
     a detached worktree of the clone at ``root`` (the payload's commit), sharing the
     clone's `.mlops/` cache; at most ``queue`` deliveries wait."""
 
-    def __init__(self, root: Path, log: DeliveryLog, run: Callable[[Delivery], tuple[int, str]] | None = None, workers: int = 1, queue: int = 100, forge: str = "auto") -> None:
+    def __init__(self, root: Path, log: DeliveryLog, run: Callable[[Delivery], tuple[int | None, str]] | None = None, workers: int = 1, queue: int = 100, forge: str = "github") -> None:
         import queue as queue_mod
 
         self.root, self.log = root, log
@@ -214,10 +242,11 @@ class LocalDispatcher:
             self.log.update(delivery.id, "running")
             try:
                 code, detail = self.run(delivery)
-                self.log.update(delivery.id, "done" if code in (0, 1) else "failed", detail, code)
+                self.log.update(delivery.id, "ignored" if code is None else ("done" if code in (0, 1) else "failed"), detail, code)
             except Exception as exc:  # noqa: BLE001 - one bad delivery must not stop the worker
                 self.log.update(delivery.id, "failed", f"{type(exc).__name__}: {exc}", 3)
             finally:
+                delivery.payload_path.unlink(missing_ok=True)  # the spool holds waiting deliveries only
                 with self.lock:
                     self.running -= 1
                 self.jobs.task_done()
@@ -233,12 +262,13 @@ class LocalDispatcher:
         return False
 
 
-def deployment_runner(deployment: str, root: Path, forge: str = "auto") -> Callable[[Delivery], tuple[int, str]]:
+def deployment_runner(deployment: str, root: Path, forge: str = "github") -> Callable[[Delivery], tuple[int | None, str]]:
     """A run that hands the delivery to Prefect workers: it creates a flow run of the
     deployment (``mlops-event``, see prefect.yaml) with the payload and returns; the
-    worker runs ``mlops run`` in the checkout at ``root``."""
+    worker checks the payload's commit out of the clone at ``root`` and runs it there
+    (flows/entry.py), with the same refusals as a local run (see ``refusal``)."""
 
-    def run(delivery: Delivery) -> tuple[int, str]:
+    def run(delivery: Delivery) -> tuple[int | None, str]:
         from .prefect_deploy import submit_deployment
 
         payload = json.loads(delivery.payload_path.read_text())
@@ -248,64 +278,122 @@ def deployment_runner(deployment: str, root: Path, forge: str = "auto") -> Calla
     return run
 
 
-def checkout_ref(delivery: Delivery, payload: dict[str, Any]) -> tuple[str | None, list[str]]:
-    """(commit to run at, refs to fetch when it is missing)."""
-    if delivery.event == "pull_request":
+def refusal(root: Path, event: str, payload: dict[str, Any], forge: str) -> str | None:
+    """Why a delivery must not run here, or None. A service holds a token: a fork's
+    code never runs with it, and ChatOps needs a real permission source."""
+    if event == "pull_request":
         pr = payload.get("pull_request") or {}
-        number = pr.get("number")
-        return (pr.get("head") or {}).get("sha"), [f"pull/{number}/head"] if number else []
-    if delivery.event == "push":
-        return payload.get("after"), [str(payload.get("ref") or "")]
-    issue = payload.get("issue") or {}
-    if isinstance(issue.get("pull_request"), dict) and issue.get("number"):
-        return None, [f"pull/{issue['number']}/head"]  # the PR's head, once fetched
-    return None, []
+        head_repo = (pr.get("head") or {}).get("repo")
+        base_repo = ((pr.get("base") or {}).get("repo") or {}).get("full_name") or (payload.get("repository") or {}).get("full_name")
+        if head_repo is None or (isinstance(head_repo, dict) and head_repo.get("full_name") != base_repo):
+            fork = head_repo.get("full_name") if isinstance(head_repo, dict) else "a deleted fork"
+            return f"pull request from a fork ({fork}): its code is not run with this service's token"
+    if event == "issue_comment" and forge == "local" and not (root / ".mlops" / "forge" / "collaborators.json").is_file():
+        return "ChatOps from a delivery needs --forge github (permissions asked of GitHub) or .mlops/forge/collaborators.json"
+    return None
 
 
-def run_delivery(root: Path, delivery: Delivery, forge: str = "auto", extra_env: dict[str, str] | None = None) -> tuple[int, str]:
-    """`mlops run` for one delivery in a temporary worktree at the payload's commit."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-    import tempfile
+def _child(args: list[str]) -> list[str]:
+    # -I: the installed mlgitops, never a `mlgitops/` (or `click.py`) in the checkout's folder
+    return [sys.executable, "-I", "-m", "mlgitops", *args]
 
-    payload = json.loads(delivery.payload_path.read_text())
-    sha, refs = checkout_ref(delivery, payload)
 
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-
-    def have(rev: str) -> bool:
-        return git("cat-file", "-e", f"{rev}^{{commit}}").returncode == 0
-
-    if sha is None and refs:  # a PR comment: the PR's head from origin
-        fetched = git("fetch", "--quiet", "origin", f"+refs/{refs[0]}:refs/mlops/{refs[0]}")
-        sha = git("rev-parse", f"refs/mlops/{refs[0]}").stdout.strip() if fetched.returncode == 0 else None
-    if sha and not have(sha):
-        for ref in refs:
-            git("fetch", "--quiet", "origin", ref)
-        if not have(sha):
-            return 2, f"commit {sha[:7]} is not in the clone at {root} (fetching {', '.join(refs) or 'nothing'} did not bring it)"
-    logs = root / ".mlops" / "webhook" / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+@contextmanager
+def checkout(root: Path, sha: str | None, label: str) -> Iterator[Path]:
+    """A temporary detached worktree of the clone at ``sha`` (HEAD when None), sharing
+    the clone's `.mlops/` cache; removed afterwards."""
     tmp = Path(tempfile.mkdtemp(prefix="mlops-delivery-"))
     tree = tmp / "checkout"
     try:
-        made = git("worktree", "add", "--quiet", "--detach", str(tree), sha or "HEAD")
+        made = git_at(root, "worktree", "add", "--quiet", "--detach", str(tree), sha or "HEAD")
         if made.returncode != 0:
-            return 3, f"git worktree add failed: {made.stderr.strip()}"
+            raise RuntimeError(f"git worktree add failed for {label}: {made.stderr.strip()}")
         (root / ".mlops").mkdir(exist_ok=True)
         if not (tree / ".mlops").exists():
             (tree / ".mlops").symlink_to(root / ".mlops", target_is_directory=True)  # one cache for all runs
-        repo = ((payload.get("repository") or {}).get("full_name")) or os.environ.get("GITHUB_REPOSITORY", "")
-        env = {**os.environ, "GITHUB_EVENT_NAME": delivery.event, "GITHUB_REPOSITORY": repo, **(extra_env or {})}
-        env.pop("GITHUB_EVENT_PATH", None)
-        cmd = [sys.executable, "-m", "mlgitops", "run", "--event-path", str(delivery.payload_path), "--event-name", delivery.event, "--forge", forge]
-        log_path = logs / f"{delivery.payload_path.stem}.log"
-        with open(log_path, "w") as out:
-            proc = subprocess.run(cmd, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=3600)
-        return proc.returncode, f"mlops run exited {proc.returncode}; log: {log_path}"
+        yield tree
     finally:
-        git("worktree", "remove", "--force", str(tree))
+        git_at(root, "worktree", "remove", "--force", str(tree))
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def git_at(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+
+def has_origin(root: Path) -> bool:
+    return git_at(root, "remote", "get-url", "origin").returncode == 0
+
+
+def prepare(root: Path, event: str, payload: dict[str, Any], tag: str) -> tuple[str | None, list[str], str]:
+    """(commit to run at or None for the clone's HEAD, extra `mlops run` args, error).
+
+    With an ``origin``, its branches are fetched first, the commit too when missing,
+    and a PR is compared with ``origin/<base>`` (the clone's own branch may be stale)."""
+    origin = has_origin(root)
+    if origin:
+        git_at(root, "fetch", "--quiet", "origin")
+    if event == "pull_request":
+        pr = payload.get("pull_request") or {}
+        sha, number, base = (pr.get("head") or {}).get("sha"), pr.get("number"), (pr.get("base") or {}).get("ref")
+        if sha and not _has_commit(root, sha) and origin and number:
+            git_at(root, "fetch", "--quiet", "origin", f"+refs/pull/{number}/head:refs/mlops/{tag}")
+        if not sha or not _has_commit(root, sha):
+            return None, [], f"commit {str(sha)[:7]} of PR #{number} is not in the clone at {root}" + ("" if origin else " (it has no origin to fetch from)")
+        return sha, (["--base", f"origin/{base}"] if origin and base and _has_commit(root, f"origin/{base}") else []), ""
+    if event == "push":
+        sha = payload.get("after")
+        if sha and not _has_commit(root, sha):
+            return None, [], f"commit {str(sha)[:7]} of the push is not in the clone at {root}"
+        return sha, [], ""
+    return None, [], ""
+
+
+def _has_commit(root: Path, rev: str) -> bool:
+    return git_at(root, "cat-file", "-e", f"{rev}^{{commit}}").returncode == 0
+
+
+def run_delivery(root: Path, delivery: Delivery, forge: str = "github") -> tuple[int | None, str]:
+    """`mlops run` for one delivery; (exit code, or None when it was not run; detail)."""
+    payload = json.loads(delivery.payload_path.read_text())
+    why = refusal(root, delivery.event, payload, forge)
+    if why:
+        return None, why
+    logs = root / ".mlops" / "webhook" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{delivery.payload_path.stem}.log"
+    base_args = ["run", "--event-path", str(delivery.payload_path), "--event-name", delivery.event, "--forge", forge]
+    env = {**os.environ, "GITHUB_EVENT_NAME": delivery.event, "GITHUB_REPOSITORY": (payload.get("repository") or {}).get("full_name") or os.environ.get("GITHUB_REPOSITORY", "")}
+    for key in ("GITHUB_EVENT_PATH", "MLOPS_DEPLOYMENT"):
+        env.pop(key, None)
+    with open(log_path, "w") as out:
+
+        def run(args: list[str], cwd: Path) -> int:
+            return subprocess.run(_child(args), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=3600).returncode
+
+        if delivery.event == "issue_comment":
+            # Decide in the clone (trusted code, the default branch) before any PR code
+            # is checked out; only an accepted retrain runs at the PR's head.
+            check = subprocess.run(_child([*base_args, "--check-command"]), cwd=root, env=env, capture_output=True, text=True, timeout=600)
+            out.write(check.stdout + check.stderr)
+            issue = payload.get("issue") or {}
+            if check.returncode == 0 and check.stdout.startswith("accepted retrain") and issue.get("number"):
+                if has_origin(root):
+                    git_at(root, "fetch", "--quiet", "origin", f"+refs/pull/{issue['number']}/head:refs/mlops/{delivery.payload_path.stem}")
+                head = git_at(root, "rev-parse", f"refs/mlops/{delivery.payload_path.stem}").stdout.strip() or None
+                with checkout(root, head, f"PR #{issue['number']}") as tree:
+                    code = run(base_args, tree)
+                git_at(root, "update-ref", "-d", f"refs/mlops/{delivery.payload_path.stem}")
+            else:
+                code = run(base_args, root)
+            return code, f"mlops run exited {code}; log: {log_path}"
+        sha, extra, error = prepare(root, delivery.event, payload, delivery.payload_path.stem)
+        if error:
+            out.write(error + "\n")
+            return 2, error
+        try:
+            with checkout(root, sha, delivery.id) as tree:
+                code = run([*base_args, *extra], tree)
+        finally:
+            git_at(root, "update-ref", "-d", f"refs/mlops/{delivery.payload_path.stem}")
+    return code, f"mlops run exited {code}; log: {log_path}"

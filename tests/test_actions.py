@@ -74,7 +74,7 @@ def test_init_writes_a_valid_scaffold_and_keeps_existing_files(tmp_path: Path, c
     assert deploy["steps"][1] == {"uses": "acme/mlgitops/actions/deploy@v1", "with": {"config": "mlops.yaml"}}
     chatops = doc["jobs"]["chatops"]
     assert chatops["if"] == "github.event_name == 'issue_comment' && contains(github.event.comment.body, '/mlops')"
-    assert chatops["steps"][0]["with"]["ref"] == "${{ github.event.issue.pull_request && format('refs/pull/{0}/head', github.event.issue.number) || '' }}"
+    assert chatops["steps"][0]["with"] == {"fetch-depth": 0, "persist-credentials": False}  # the default branch: trusted code decides
     assert chatops["steps"][1] == {"uses": "acme/mlgitops/actions/chatops@v1", "with": {"config": "mlops.yaml"}}
     monitor = tmp_path / ".github" / "workflows" / "mlops-monitor.yml"
     proc = subprocess.run([*CHECK, "--builtin-schema", "vendor.github-workflows", str(monitor)], capture_output=True, text=True)
@@ -123,8 +123,10 @@ def test_chatops_action_checks_before_it_installs_requirements() -> None:
     doc = yaml.safe_load((REPO_ROOT / "actions" / "chatops" / "action.yml").read_text())
     steps = doc["runs"]["steps"]
     ids = [s.get("id") or s.get("name") for s in steps]
-    check, install, run = ids.index("check"), ids.index("Install the training requirements (accepted retrain only)"), ids.index("chatops")
-    assert check < install < run
+    check, head, install, run = ids.index("check"), ids.index("Check out the PR's head (accepted retrain only)"), ids.index("Install the training requirements (accepted retrain only)"), ids.index("chatops")
+    assert check < head < install < run
+    assert steps[head]["if"] == "steps.check.outputs.chatops-run == 'true' && steps.check.outputs.chatops-command == 'retrain'"
+    assert steps[head]["with"]["persist-credentials"] is False and steps[head]["with"]["ref"] == "refs/pull/${{ github.event.issue.number }}/head"
     assert steps[check]["run"].strip() == 'mlops run --check-command --config "$MLOPS_CONFIG"'
     assert steps[install]["if"] == "steps.check.outputs.chatops-run == 'true' && steps.check.outputs.chatops-command == 'retrain' && inputs.requirements != ''"
     assert steps[run]["run"].strip() == 'mlops run --config "$MLOPS_CONFIG"'

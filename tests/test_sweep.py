@@ -91,3 +91,28 @@ def test_bad_sweeps_are_named(cli_noprefect: Any, tmp_path: Any, training: str, 
     assert result.exit_code == 2
     line = text.splitlines().index("  sweep: " + training.split("sweep: ", 1)[1].strip()) + 1 if "sweep: " in training else 0
     assert message.format(line=line) in result.output, result.output
+
+
+def test_validation_split_on_few_rows_of_many_classes(tmp_path: Any) -> None:
+    """Stratifying 40 rows of 10 classes into a 4-row validation split is impossible:
+    the split is then plain (seeded), not a crash."""
+    import pandas as pd
+
+    from mlgitops.config import load_config
+    from mlgitops.data import Dataset
+    from mlgitops.sweep import validation_split
+
+    (tmp_path / "mlops.yaml").write_text("version: 1\ndata: {path: d.csv, target: y}\ntraining:\n  estimator: sklearn.tree.DecisionTreeClassifier\n  sweep: {grid: {max_depth: [1, 2]}, validation_size: 0.1}\n")
+    cfg = load_config(tmp_path / "mlops.yaml")
+    frame = pd.DataFrame({"x": range(40), "y": [i % 10 for i in range(40)]})
+    dataset = Dataset(frame, frame.head(0), "y", ["x"], "classification", "", "sha", None, list(range(10)))
+    part, val = validation_split(cfg, dataset)
+    assert (len(part.train), len(val)) == (36, 4)
+
+
+def test_a_sweep_candidates_package_is_in_the_cache_key(tmp_path: Any) -> None:
+    from mlgitops.config import load_config
+    from mlgitops.fingerprint import _versions
+
+    (tmp_path / "mlops.yaml").write_text("version: 1\ndata: {path: d.csv, target: y}\ntraining:\n  estimator: sklearn.tree.DecisionTreeClassifier\n  sweep: {candidates: [{estimator: joblib.Memory}]}\n")
+    assert "joblib" in _versions(load_config(tmp_path / "mlops.yaml").config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -179,6 +180,22 @@ def test_a_full_queue_is_503_and_the_redelivery_is_taken_later(tmp_path: Path) -
         svc.stop()
 
 
+def test_a_restart_requeues_what_was_accepted_but_not_run(tmp_path: Path) -> None:
+    from mlgitops.webhook import resume, spool_path
+
+    log = DeliveryLog(tmp_path / "deliveries.sqlite")
+    spool = tmp_path / "payloads"
+    spool.mkdir()
+    for delivery_id in ("kept", "lost"):
+        assert log.claim(delivery_id, "push", None)
+    spool_path(spool, "kept").write_text("{}")  # "lost" has no payload any more
+    recorder = Recorder()
+    dispatcher = LocalDispatcher(tmp_path, log, run=recorder)
+    assert resume(log, dispatcher, spool) == ["kept"]
+    assert dispatcher.drain(30) and recorder.runs == ["kept"]
+    assert log.get("kept")["status"] == "done" and log.get("lost") is None  # a redelivery of "lost" is taken
+
+
 def test_a_burst_with_duplicates_and_forgeries_runs_each_delivery_once(service: Any) -> None:
     svc, recorder = service
     body = example("pull_request", "synchronize")
@@ -206,9 +223,13 @@ def test_cli_refuses_to_start_without_a_secret_or_on_a_busy_port(cli_noprefect: 
     busy.bind(("127.0.0.1", 0))
     busy.listen()
     try:
-        taken = cli_noprefect("webhook", "serve", "--port", str(busy.getsockname()[1]), cwd=repo.path)
+        no_token = cli_noprefect("webhook", "serve", "--port", str(busy.getsockname()[1]), cwd=repo.path)
+        assert "MLOPS_WEBHOOK_SECRET" not in os.environ  # taken out of the environment runs inherit
+        monkeypatch.setenv("MLOPS_WEBHOOK_SECRET", "s3cret-value")
+        taken = cli_noprefect("webhook", "serve", "--forge", "local", "--port", str(busy.getsockname()[1]), cwd=repo.path)
     finally:
         busy.close()
+    assert no_token.exit_code == 2 and "error: --forge github needs GITHUB_TOKEN in the service's environment" in no_token.output
     assert taken.exit_code == 2 and "cannot listen on 127.0.0.1:" in taken.output and "s3cret-value" not in taken.output
 
 
@@ -221,6 +242,9 @@ def test_real_runs_from_deliveries_a_pull_request_and_a_chatops_comment(prefect_
     head = repo.git("rev-parse", "HEAD")
     repo.checkout("main")  # the service's clone sits on main; the run uses the PR's commit
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    forge_dir = repo.path / ".mlops" / "forge"
+    forge_dir.mkdir(parents=True)
+    (forge_dir / "collaborators.json").write_text(json.dumps({"Codertocat": "write"}))  # the local forge's permissions
     for key in ("GITHUB_ACTIONS", "GITHUB_EVENT_PATH", "GITHUB_TOKEN"):
         monkeypatch.delenv(key, raising=False)
     state = repo.path / ".mlops" / "webhook"
@@ -243,7 +267,9 @@ def test_real_runs_from_deliveries_a_pull_request_and_a_chatops_comment(prefect_
         comment["issue"].update(number=41, pull_request={"url": "https://api.github.com/repos/acme/models/pulls/41"})
         comment["comment"].update(id=77, body="/mlops help")
         comment["repository"].update(full_name="acme/models", default_branch="main")
-        for event, payload, delivery in (("pull_request", pr, "d-pr"), ("issue_comment", comment, "d-chat")):
+        fork = json.loads(json.dumps(pr))
+        fork["pull_request"]["head"]["repo"]["full_name"] = "mallory/models"
+        for event, payload, delivery in (("pull_request", pr, "d-pr"), ("issue_comment", comment, "d-chat"), ("pull_request", fork, "d-fork")):
             body = json.dumps(payload).encode()
             req = urllib.request.Request(f"http://127.0.0.1:{port}/webhook", data=body, method="POST", headers={"Content-Type": "application/json", "X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature(SECRET, body)})
             with urllib.request.urlopen(req, timeout=10) as resp:
@@ -257,6 +283,8 @@ def test_real_runs_from_deliveries_a_pull_request_and_a_chatops_comment(prefect_
         assert statuses["mlops/gate"]["state"] in ("success", "failure")
         comments = json.loads((repo.path / ".mlops" / "forge" / "pr-41" / "comments.json").read_text())
         assert comments[-1]["body"].startswith("<!-- mlgitops:chatops -->\n> /mlops help\n\n@Codertocat: Commands")
+        assert log.get("d-fork")["status"] == "ignored" and log.get("d-fork")["detail"] == "pull request from a fork (mallory/models): its code is not run with this service's token"
+        assert not list((state / "payloads").iterdir())  # the spool keeps waiting deliveries only
         assert repo.git("worktree", "list").count("\n") == 0  # the run's worktrees are gone
         assert repo.git("rev-parse", "--abbrev-ref", "HEAD") == "main" and repo.git("status", "--porcelain") in ("", "?? .mlops/")
     finally:
