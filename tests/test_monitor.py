@@ -96,3 +96,16 @@ def test_on_github_the_monitor_opens_one_issue_and_updates_it(cli, repo: GitRepo
     third = cli("monitor", "--current", str(path), "--forge", "github", cwd=repo.path)
     assert third.exit_code == 1 and "opened issue #" in third.output and len(remote.issues) == 2
 
+
+
+def test_the_deployable_monitor_flow_runs_mlops_monitor(deployed: GitRepo) -> None:  # noqa: F811
+    """flows/entry.py's mlops-monitor (what the prefect.yaml deployment runs), called as
+    a plain function: its final state carries the command's exit code."""
+    from mlgitops.flows.entry import monitor
+
+    path = recent(deployed, "december.csv", shift=True, labels=False)
+    state = monitor.fn(str(path), str(deployed.path), forge="local")
+    assert state.is_completed() and state.message.startswith("mlops exit 1: ")
+    assert json.loads((deployed.path / ".mlops" / "forge" / "issues.json").read_text())[0]["state"] == "open"
+    missing = monitor.fn(str(deployed.path / "nope.csv"), str(deployed.path), forge="local")
+    assert missing.is_failed() and missing.message.startswith("mlops exit 2: ")
