@@ -290,3 +290,75 @@ def test_real_runs_from_deliveries_a_pull_request_and_a_chatops_comment(prefect_
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/github is not beside this checkout")
+def test_the_service_as_users_run_it_reports_to_github(prefect_api: str, example_repo: GitRepo, tmp_path: Path) -> None:
+    """`mlops webhook serve` as a process, its default --forge github, against the GitHub
+    stand-in over HTTP: a PR's comment and status, ChatOps answered, a reader refused."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.github_standin import StandIn
+
+    token = "ghs_service_token_321"
+    github = StandIn(token=token).start()
+    remote = github.add_repo("acme/models")
+    remote.collaborators.update({"alice": "write", "carol": "read"})
+    repo = example_repo
+    repo.branch("feature").edit("mlops.yaml", "max_depth: 2", "max_depth: 3").commit("deeper")
+    head = repo.git("rev-parse", "HEAD")
+    repo.checkout("main")
+    github.add_pull("acme/models", 41, head, repo.git("rev-parse", "main"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLOPS_", "RUNNER_"))}
+    env.update(MLOPS_WEBHOOK_SECRET=SECRET.decode(), GITHUB_TOKEN=token, GITHUB_API_URL=github.url, PREFECT_API_URL=prefect_api, MLOPS_GITHUB_WRITE_INTERVAL="0")
+    service = subprocess.Popen([sys.executable, "-m", "mlgitops", "webhook", "serve", "--port", "0", "--repo", str(repo.path)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        line = service.stderr.readline()
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        pr = json.loads(example("pull_request"))
+        pr["number"] = pr["pull_request"]["number"] = 41
+        pr["pull_request"]["head"].update(sha=head, ref="feature")
+        pr["pull_request"]["base"].update(sha=repo.git("rev-parse", "main"), ref="main")
+        for side in ("head", "base"):
+            pr["pull_request"][side]["repo"]["full_name"] = "acme/models"
+        pr["repository"].update(full_name="acme/models", default_branch="main")
+        sends = [("pull_request", pr, "g-pr")]
+        for who, body in (("alice", "/mlops help"), ("carol", "/mlops promote production")):
+            cid = github.add_comment("acme/models", 41, body, who)
+            comment = json.loads((EXAMPLES / "issue_comment" / "created.1.payload.json").read_text())
+            comment["issue"].update(number=41, pull_request={"url": f"{github.url}/repos/acme/models/pulls/41"})
+            comment["comment"].update(id=cid, body=body)
+            comment["comment"]["user"].update(login=who, type="User")
+            comment["repository"].update(full_name="acme/models", default_branch="main")
+            sends.append(("issue_comment", comment, f"g-{who}"))
+        for event, payload, delivery in sends:
+            body = json.dumps(payload).encode()
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/webhook", data=body, method="POST", headers={"Content-Type": "application/json", "X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature(SECRET, body)})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                assert resp.status == 202
+        deadline = time.monotonic() + 240  # bounded
+        rows: dict[str, dict] = {}
+        while time.monotonic() < deadline:
+            for _, _, delivery in sends:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/deliveries/{delivery}", timeout=10) as resp:
+                    rows[delivery] = json.loads(resp.read())
+            if all(r["status"] in ("done", "failed", "ignored") for r in rows.values()):
+                break
+            time.sleep(0.5)
+        logs = repo.path / ".mlops" / "webhook" / "logs"
+        assert [rows[d]["exit_code"] for _, _, d in sends] == [0, 0, 0], {p.name: p.read_text() for p in logs.iterdir()}
+        mine = [c["body"] for c in sorted(remote.comments.values(), key=lambda c: c["id"]) if c["author"] == github.identity]
+        sticky = next(b for b in mine if "<!-- mlgitops:sha=" in b)
+        assert f"<!-- mlgitops:sha={head} -->" in sticky and "- `training.params.max_depth`: `2` → `3`" in sticky
+        assert [s["state"] for s in remote.statuses[head]] == ["pending", "success"]
+        assert any(b.startswith("<!-- mlgitops:chatops -->\n> /mlops help\n\n@alice: Commands") for b in mine)
+        assert any(b.startswith("<!-- mlgitops:chatops -->\n> /mlops promote production\n\n@carol: sorry,") for b in mine)
+        assert sorted(r["content"] for rs in remote.reactions.values() for r in rs) == ["+1", "-1"]
+        assert token not in "".join(p.read_text() for p in logs.iterdir())
+    finally:
+        service.terminate()
+        service.wait(timeout=20)
+        github.stop()
+    assert github.violations == []
