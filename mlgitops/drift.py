@@ -10,7 +10,6 @@ million-row table costs seconds; the report states the sample.
 from __future__ import annotations
 
 import hashlib
-import io
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,15 +47,13 @@ class DriftResult:
         return asdict(self)
 
 
-def read_table(raw: bytes | Path, name: str, fmt: str | None) -> Any:
-    """The whole table, from bytes or (streamed by pandas) from a file."""
+def read_table(path: Path, fmt: str | None) -> Any:
+    """The whole table of a file (pandas streams it; never its bytes in memory)."""
     import pandas as pd
 
     from .data import missing_as_nan
 
-    kind = file_kind(name, fmt)
-    source = io.BytesIO(raw) if isinstance(raw, bytes) else raw
-    frame = pd.read_parquet(source) if kind == "parquet" else pd.read_csv(source)
+    frame = pd.read_parquet(path) if file_kind(path.name, fmt) == "parquet" else pd.read_csv(path)
     frame.columns = [str(c) for c in frame.columns]
     return missing_as_nan(frame)
 

@@ -46,7 +46,7 @@ def read_current(path: Path, shown: str, fmt: str | None) -> Any:
     if empty:
         raise DataError(f"--current {shown}: the file is empty", hint="export the recent data with a header row")
     try:
-        frame = read_table(path, path.name, fmt)
+        frame = read_table(path, fmt)
     except Exception as exc:  # pandas/pyarrow parse errors come in many types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"--current {shown}: cannot read it as {'Parquet' if path.suffix.lower() in ('.parquet', '.pq') else 'CSV'}: {first}") from None

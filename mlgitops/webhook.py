@@ -210,7 +210,7 @@ class LocalDispatcher:
     def __init__(self, root: Path, log: DeliveryLog, run: Callable[[Delivery], tuple[int | None, str]] | None = None, workers: int = 1, queue: int = 100, forge: str = "github") -> None:
         import queue as queue_mod
 
-        self.root, self.log = root, log
+        self.log = log
         self.run = run or (lambda d: run_delivery(root, d, forge))
         self.jobs: Any = queue_mod.Queue(maxsize=queue)
         self.running = 0

@@ -46,11 +46,13 @@ def worker(prefect_api: str) -> Iterator[dict[str, str]]:
         log.close()
 
 
-def pr_payload(repo: GitRepo, number: int) -> dict[str, Any]:
+def pr_payload(repo: GitRepo, number: int, head: str | None = None) -> dict[str, Any]:
+    """GitHub's own pull_request example for PR ``number`` of acme/models: ``head``
+    (default: the checkout's HEAD) on branch feature, into main."""
     data = json.loads(OPENED.read_text())
     data["number"] = data["pull_request"]["number"] = number
     pr = data["pull_request"]
-    pr["head"].update(sha=repo.git("rev-parse", "HEAD"), ref="feature")
+    pr["head"].update(sha=head or repo.git("rev-parse", "HEAD"), ref="feature")
     pr["base"].update(sha=repo.git("rev-parse", "main"), ref="main")
     for side in ("head", "base"):
         pr[side]["repo"]["full_name"] = "acme/models"

@@ -18,6 +18,7 @@ import pytest
 from mlgitops.webhook import Delivery, DeliveryLog, LocalDispatcher, make_app, signature, verified
 from tests.github_standin import SHARED
 from tests.helpers import GitRepo
+from tests.test_prefect_deploy import pr_payload
 
 SECRET = b"webhook-secret-for-tests"
 VECTOR = SHARED / "signatures" / "hmac-test-vector.json"
@@ -256,13 +257,7 @@ def test_real_runs_from_deliveries_a_pull_request_and_a_chatops_comment(prefect_
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        pr = json.loads(example("pull_request"))
-        pr["number"] = pr["pull_request"]["number"] = 41
-        pr["pull_request"]["head"].update(sha=head, ref="feature")
-        pr["pull_request"]["base"].update(sha=repo.git("rev-parse", "main"), ref="main")
-        for side in ("head", "base"):
-            pr["pull_request"][side]["repo"]["full_name"] = "acme/models"
-        pr["repository"].update(full_name="acme/models", default_branch="main")
+        pr = pr_payload(repo, 41, head)
         comment = json.loads((EXAMPLES / "issue_comment" / "created.1.payload.json").read_text())
         comment["issue"].update(number=41, pull_request={"url": "https://api.github.com/repos/acme/models/pulls/41"})
         comment["comment"].update(id=77, body="/mlops help")
@@ -317,13 +312,7 @@ def test_the_service_as_users_run_it_reports_to_github(prefect_api: str, example
     try:
         line = service.stderr.readline()
         port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-        pr = json.loads(example("pull_request"))
-        pr["number"] = pr["pull_request"]["number"] = 41
-        pr["pull_request"]["head"].update(sha=head, ref="feature")
-        pr["pull_request"]["base"].update(sha=repo.git("rev-parse", "main"), ref="main")
-        for side in ("head", "base"):
-            pr["pull_request"][side]["repo"]["full_name"] = "acme/models"
-        pr["repository"].update(full_name="acme/models", default_branch="main")
+        pr = pr_payload(repo, 41, head)
         sends = [("pull_request", pr, "g-pr")]
         for who, body in (("alice", "/mlops help"), ("carol", "/mlops promote production")):
             cid = github.add_comment("acme/models", 41, body, who)

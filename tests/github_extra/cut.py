@@ -44,16 +44,16 @@ def refs(node: Any) -> set[str]:
 def cut(doc: dict[str, Any]) -> dict[str, Any]:
     paths = {p: {m: doc["paths"][p][m] for m in methods} for p, methods in OPERATIONS.items()}
     components: dict[str, dict[str, Any]] = {}
-    todo, seen = refs(paths), set()
-    while todo:
-        ref = todo.pop()
+    pending, seen = refs(paths), set()
+    while pending:
+        ref = pending.pop()
         if ref in seen:
             continue
         seen.add(ref)
         _, _, kind, name = ref.split("/", 3)
         target = doc["components"][kind][name]
         components.setdefault(kind, {})[name] = target
-        todo |= refs(target) - seen
+        pending |= refs(target) - seen
     return {
         "openapi": doc["openapi"],
         "info": {**doc["info"], "description": "A cut of GitHub's REST description (@octokit/openapi 23.0.2, MIT): the operations in OPERATIONS of tests/github_extra/cut.py and the components they reference."},
