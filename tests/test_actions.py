@@ -52,14 +52,19 @@ def test_workflows_use_least_privilege_and_never_pull_request_target() -> None:
         text = path.read_text()
         doc = yaml.safe_load(text)
         assert "pull_request_target" not in text
-        perms = doc["permissions"]
-        assert perms["contents"] == "read"
-        assert set(perms.values()) <= {"read", "write"} and all(v == "write" for k, v in perms.items() if k != "contents")
-        assert set(perms) <= {"contents", "pull-requests", "statuses", "checks"}
+        assert doc["permissions"] == {}  # each job asks for its own
+        for job in doc["jobs"].values():
+            perms = job["permissions"]
+            assert perms["contents"] == "read"
+            assert set(perms.values()) <= {"read", "write"} and all(v == "write" for k, v in perms.items() if k != "contents")
+            assert set(perms) <= {"contents", "pull-requests", "statuses", "checks"}
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
 def test_init_writes_a_valid_scaffold_and_keeps_existing_files(tmp_path: Path, cli_noprefect) -> None:
-    result = cli_noprefect("init", "--action-ref", "acme/mlgitops/actions/pull-request@v1", cwd=tmp_path)
+    result = cli_noprefect("init", "--action-ref", f"acme/mlgitops/actions/pull-request@{SHA}", cwd=tmp_path)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[:2] == ["wrote mlops.yaml", "wrote .github/workflows/mlops.yml"]
     workflow = tmp_path / ".github" / "workflows" / "mlops.yml"
@@ -67,28 +72,44 @@ def test_init_writes_a_valid_scaffold_and_keeps_existing_files(tmp_path: Path, c
     assert proc.returncode == 0, proc.stdout
     doc = yaml.safe_load(workflow.read_text())
     assert doc[True] == {"pull_request": {"types": ["opened", "synchronize", "reopened"]}, "push": {"branches": ["main"]}, "issue_comment": {"types": ["created"]}}  # YAML 1.1 reads `on` as true
-    assert doc["permissions"] == {"contents": "read", "pull-requests": "write", "statuses": "write", "checks": "write"}
-    assert doc["jobs"]["gate"]["steps"][1] == {"uses": "acme/mlgitops/actions/pull-request@v1", "with": {"config": "mlops.yaml"}}
+    assert doc["permissions"] == {}
+    gate = doc["jobs"]["gate"]
+    assert gate["permissions"] == {"contents": "read", "pull-requests": "write", "statuses": "write", "checks": "write"}
+    assert gate["steps"][1] == {"uses": f"acme/mlgitops/actions/pull-request@{SHA}", "with": {"config": "mlops.yaml"}}  # a sha stays as given, no tag comment
     deploy = doc["jobs"]["deploy"]
     assert (deploy["if"], deploy["permissions"]) == ("github.event_name == 'push'", {"contents": "write", "pull-requests": "write"})
-    assert deploy["steps"][1] == {"uses": "acme/mlgitops/actions/deploy@v1", "with": {"config": "mlops.yaml"}}
+    assert deploy["steps"][1] == {"uses": f"acme/mlgitops/actions/deploy@{SHA}", "with": {"config": "mlops.yaml"}}
     chatops = doc["jobs"]["chatops"]
-    assert chatops["if"] == "github.event_name == 'issue_comment' && contains(github.event.comment.body, '/mlops')"
+    assert chatops["if"] == "github.event_name == 'issue_comment' && github.event.issue.pull_request && startsWith(github.event.comment.body, '/mlops')"
     assert chatops["steps"][0]["with"] == {"fetch-depth": 0, "persist-credentials": False}  # the default branch: trusted code decides
-    assert chatops["steps"][1] == {"uses": "acme/mlgitops/actions/chatops@v1", "with": {"config": "mlops.yaml"}}
+    assert chatops["steps"][1] == {"uses": f"acme/mlgitops/actions/chatops@{SHA}", "with": {"config": "mlops.yaml"}}
     monitor = tmp_path / ".github" / "workflows" / "mlops-monitor.yml"
     proc = subprocess.run([*CHECK, "--builtin-schema", "vendor.github-workflows", str(monitor)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
     mdoc = yaml.safe_load(monitor.read_text())
     assert mdoc[True]["schedule"] == [{"cron": "23 5 * * *"}] and "workflow_dispatch" in mdoc[True]
-    assert mdoc["jobs"]["monitor"]["steps"][1]["uses"] == "acme/mlgitops/actions/monitor@v1"
+    assert mdoc["jobs"]["monitor"]["steps"][1]["uses"] == f"acme/mlgitops/actions/monitor@{SHA}"
     assert cli_noprefect("validate", cwd=tmp_path).exit_code == 0
     (tmp_path / "mlops.yaml").write_text("# mine\n")
-    again = cli_noprefect("init", cwd=tmp_path)
-    assert again.stdout.splitlines()[0] == "kept (exists; --force overwrites) mlops.yaml"
+    again = cli_noprefect("init", cwd=tmp_path)  # the default tag is not resolved: no workflow is written
+    assert again.exit_code == 0 and again.stdout.splitlines()[0] == "kept (exists; --force overwrites) mlops.yaml"
     assert (tmp_path / "mlops.yaml").read_text() == "# mine\n"
     bad = cli_noprefect("init", "--action-ref", "not a ref", cwd=tmp_path)
     assert bad.exit_code == 2 and "is not OWNER/REPO[/PATH]@REF" in bad.stderr
+
+
+def test_init_refuses_an_action_ref_it_cannot_pin(tmp_path: Path, cli_noprefect, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tag is resolved to its commit (tests/security/test_workflows.py); one that cannot
+    be is exit 2 naming the repository and how to find the sha, and writes nothing."""
+    monkeypatch.setenv("GITHUB_SERVER_URL", (tmp_path / "nowhere").as_uri())
+    missing = cli_noprefect("init", "--action-ref", "acme/mlgitops/actions/pull-request@v1", cwd=tmp_path)
+    assert missing.exit_code == 2
+    assert missing.stderr.startswith(f"error: --action-ref: could not resolve 'v1' to a commit of {(tmp_path / 'nowhere').as_uri()}/acme/mlgitops: fatal: ")
+    assert f"hint: pass the full 40-character commit sha after the @ (`git ls-remote {(tmp_path / 'nowhere').as_uri()}/acme/mlgitops v1` prints it)" in missing.stderr
+    short = cli_noprefect("init", "--action-ref", f"acme/mlgitops/actions/pull-request@{SHA[:39]}", cwd=tmp_path)
+    assert short.exit_code == 2
+    assert short.stderr.startswith(f"error: --action-ref: '{SHA[:39]}' looks like a shortened commit sha; GitHub Actions needs all 40 characters")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_action_step_script_is_what_the_e2e_tests_run() -> None:
