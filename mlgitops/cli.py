@@ -683,7 +683,7 @@ DEFAULT_ACTION_REF = "mlgitops/mlgitops/actions/pull-request@v1"
 @main.command()
 @click.option("--data", default="sklearn:breast_cancer", show_default=True, help="Data path for the new mlops.yaml.")
 @click.option("--target", default="target", show_default=True, help="Target column for the new mlops.yaml.")
-@click.option("--action-ref", default=DEFAULT_ACTION_REF, show_default=True, help="The composite action the workflow uses (OWNER/REPO/actions/pull-request@REF).")
+@click.option("--action-ref", default=DEFAULT_ACTION_REF, show_default=True, help="The composite action the workflow uses (OWNER/REPO/actions/pull-request@REF); a tag or branch is pinned to its commit sha (git ls-remote).")
 @click.option("--branch", default="main", show_default=True, help="The default branch: a push to it runs the deploy job.")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @click.option("--repo", default=None, help="Repository folder (default: the current one).")
