@@ -16,6 +16,7 @@ MONITOR_WORKFLOW = Path(".github/workflows/mlops-monitor.yml")
 ACTION_REF = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(/[\w./-]+)?@(?P<ref>[\w./-]+)$")
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
+BRANCH = re.compile(r"^[\w.-]+(/[\w.-]+)*$")  # written into the workflow's YAML as is
 RESOLVE_TIMEOUT = 30.0  # seconds for `git ls-remote`; a hung network must not hang init
 
 
@@ -28,6 +29,8 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
     match = ACTION_REF.match(action_ref)
     if not match:
         raise InputError(f"--action-ref {action_ref!r} is not OWNER/REPO[/PATH]@REF", hint="e.g. acme/mlgitops/actions/pull-request@v1")
+    if not BRANCH.match(branch):
+        raise InputError(f"--branch {branch!r} is not a branch name", hint="e.g. --branch main")
     written = [rel for rel in (Path("mlops.yaml"), WORKFLOW, MONITOR_WORKFLOW) if force or not (root / rel).exists()]
     env = environment()
     files: dict[Path, str] = {}
@@ -84,17 +87,6 @@ def pin(repo: str, ref: str) -> str:
     why = next((line for line in errors if line.startswith("fatal:")), errors[0] if errors else "") if proc.returncode else ""
     why = why or "no such tag or branch"
     raise InputError(f"--action-ref: could not resolve {ref!r} to a commit of {url}: {why}", hint=hint)
-
-
-def deploy_ref(action_ref: str) -> str:
-    """The deploy action beside the pull-request action: OWNER/REPO/actions/deploy@REF."""
-    return sibling_ref(action_ref, "deploy")
-
-
-def sibling_ref(action_ref: str, name: str) -> str:
-    """OWNER/REPO/actions/<name>@REF beside OWNER/REPO/actions/pull-request@REF."""
-    uses, _, ref = action_ref.rpartition("@")
-    return f"{sibling(uses, name)}@{ref}"
 
 
 def sibling(uses: str, name: str) -> str:

@@ -109,6 +109,8 @@ def test_init_refuses_an_action_ref_it_cannot_pin(tmp_path: Path, cli_noprefect,
     short = cli_noprefect("init", "--action-ref", f"acme/mlgitops/actions/pull-request@{SHA[:39]}", cwd=tmp_path)
     assert short.exit_code == 2
     assert short.stderr.startswith(f"error: --action-ref: '{SHA[:39]}' looks like a shortened commit sha; GitHub Actions needs all 40 characters")
+    branch = cli_noprefect("init", "--action-ref", f"acme/mlgitops/actions/pull-request@{SHA}", "--branch", "main]", cwd=tmp_path)
+    assert (branch.exit_code, branch.stderr) == (2, "error: --branch 'main]' is not a branch name\n  hint: e.g. --branch main\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
