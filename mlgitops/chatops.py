@@ -8,6 +8,11 @@ request whose head is a branch of this repository: a fork's code must not run wi
 this repository's token. Every command is acknowledged with a reaction and a reply:
 ``eyes`` when accepted, then ``rocket`` (done) or ``confused`` (it failed); ``-1``
 when refused; ``+1`` for help; ``confused`` for an unknown command, with the help.
+
+Anyone can write a comment, so what it says is quoted short and inert (``code``: a
+code span, where GitHub renders no Markdown and pings no @mention), every reply is
+fitted to GitHub's limit by the forge, and answering someone who may not run a
+command never fails the run: a reply GitHub refuses is a note, not exit 3.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import EXIT_OK, InputError, MlopsError
+from .errors import EXIT_INTERNAL, EXIT_OK, InputError, MlopsError
 
 PREFIX = "/mlops"
 MARKER = "<!-- mlgitops:chatops -->"
 WRITERS = ("admin", "write")
+QUOTE_LIMIT = 100  # characters of a comment quoted back; the rest is "…"
 
 USAGE = {
     "retrain": "`/mlops retrain`: train this pull request's model again from scratch (ignoring the cache), re-run its gates and update its comment",
@@ -49,6 +55,23 @@ class ChatOutcome:
     reply_url: str | None = None
 
 
+def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, "…" marking a cut."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def code(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` (clipped) as an inline code span that nothing in it can end early:
+    the fence is one backtick longer than any run of backticks inside (CommonMark),
+    padded with a space where the text starts or ends with a backtick or space."""
+    import re
+
+    inner = clip(text, limit)
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", inner)), default=0) + 1)
+    pad = " " if inner[:1] in ("`", " ") or inner[-1:] in ("`", " ") else ""
+    return f"{fence}{pad}{inner}{pad}{fence}"
+
+
 def parse(body: str | None) -> Command | None:
     """The first ``/mlops`` line outside code blocks and quotes, else None."""
     fenced = False
@@ -76,10 +99,16 @@ def help_text(cfg: Any | None) -> str:
     return "\n".join(lines)
 
 
-def _reply_text(command: Command | None, actor: str | None, text: str) -> str:
-    quoted = f"> {command.line}\n\n" if command is not None else ""
-    who = f"@{actor}: " if actor else ""
-    return f"{MARKER}\n{quoted}{who}{text}\n"
+def reply_marker(comment_id: int | None) -> str:
+    """The reply's first line: hidden, and naming the command's comment so that a
+    reply whose answer was lost is found rather than posted twice."""
+    return f"<!-- mlgitops:chatops reply-to={comment_id} -->" if comment_id is not None else MARKER
+
+
+def _reply_text(command: Command | None, actor: str | None, text: str, comment_id: int | None = None) -> str:
+    quoted = f"> {code(command.line)}\n\n" if command is not None else ""
+    who = f"@{actor}: " if actor else ""  # a GitHub login: letters, digits and hyphens
+    return f"{reply_marker(comment_id)}\n{quoted}{who}{text}\n"
 
 
 class Conversation:
@@ -95,7 +124,8 @@ class Conversation:
         self.outcome.reactions.append(content)
 
     def reply(self, text: str) -> None:
-        self.outcome.reply_url = self.forge.reply(self.event.number, _reply_text(self.command, self.event.actor, text))
+        key = reply_marker(self.event.comment_id)
+        self.outcome.reply_url = self.forge.reply(self.event.number, _reply_text(self.command, self.event.actor, text, self.event.comment_id), key=key)
 
 
 @dataclass(frozen=True)
@@ -135,7 +165,7 @@ def decide(event: CommentEvent, forge: Any, cfg: Any | None) -> Decision:
     if command.name == "help":
         return Decision("help", "answered /mlops help", command, help_text(cfg))
     if not command.known:
-        return Decision("unknown", f"unknown command {command.name!r}: answered with the help", command, f"I do not know `{PREFIX} {command.name}`.\n\n{help_text(cfg)}")
+        return Decision("unknown", f"unknown command {clip(command.name)!r}: answered with the help", command, f"I do not know {code(f'{PREFIX} {command.name}')}.\n\n{help_text(cfg)}")
     where = event.repo or "this repository"
     permission = forge.permission(event.actor) if event.actor else "none"
     if permission not in WRITERS:
@@ -143,7 +173,7 @@ def decide(event: CommentEvent, forge: Any, cfg: Any | None) -> Decision:
             "refuse",
             f"refused {command.name}: {event.actor} has {permission} access, not write",
             command,
-            f"sorry, `{command.line}` needs write access to {where}, and GitHub says your access is `{permission}`. "
+            f"sorry, {code(command.line)} needs write access to {where}, and GitHub says your access is `{permission}`. "
             "A maintainer can run it for you; `/mlops help` works for everyone.",
         )
     pull = None
@@ -155,7 +185,7 @@ def decide(event: CommentEvent, forge: Any, cfg: Any | None) -> Decision:
                 f"refused {command.name}: PR #{event.number} comes from a fork",
                 command,
                 f"sorry, commands are not taken on pull requests from forks: this one comes from `{pull.get('head_repo') or 'a deleted fork'}`, "
-                f"and `{command.line}` would run with {where}'s token. Push the branch to {where} and open the pull request from there, "
+                f"and {code(command.line)} would run with {where}'s token. Push the branch to {where} and open the pull request from there, "
                 "or run the command from a clone (`mlops promote`, `mlops rollback`).",
                 pull,
             )
@@ -183,8 +213,17 @@ def handle(
     out = talk.outcome
     out.message = decision.message
     if decision.kind != "run":
-        talk.react({"help": "+1", "unknown": "confused", "refuse": "-1"}[decision.kind])
-        talk.reply(decision.text)
+        try:
+            talk.react({"help": "+1", "unknown": "confused", "refuse": "-1"}[decision.kind])
+            talk.reply(decision.text)
+        except MlopsError as exc:
+            if exc.exit_code != EXIT_INTERNAL:
+                raise
+            # GitHub failing us (an outage, a rate limit) while answering a comment
+            # that runs nothing: the comment's author is told nothing, but nothing
+            # broke that a maintainer must fix, so no exit 3 (and no alert) on
+            # anyone's say-so.
+            out.message += f"; the answer could not be posted: {exc.message}"
         return out
     command = decision.command
     assert command is not None
@@ -194,14 +233,14 @@ def handle(
     except MlopsError as exc:
         talk.react("confused")
         hint = f"\n\nHint: {exc.hint}" if exc.hint else ""
-        talk.reply(f"`{command.line}` failed: {exc.message}{hint}")
+        talk.reply(f"{code(command.line)} failed: {exc.message}{hint}")
         out.message = f"{command.name} failed: {exc.message}"
         out.exit_code = exc.exit_code
         return out
     except Exception as exc:
         # A bug of ours: still answer the person, then let the CLI write its crash log.
         talk.react("confused")
-        talk.reply(f"`{command.line}` failed with an internal error ({type(exc).__name__}); the job's log has the details.")
+        talk.reply(f"{code(command.line)} failed with an internal error ({type(exc).__name__}); the job's log has the details.")
         raise
     talk.react("rocket")
     talk.reply(text)
@@ -220,9 +259,9 @@ def environment_pair(cfg: Any, command: Command) -> tuple[str, str]:
     if len(args) == 3 and args[1].lower() == "from":
         return args[2], dest
     if len(args) != 1:
-        raise InputError(f"`{command.line}`: expected `{PREFIX} promote ENV [from SOURCE]`")
+        raise InputError(f"{code(command.line)}: expected `{PREFIX} promote ENV [from SOURCE]`")
     if dest not in envs:
-        raise InputError(f"no environment {dest!r} in deploy.environments ({', '.join(envs) or 'none configured'})")
+        raise InputError(f"no environment {clip(dest)!r} in deploy.environments ({', '.join(envs) or 'none configured'})")
     at = envs.index(dest)
     if at == 0:
         raise InputError(f"{dest} is the first environment: merges to the default branch deploy to it", hint=f"promote to a later environment, or name the source: `{PREFIX} promote {dest} from SOURCE`")
@@ -236,4 +275,4 @@ def rollback_args(command: Command) -> tuple[str, int | None]:
         return args[0], None
     if len(args) == 3 and args[1].lower() == "to" and args[2].lstrip("v").isdigit():
         return args[0], int(args[2].lstrip("v"))
-    raise InputError(f"`{command.line}`: expected `{PREFIX} rollback ENV [to VERSION]`")
+    raise InputError(f"{code(command.line)}: expected `{PREFIX} rollback ENV [to VERSION]`")

@@ -4,9 +4,9 @@ It serves exactly the endpoints mlgitops calls, and is held to GitHub's own mate
 in ../shared/github/: every JSON body it returns starts from the operation's example
 response in the OpenAPI description and is validated against the operation's
 response schema (violations are recorded and asserted empty by the tests). It can
-inject faults (500, 502, 403/429 with Retry-After, 401, slow responses), act as a
-read-only token (a fork's pull request), and serve under /api/v3 like GitHub
-Enterprise Server.
+inject faults (500, 502, 403/429 with Retry-After, 401, slow responses, an answer
+lost after the work was done: a 5xx or a dropped connection), act as a read-only
+token (a fork's pull request), and serve under /api/v3 like GitHub Enterprise Server.
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ class Fault:
     status: int
     times: int = 1
     headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] | None = None
+    body: Any = None  # the answer's JSON (e.g. GitHub's error body); None: a default error body
     after: bool = False  # do the work, then answer with the fault (a lost response)
     delay: float = 0.0
+    drop: bool = False  # close the connection without any answer (with after: once the work is done)
 
 
 @dataclass
@@ -250,8 +251,13 @@ class StandIn:
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert json.loads(resp.read())["merged"] is True
 
-    def fail(self, method: str, path: str, status: int, times: int = 1, headers: dict[str, str] | None = None, body: dict[str, Any] | None = None, after: bool = False, delay: float = 0.0) -> None:
+    def fail(self, method: str, path: str, status: int, times: int = 1, headers: dict[str, str] | None = None, body: Any = None, after: bool = False, delay: float = 0.0) -> None:
         self.faults.append(Fault(method, re.compile(path), status, times, headers or {}, body, after, delay))
+
+    def lose_answer(self, method: str, path: str, times: int = 1) -> None:
+        """Do the request's work, then drop the connection before answering: the
+        client cannot tell whether it happened (a reset or a timeout on GitHub)."""
+        self.faults.append(Fault(method, re.compile(path), 0, times, after=True, drop=True))
 
     def calls(self, method: str | None = None, pattern: str = "") -> list[tuple[str, str, int]]:
         return [c for c in self.log if (method is None or c[0] == method) and re.search(pattern, c[1])]
@@ -268,7 +274,9 @@ class StandIn:
         if fault and fault.delay:
             time.sleep(fault.delay)
         if fault and not fault.after:
-            return self._send(h, fault.status, fault.body or _error_body(fault.status), fault.headers, path)
+            if fault.drop:
+                return self._drop(h, path)
+            return self._send(h, fault.status, fault.body if fault.body is not None else _error_body(fault.status), fault.headers, path)
         auth = h.headers.get("Authorization", "")
         if auth not in (f"token {self.token}", f"Bearer {self.token}"):
             return self._send(h, 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"}, {}, path)
@@ -304,7 +312,9 @@ class StandIn:
             if status < 400 and payload is not None:
                 self.violations += self.spec.errors(method, template, status, payload)
             if fault:  # the work happened, the answer is lost
-                return self._send(h, fault.status, fault.body or _error_body(fault.status), fault.headers, path)
+                if fault.drop:
+                    return self._drop(h, path)
+                return self._send(h, fault.status, fault.body if fault.body is not None else _error_body(fault.status), fault.headers, path)
             return self._send(h, status, payload, headers, path)
         return self._send(h, 404, _error_body(404), {}, path)
 
@@ -315,6 +325,11 @@ class StandIn:
                     fault.times -= 1
                     return fault
         return None
+
+    def _drop(self, h: BaseHTTPRequestHandler, path: str) -> None:
+        """No status line, no body: the connection just closes (logged as status 0)."""
+        self.log.append((h.command, path, 0))
+        h.close_connection = True
 
     def _send(self, h: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str], path: str) -> None:
         self.log.append((h.command, path, status))
@@ -649,7 +664,8 @@ def update_check_run(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: An
 
 @route("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs")
 def list_check_runs(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
-    runs = [r for r in repo.check_runs.values() if r["head_sha"] == p["ref"]]
+    name, status = (q.get("check_name") or [None])[0], (q.get("status") or [None])[0]
+    runs = [r for r in sorted(repo.check_runs.values(), key=lambda r: -r["id"]) if r["head_sha"] == p["ref"] and name in (None, r["name"]) and status in (None, r["status"])]
     items = [_check_run(s, repo, r, "GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}", 200) for r in runs]
     return 200, {"total_count": len(items), "check_runs": items}, {}
 

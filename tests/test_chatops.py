@@ -83,7 +83,7 @@ def test_local_promote_then_a_failing_rollback(cli: Any, repo: GitRepo, tmp_path
     comments, reactions = local_thread(repo, 12)
     assert reactions == {"512": ["eyes", "rocket"]}
     reply = comments[-1]["body"]
-    assert reply.startswith("<!-- mlgitops:chatops -->\n> /mlops promote production\n\n@alice: opened PR #")
+    assert reply.startswith("<!-- mlgitops:chatops reply-to=512 -->\n> `/mlops promote production`\n\n@alice: opened PR #")
     pulls = json.loads((repo.path / ".mlops" / "forge" / "pulls.json").read_text())
     assert [p["head"] for p in pulls if p["state"] == "open"] == ["mlops/deploy-production"]
 
@@ -92,7 +92,7 @@ def test_local_promote_then_a_failing_rollback(cli: Any, repo: GitRepo, tmp_path
     comments, reactions = local_thread(repo, 12)
     assert reactions == {"512": ["eyes", "rocket", "confused"]}
     assert comments[-1]["body"] == (
-        "<!-- mlgitops:chatops -->\n> /mlops rollback staging\n\n@alice: `/mlops rollback staging` failed: staging has no previous pin to roll back to "
+        "<!-- mlgitops:chatops reply-to=512 -->\n> `/mlops rollback staging`\n\n@alice: `/mlops rollback staging` failed: staging has no previous pin to roll back to "
         "(deploy/staging.yaml@main has no `previous:`)\n\nHint: name a version: mlops rollback staging --to VERSION (`mlops status` shows the registry's versions)\n"
     )
     first = local_comment(cli, repo, tmp_path, 12, "/mlops promote staging")
@@ -114,9 +114,9 @@ def test_local_readers_are_refused_and_help_is_for_everyone(cli_noprefect: Any, 
     assert unknown.stdout == "unknown command 'deploy': answered with the help\n"
     comments, reactions = local_thread(repo, 3)
     assert reactions == {"503": ["-1", "+1", "confused"]}
-    assert comments[0]["body"] == "<!-- mlgitops:chatops -->\n> /mlops retrain\n\n@bob: sorry, `/mlops retrain` needs write access to acme/models, and GitHub says your access is `read`. A maintainer can run it for you; `/mlops help` works for everyone.\n"
-    assert comments[1]["body"] == "<!-- mlgitops:chatops -->\n> /mlops help\n\n@eve: " + "\n".join(HELP_LINES) + "\n\nEnvironments: `staging`, `production`.\n"
-    assert comments[2]["body"].startswith("<!-- mlgitops:chatops -->\n> /mlops deploy production\n\n@bob: I do not know `/mlops deploy`.\n\nCommands")
+    assert comments[0]["body"] == "<!-- mlgitops:chatops reply-to=503 -->\n> `/mlops retrain`\n\n@bob: sorry, `/mlops retrain` needs write access to acme/models, and GitHub says your access is `read`. A maintainer can run it for you; `/mlops help` works for everyone.\n"
+    assert comments[1]["body"] == "<!-- mlgitops:chatops reply-to=503 -->\n> `/mlops help`\n\n@eve: " + "\n".join(HELP_LINES) + "\n\nEnvironments: `staging`, `production`.\n"
+    assert comments[2]["body"].startswith("<!-- mlgitops:chatops reply-to=503 -->\n> `/mlops deploy production`\n\n@bob: I do not know `/mlops deploy`.\n\nCommands")
     bot = local_comment(cli_noprefect, repo, tmp_path, 3, "/mlops retrain", login="mlops[bot]", bot=True)
     edited = local_comment(cli_noprefect, repo, tmp_path, 3, "/mlops retrain", action="edited")
     assert bot.stdout.startswith("nothing to do: the comment is a bot's") and edited.stdout.startswith("nothing to do: comment edited")
@@ -137,8 +137,8 @@ def test_local_retrain_trains_afresh_and_says_whether_it_reproduced(cli: Any, re
     sticky = (repo.path / ".mlops" / "forge" / "pr-21" / "comment.md").read_text()
     assert "Retrained from scratch (`/mlops retrain` by @alice): same metrics as the cached model of these inputs, so training is reproducible; the new model replaces it." in sticky
     comments, reactions = local_thread(repo, 21)
-    replies = [c["body"] for c in comments if c["body"].startswith("<!-- mlgitops:chatops -->")]
-    assert len(replies) == 2 and replies[1].startswith("<!-- mlgitops:chatops -->\n> /mlops retrain\n\n@alice: retrained: ")
+    replies = [c["body"] for c in comments if c["body"].startswith("<!-- mlgitops:chatops ")]
+    assert len(replies) == 2 and replies[1].startswith("<!-- mlgitops:chatops reply-to=521 -->\n> `/mlops retrain`\n\n@alice: retrained: ")
     assert "The comment is updated: file://" in replies[1]
     assert reactions == {"521": ["eyes", "rocket"]}
     statuses = json.loads((repo.path / ".mlops" / "forge" / "statuses" / f"{repo.git('rev-parse', 'HEAD')}.json").read_text())
@@ -180,14 +180,14 @@ def test_github_asks_the_api_not_the_payload(cli_noprefect: Any, repo: GitRepo, 
     assert refused.stdout == "refused promote: bob has read access, not write\n"  # triage reads as read
     assert github.calls("GET", r"/collaborators/bob/permission$") == [("GET", "/repos/acme/models/collaborators/bob/permission", 200)]
     assert reactions_to(github, cid) == ["-1"]
-    assert replies(github, 5) == ["<!-- mlgitops:chatops -->\n> /mlops promote production\n\n@bob: sorry, `/mlops promote production` needs write access to acme/models, and GitHub says your access is `read`. A maintainer can run it for you; `/mlops help` works for everyone.\n"]
+    assert replies(github, 5) == [f"<!-- mlgitops:chatops reply-to={cid} -->\n> `/mlops promote production`\n\n@bob: sorry, `/mlops promote production` needs write access to acme/models, and GitHub says your access is `read`. A maintainer can run it for you; `/mlops help` works for everyone.\n"]
     stranger, cid = github_comment(cli_noprefect, repo, github, tmp_path, 5, "/mlops rollback staging", "mallory")
     assert stranger.stdout == "refused rollback: mallory has none access, not write\n"  # 404: not a collaborator
     assert reactions_to(github, cid) == ["-1"]
     assert not github.repos["acme/models"].branches.keys() - {"main"}  # nothing was promoted or rolled back
     helped, cid = github_comment(cli_noprefect, repo, github, tmp_path, 5, "/mlops help", "carol")
     assert helped.exit_code == 0 and reactions_to(github, cid) == ["+1"]
-    assert replies(github, 5)[-1] == "<!-- mlgitops:chatops -->\n> /mlops help\n\n@carol: " + "\n".join(HELP_LINES) + "\n\nEnvironments: `staging`, `production`.\n"
+    assert replies(github, 5)[-1] == f"<!-- mlgitops:chatops reply-to={cid} -->\n> `/mlops help`\n\n@carol: " + "\n".join(HELP_LINES) + "\n\nEnvironments: `staging`, `production`.\n"
 
 
 @needs_shared
@@ -199,7 +199,7 @@ def test_github_refuses_commands_on_a_fork_pull_request(cli_noprefect: Any, repo
     assert refused.exit_code == 0 and refused.stdout == "refused retrain: PR #6 comes from a fork\n"
     assert reactions_to(github, cid) == ["-1"]
     assert replies(github, 6) == [
-        "<!-- mlgitops:chatops -->\n> /mlops retrain\n\n@alice: sorry, commands are not taken on pull requests from forks: this one comes from `mallory/models`, "
+        f"<!-- mlgitops:chatops reply-to={cid} -->\n> `/mlops retrain`\n\n@alice: sorry, commands are not taken on pull requests from forks: this one comes from `mallory/models`, "
         "and `/mlops retrain` would run with acme/models's token. Push the branch to acme/models and open the pull request from there, "
         "or run the command from a clone (`mlops promote`, `mlops rollback`).\n"
     ]
@@ -229,7 +229,7 @@ def test_github_promote_from_a_comment(cli: Any, repo: GitRepo, github: StandIn,
     assert reactions_to(github, cid) == ["eyes", "rocket"]
     (pull,) = [p for p in remote.pulls.values() if p["head_ref"] == "mlops/deploy-production"]
     assert pull["title"].startswith("Promote churn v1 (") and pull["title"].endswith(") to production")
-    assert replies(github, 20)[-1].startswith(f"<!-- mlgitops:chatops -->\n> /mlops promote production\n\n@alice: opened PR #{pull['number']}: Promote churn v1")
+    assert replies(github, 20)[-1].startswith(f"<!-- mlgitops:chatops reply-to={cid} -->\n> `/mlops promote production`\n\n@alice: opened PR #{pull['number']}: Promote churn v1")
     retrain, cid = github_comment(cli, repo, github, tmp_path, 20, "/mlops retrain", "alice", on_pull=False)
     assert retrain.stdout == "refused retrain: the comment is on an issue, not a pull request\n" and reactions_to(github, cid) == ["-1"]
 
@@ -268,5 +268,5 @@ def test_retrain_on_github_as_the_action_runs_it(prefect_api: str, example_repo:
     assert [s["state"] for s in state.statuses[head]] == ["pending", "success"]
     sticky, reply = replies(github, 31)
     assert "Retrained from scratch (`/mlops retrain` by @alice)" in sticky and f"<!-- mlgitops:sha={head} -->" in sticky
-    assert reply.startswith("<!-- mlgitops:chatops -->\n> /mlops retrain\n\n@alice: retrained: ")
+    assert reply.startswith(f"<!-- mlgitops:chatops reply-to={cid} -->\n> `/mlops retrain`\n\n@alice: retrained: ")
     assert "The comment is updated: https://github.com/acme/models/pull/31#issuecomment-" in reply

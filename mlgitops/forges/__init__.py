@@ -10,6 +10,37 @@ if TYPE_CHECKING:
 
 GATE_CONTEXT = "mlops/gate"
 
+# GitHub's limits on what we post, in characters (Python str length, as GitHub counts
+# characters, not bytes). Every body is fitted with ``fit`` in the forge, the one place
+# all writes pass, so no caller (or commenter) can make GitHub answer 422.
+BODY_LIMIT = 65_536  # issue/PR comments, issue and PR bodies: GitHub's 422 says "body is too long (maximum is 65536 characters)"
+CHECK_TEXT_LIMIT = 65_535  # check run output.summary and output.text: maxLength in GitHub's OpenAPI description
+STATUS_DESCRIPTION_LIMIT = 140  # commit status description: "description is too long (maximum is 140 characters)"
+TITLE_LIMIT = 256  # issue and PR titles: "title is too long (maximum is 256 characters)"
+
+
+def fit(text: str, limit: int, tail: str = "") -> str:
+    """``text`` followed by ``tail`` in at most ``limit`` characters.
+
+    Too long, ``text`` is cut and ends with a visible note (just "…" under short
+    limits); ``tail`` (a hidden marker the forge finds its comment by) always stays
+    whole. A Markdown code fence left open by the cut is closed, so the note shows.
+    """
+    if len(text) + len(tail) <= limit:
+        return text + tail
+    if limit < 1000:
+        return text[: max(0, limit - len(tail) - 1)] + "…" + tail
+    note = f"\n\n> ⚠️ Cut here: longer than GitHub's {limit:,}-character limit.\n"
+    kept = text[: limit - len(tail) - len(note) - 4]
+    fence = None
+    for line in kept.splitlines():
+        token = line.lstrip()[:3]
+        if token in ("```", "~~~") and fence in (None, token):
+            fence = None if fence else token
+    if fence:
+        kept += "\n" + fence
+    return kept + note + tail
+
 
 @dataclass(frozen=True)
 class CommentRef:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..store import MLOPS_DIR, atomic_write
-from . import GATE_CONTEXT, CommentRef
+from . import BODY_LIMIT, GATE_CONTEXT, STATUS_DESCRIPTION_LIMIT, TITLE_LIMIT, CommentRef, fit
 
 if TYPE_CHECKING:
     from ..events import Event
@@ -45,6 +45,7 @@ class LocalForge:
         return json.loads(path.read_text()) if path.is_file() else []
 
     def upsert_comment(self, event: "Event", marker: str, body: str) -> CommentRef:
+        body = fit(body, BODY_LIMIT)  # GitHub's limits here too, so a local run shows what GitHub would
         pr_key = event.pr_key
         comments = self.comments(pr_key)
         mine = next((c for c in comments if marker in c["body"]), None)
@@ -91,12 +92,13 @@ class LocalForge:
             mine.append(content)
         atomic_write(path, json.dumps(given, indent=2))
 
-    def reply(self, number: int, body: str) -> str | None:
-        key = f"pr-{number}"
-        comments = self.comments(key)
-        comments.append({"id": max((c["id"] for c in comments), default=0) + 1, "created_at": _now(), "updated_at": _now(), "body": body, "author": "mlops"})
-        atomic_write(self.dir / key / "comments.json", json.dumps(comments, indent=2))
-        return (self.dir / key / "comments.json").as_uri()
+    def reply(self, number: int, body: str, key: str | None = None) -> str | None:
+        """A new comment (``key`` matters only where answers can be lost: GitHub)."""
+        pr = f"pr-{number}"
+        comments = self.comments(pr)
+        comments.append({"id": max((c["id"] for c in comments), default=0) + 1, "created_at": _now(), "updated_at": _now(), "body": fit(body, BODY_LIMIT), "author": "mlops"})
+        atomic_write(self.dir / pr / "comments.json", json.dumps(comments, indent=2))
+        return (self.dir / pr / "comments.json").as_uri()
 
     def statuses(self, sha: str) -> dict:
         path = self.dir / "statuses" / f"{sha}.json"
@@ -106,7 +108,7 @@ class LocalForge:
         if state not in STATES:
             raise ValueError(f"unknown status state {state!r}")
         statuses = self.statuses(sha)
-        statuses[context] = {"state": state, "description": description[:140], "updated_at": _now()}
+        statuses[context] = {"state": state, "description": fit(description, STATUS_DESCRIPTION_LIMIT), "updated_at": _now()}
         atomic_write(self.dir / "statuses" / f"{sha}.json", json.dumps(statuses, indent=2))
 
 
@@ -192,6 +194,7 @@ class LocalRepoForge:
         """Edit the open issue holding ``marker`` or open one; never two."""
         from . import IssueRef
 
+        title, body = fit(title, TITLE_LIMIT), fit(body, BODY_LIMIT)
         issues = self.issues()
         mine = next((i for i in issues if i["state"] == "open" and marker in i.get("marker", "")), None)
         created = mine is None
@@ -223,6 +226,7 @@ class LocalRepoForge:
 
         from . import PullRef
 
+        title, body = fit(title, TITLE_LIMIT), fit(body, BODY_LIMIT)
         base_sha = self._git("rev-parse", "--verify", f"refs/heads/{base}^{{commit}}")
         fd, index = tempfile.mkstemp(prefix="mlops-index-")
         os.close(fd)
