@@ -308,7 +308,7 @@ def run_deploy(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, all
     envs = cfg.config.deploy.environments
     env = cfg.config.deploy.on_merge or (next(iter(envs)) if envs else None)
     target = all_targets.get(env) if env else None
-    store = Store(root)
+    store = Store(root, trusted=True)  # the default branch's code (a push to it, or `mlops deploy` on the checkout)
     gitrepo.HASHES = gitrepo.HashCache(store.dir / "cache" / "hashes.json")
     text = target.text() if target else None  # one read of the manifest (an API call on GitHub)
     current = read_pin(text, target.where) if target else None
@@ -344,12 +344,25 @@ def run_deploy(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, all
     if report.baseline.source == "none":
         notes = [f"{report.baseline.note[0].upper()}{report.baseline.note[1:]}."]
     elif report.baseline.scored_on == "the candidate's holdout":
-        notes = [f"Both models scored on the same holdout ({report.data['holdout_rows']} rows); the deployed one through ONNX Runtime, as it serves."]
+        how = "both through ONNX Runtime, as they serve" if plan.candidate.key in store.refused and report.candidate.source == "cache" else "the deployed one through ONNX Runtime, as it serves"
+        notes = [f"Both models scored on the same holdout ({report.data['holdout_rows']} rows); {how}."]
     else:
         notes = ["Deployed metrics are those recorded when it was registered (it could not score this holdout)."]
     pull, message = open_pull(cfg, "deploy", target, new, record, rows, notes)
     if pull is None:
         message += close_stale(target, f"{env} already runs {new.short()}, the model the default branch produces now")
-    how = "reused the model trained for the pull request (same data, params, code and libraries)" if report.candidate.source == "cache" else "trained now: no earlier run had these inputs"
+    how = model_origin(report.candidate.source == "cache", plan.candidate.key in store.refused)
     details = [f"model: {how}", f"artifact: sha256 {new.sha256[:12]} ({new.uri})"]
     return Outcome(EXIT_OK, f"{verb} {record.name} v{record.version}; {message}", record, pull, report, details)
+
+
+def model_origin(reused: bool, refused: bool) -> str:
+    """How the deploy got its model, for the outcome's details. ``refused``: the cached
+    pickle was written by a pull-request run, which a trusted run never unpickles."""
+    if reused and refused:
+        return "reused the model trained for the pull request (same data, params, code and libraries): its ONNX export, scored through ONNX Runtime; its pickle is registered as bytes, never unpickled by this trusted run"
+    if reused:
+        return "reused the model trained for the pull request (same data, params, code and libraries)"
+    if refused:
+        return "trained now: the cached model was written by a pull-request run, and a trusted run never unpickles those"
+    return "trained now: no earlier run had these inputs"

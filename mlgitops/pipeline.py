@@ -27,6 +27,8 @@ class ModelOutcome:
     cached: bool
     #: the evaluation on the holdout it was trained with, when trained in this run
     evaluation: Evaluation | None = None
+    #: ``model`` is the cached ONNX export (an OnnxModel): a trusted run does not unpickle the cached pickle
+    onnx_only: bool = False
 
 
 @contextlib.contextmanager
@@ -50,11 +52,22 @@ def base_worktree(root: Path, sha: str, config_dir: Path, data_paths: list[str])
 
 
 def obtain_model(side: SidePlan, dataset: Dataset, train_root: Path, store: Store, reuse: bool = True) -> ModelOutcome:
-    """The cached model for ``side.key``, or a freshly trained one (then cached)."""
+    """The cached model for ``side.key``, or a freshly trained one (then cached).
+
+    A trusted run never unpickles a pickle no trusted run recorded (e.g. the pull
+    request's): it reuses that model's parity-checked ONNX export instead, which is
+    data, scored through ONNX Runtime like the deployed model; without one it trains
+    and its own model replaces the cached one.
+    """
     hit = store.get_model(side.key) if reuse else None
     if hit is not None:
         model, meta = hit
         return ModelOutcome(model, meta, True)
+    if side.key in store.refused:
+        onnx = cached_onnx_model(side.key, store)
+        if onnx is not None:
+            return onnx
+        store.replacing.add(side.key)
     trained = train(side.cfg, dataset, train_root)
     own = evaluate_candidate(ModelOutcome(trained.model, {}, False), dataset, side.cfg.metric_names(dataset.task), side.cfg)
     meta = {
@@ -78,6 +91,29 @@ def obtain_model(side: SidePlan, dataset: Dataset, train_root: Path, store: Stor
         meta["sweep"] = trained.sweep
     meta = store.put_model(side.key, trained.model, meta)
     return ModelOutcome(trained.model, meta, False, own)
+
+
+def cached_onnx_model(key: str, store: Store) -> ModelOutcome | None:
+    """The cached model of ``key`` as its ONNX export, without unpickling anything:
+    only when its pickle is intact (its bytes are registered beside the ONNX, never
+    loaded) and the run that exported it recorded a passing parity check."""
+    from .export import OnnxModel
+    from .export_step import recorded_parity
+
+    exported = store.get_onnx(key)
+    pickle = store.intact_pickle(key)
+    if exported is None or pickle is None or pickle[1].get("key", key) != key:
+        return None
+    data, info = exported
+    meta = pickle[1]
+    parity = recorded_parity(info)
+    if parity is None or parity["passed"] is not True:
+        return None  # an export from before parity was recorded, or one that disagreed
+    try:
+        model = OnnxModel(data)
+    except Exception:  # noqa: BLE001 - ONNX Runtime refuses the graph: train instead
+        return None
+    return ModelOutcome(model, meta, True, onnx_only=True)
 
 
 def contract_checks(cfg: Any, dataset: Dataset) -> list[Any]:
@@ -146,13 +182,19 @@ def train_baseline(plan: BaselinePlan, root: Path, config_rel: str, sha: str, st
         return obtain_model(plan.side, dataset, tree / config_dir, store)
 
 
-def load_pinned(plan: BaselinePlan) -> ModelOutcome:
-    """The deployed model: its ONNX run through ONNX Runtime (exactly what serves), or a joblib pin."""
+def load_pinned(plan: BaselinePlan, store: Store) -> ModelOutcome:
+    """The deployed model: its ONNX run through ONNX Runtime (exactly what serves), or a
+    joblib pin (a pickle: a trusted run loads only one a trusted run wrote)."""
     import joblib
 
     assert plan.artifact is not None
     info = plan.manifest
     task = None
+    if info.get("format", "onnx") != "onnx" and not store.may_unpickle(str(info.get("sha256"))):
+        raise InputError(
+            f"the pinned artifact {info.get('uri')} is a pickle (format {info.get('format')}) that no trusted run wrote, and this run never unpickles those",
+            hint="pin the model's ONNX artifact (a deploy's promotion PR does)",
+        )
     try:
         if info.get("format", "onnx") == "onnx":
             from .export import OnnxModel
@@ -181,7 +223,7 @@ def obtain_baseline(plan: RunPlan, store: Store, candidate_data: Dataset | None 
     base = plan.baseline
     try:
         if base.kind == "manifest":
-            return load_pinned(base), ""
+            return load_pinned(base, store), ""
         if base.kind == "train":
             assert plan.event.base_sha is not None
             return train_baseline(base, plan.root, plan.config_rel, plan.event.base_sha, store, plan.candidate, candidate_data), ""

@@ -200,7 +200,7 @@ def compute_report(cfg: LoadedConfig, plan: RunPlan, store: Store, forge: Forge 
 
 def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, forge: Forge, retrain: str | None = None) -> Outcome:
     """The PR flow end to end; ``retrain`` (why) trains the candidate afresh, ignoring the cache."""
-    store = Store(root)
+    store = Store(root, trusted=False)  # a pull request, a local branch or `/mlops retrain`: the branch's code runs
     gitrepo.HASHES = gitrepo.HashCache(store.dir / "cache" / "hashes.json")
     plan = replace(make_plan(cfg, root, config_rel, event), retrain=retrain)
     report = compute_report(cfg, plan, store, forge)

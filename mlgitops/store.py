@@ -16,6 +16,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from .ledger import TrustLedger
+
 MLOPS_DIR = ".mlops"
 
 
@@ -42,11 +44,25 @@ def sha256_file(path: Path) -> str:
 
 
 class Store:
-    def __init__(self, root: Path) -> None:
+    """One run's view of `.mlops/`.
+
+    ``trusted``: the run's code is the default branch's (a deploy on a push to it);
+    such a run unpickles only pickles whose sha256 a trusted run recorded in the
+    ledger (see :mod:`mlgitops.ledger`), and records the ones it writes. An untrusted
+    run (a pull request, a local branch, `/mlops retrain`) already runs the branch's
+    code: it loads what it finds and never writes the ledger.
+    """
+
+    def __init__(self, root: Path, *, trusted: bool) -> None:
         self.root = root
         self.dir = root / MLOPS_DIR
+        self.trusted = trusted
+        self.ledger = TrustLedger(self.dir)
         self._staging: Path | None = None
         self.replacing: set[str] = set()  # model keys whose cache entries this run may replace (a requested retrain)
+        #: model keys with a cached pickle this trusted run would not unpickle (no trusted run recorded it)
+        self.refused: set[str] = set()
+        self._written: dict[str, str] = {}  # sha256 -> key of the pickles this run wrote
 
     @property
     def staging(self) -> Path:
@@ -62,7 +78,9 @@ class Store:
         return dirs
 
     def get_model(self, key: str) -> tuple[Any, dict[str, Any]] | None:
-        """The cached model and its metadata, or None. A file whose hash changed is a miss."""
+        """The cached model and its metadata, or None. A file whose hash changed is a
+        miss; so is, for a trusted run, a pickle no trusted run recorded (the key goes
+        to :attr:`refused`)."""
         import joblib
 
         for folder in self._model_dirs(key):
@@ -73,13 +91,36 @@ class Store:
                 meta = json.loads(meta_path.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError):
                 continue  # a damaged entry is a miss; the retrained model replaces nothing
-            if not isinstance(meta, dict) or sha256_file(model_path) != meta.get("model_sha256"):
+            digest = sha256_file(model_path)
+            if not isinstance(meta, dict) or digest != meta.get("model_sha256"):
+                continue
+            if not self.may_unpickle(digest):
+                self.refused.add(key)
                 continue
             try:
                 return joblib.load(model_path), meta
             except Exception:  # noqa: BLE001 - unreadable pickle (e.g. other sklearn): a miss
                 continue
         return None
+
+    def intact_pickle(self, key: str) -> tuple[Path, dict[str, Any]] | None:
+        """The cached pickle of ``key`` whose bytes match its meta.json, and that meta;
+        read as bytes only, never unpickled."""
+        for folder in self._model_dirs(key):
+            meta_path, model_path = folder / "meta.json", folder / "model.joblib"
+            try:
+                meta = json.loads(meta_path.read_text())
+                digest = sha256_file(model_path)
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(meta, dict) and digest == meta.get("model_sha256"):
+                return model_path, meta
+        return None
+
+    def may_unpickle(self, sha256: str) -> bool:
+        """Whether this run may unpickle bytes with this hash: always for an untrusted
+        run (it runs the branch's code anyway), else only what a trusted run wrote."""
+        return not self.trusted or sha256 in self._written or self.ledger.trusts(sha256)
 
     def get_model_meta(self, key: str) -> dict[str, Any] | None:
         for folder in self._model_dirs(key):
@@ -99,6 +140,7 @@ class Store:
         joblib.dump(model, folder / "model.joblib")
         meta = dict(meta, key=key, model_sha256=sha256_file(folder / "model.joblib"))
         (folder / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        self._written[meta["model_sha256"]] = key
         return meta
 
     # -- ONNX exports (keyed by the model key: the bytes the PR reviewed are the ones deployed)
@@ -190,6 +232,10 @@ class Store:
                 tmp = final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
                 shutil.copy2(src, tmp)
                 os.replace(tmp, final)
+        if self.trusted:
+            # After the entries landed: a reader in between merely misses them. The
+            # hashes are of the bytes this run dumped, wherever they ended up.
+            self.ledger.record(self._written)
         self.discard()
 
     def discard(self) -> None:

@@ -148,14 +148,41 @@ def holder_for(repo: GitRepo, env: str = "staging") -> Any:
     return ModelHolder(env, lambda: path.read_text() if path.is_file() else None, f"deploy/{env}.yaml", repo.path)
 
 
-def test_merge_promote_serve_rollback_on_the_local_forge(cli, repo: GitRepo, serving) -> None:
+def plant_pickle(repo: GitRepo, onnx_sha: str, marker: Path) -> bytes:
+    """Replace the cached pickle of the model whose ONNX starts with ``onnx_sha`` by one
+    that writes ``marker`` when unpickled, meta.json kept consistent: what anyone who
+    can write the cache can leave (tests/security/test_cache_trust.py)."""
+    import pickle
+
+    from tests.security.test_cache_trust import Planted
+
+    cache = repo.path / ".mlops" / "cache"
+    [key] = [p.parent.name for p in (cache / "onnx").glob("*/model.onnx") if hashlib.sha256(p.read_bytes()).hexdigest().startswith(onnx_sha)]
+    data = pickle.dumps(Planted(marker), protocol=4)
+    (cache / "models" / key / "model.joblib").write_bytes(data)
+    meta = json.loads((cache / "models" / key / "meta.json").read_text())
+    (cache / "models" / key / "meta.json").write_text(json.dumps(dict(meta, model_sha256=hashlib.sha256(data).hexdigest())))
+    return data
+
+
+def test_merge_promote_serve_rollback_on_the_local_forge(cli, repo: GitRepo, serving, tmp_path: Path) -> None:
     make_repo(repo)
     sha1 = pr_and_merge(cli, repo, "feature/stronger", "C: 0.01", "C: 1.0", 7)
+    assert not (repo.path / ".mlops" / "trusted").exists()  # a PR run never writes the trust ledger
+    # The PR run's pickle replaced by one that runs code: the deploy (a trusted run)
+    # reuses the PR's model through its ONNX export and never unpickles it.
+    planted = plant_pickle(repo, sha1, tmp_path / "unpickled")
 
     result = cli("deploy", cwd=repo.path)
     assert result.exit_code == 0, result.output
+    assert not (tmp_path / "unpickled").exists()
     assert result.output.startswith("registered churn v1; opened PR #1: Deploy churn v1 (")
-    assert f"\n  model: reused the model trained for the pull request (same data, params, code and libraries)\n  artifact: sha256 {sha1} (.mlops/registry/objects/" in result.output
+    assert (
+        "\n  model: reused the model trained for the pull request (same data, params, code and libraries): its ONNX export, scored through ONNX Runtime;"
+        f" its pickle is registered as bytes, never unpickled by this trusted run\n  artifact: sha256 {sha1} (.mlops/registry/objects/"
+    ) in result.output
+    record = json.loads((repo.path / ".mlops" / "registry" / "models" / "churn" / "1.json").read_text())
+    assert record["artifacts"]["sklearn"]["sha256"] == hashlib.sha256(planted).hexdigest()
     diff = repo.git("diff", "main", "mlops/deploy-staging")
     removed = [l for l in diff.splitlines() if l.startswith("-") and not l.startswith("---")]
     added = [l for l in diff.splitlines() if l.startswith("+") and not l.startswith("+++")]
@@ -192,7 +219,7 @@ def test_merge_promote_serve_rollback_on_the_local_forge(cli, repo: GitRepo, ser
     second = cli("deploy", cwd=repo.path)
     assert second.exit_code == 0 and "registered churn v2; opened PR #2" in second.output, second.output
     body2 = (repo.path / ".mlops" / "forge" / "pulls" / "2.md").read_text()
-    assert "| metric | deployed v1 (" in body2 and "the deployed one through ONNX Runtime" in body2
+    assert "| metric | deployed v1 (" in body2 and re.search(r"Both models scored on the same holdout \(\d+ rows\); both through ONNX Runtime, as they serve\.", body2)
     merge_local(repo, "mlops/deploy-staging", 10)
     assert server.wait(lambda h: h.get("version") == 2)["sha256"].startswith(sha2)
 
