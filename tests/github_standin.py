@@ -440,6 +440,22 @@ def _issue(s: StandIn, repo: Repo, issue: dict[str, Any], method: str, template:
     return out
 
 
+def _too_long(resource: str, body: Any) -> tuple[int, Any, dict[str, str]] | None:
+    """GitHub's 422 for an issue or PR whose title or body is over its limit."""
+    for name, limit in (("title", 256), ("body", 65536)):
+        if isinstance(body.get(name), str) and len(body[name]) > limit:
+            return 422, {"message": "Validation Failed", "errors": [{"resource": resource, "code": "custom", "field": name, "message": f"{name} is too long (maximum is {limit} characters)"}], "documentation_url": "https://docs.github.com/rest", "status": "422"}, {}
+    return None
+
+
+def _check_output_too_long(body: Any) -> tuple[int, Any, dict[str, str]] | None:
+    """output.summary and output.text: maxLength 65535 in GitHub's OpenAPI description."""
+    for name in ("summary", "text"):
+        if len((body.get("output") or {}).get(name) or "") > 65535:
+            return 422, {"message": f"Invalid request. output.{name} is too long", "documentation_url": "https://docs.github.com/rest"}, {}
+    return None
+
+
 def _validation_failed(resource: str, field_name: str, code: str = "missing_field") -> tuple[int, Any, dict[str, str]]:
     return 422, {"message": "Validation Failed", "errors": [{"resource": resource, "code": code, "field": field_name}], "documentation_url": "https://docs.github.com/rest", "status": "422"}, {}
 
@@ -460,8 +476,8 @@ def list_issues(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) ->
 def create_issue(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -> tuple[int, Any, dict[str, str]]:
     if not isinstance(body.get("title"), (str, int)) or not str(body["title"]).strip():
         return _validation_failed("Issue", "title")
-    if len(body.get("body") or "") > 65536:
-        return _validation_failed("Issue", "body", "custom")
+    if too_long := _too_long("Issue", body):
+        return too_long
     if repo.read_only:
         return 403, {"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest/issues/issues#create-an-issue", "status": "403"}, {}
     number = repo.next_number()
@@ -477,6 +493,8 @@ def update_issue(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) -
     issue = repo.issues.get(int(p["issue_number"]))
     if issue is None:
         return 404, _error_body(404), {}
+    if too_long := _too_long("Issue", body):
+        return too_long
     if "state" in body and body["state"] not in ("open", "closed"):
         return _validation_failed("Issue", "state", "invalid")
     for key in ("title", "body", "state"):
@@ -640,9 +658,8 @@ def create_check_run(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: An
         return 422, {"message": "Invalid request.\n\n\"name\", \"head_sha\" weren't supplied.", "documentation_url": "https://docs.github.com/rest"}, {}
     if body.get("status") == "completed" and not body.get("conclusion"):
         return 422, {"message": "Validation Failed", "documentation_url": "https://docs.github.com/rest"}, {}
-    summary = (body.get("output") or {}).get("summary") or ""
-    if len(summary) > 65535:
-        return 422, {"message": "Invalid request. output.summary is too long", "documentation_url": "https://docs.github.com/rest"}, {}
+    if too_long := _check_output_too_long(body):
+        return too_long
     rid = next(s.ids)
     run = {"id": rid, "name": body["name"], "head_sha": body["head_sha"], "status": body.get("status", "queued"), "conclusion": body.get("conclusion"), "output": body.get("output") or {}, "started_at": now(), "completed_at": now() if body.get("status") == "completed" else None}
     repo.check_runs[rid] = run
@@ -654,6 +671,8 @@ def update_check_run(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: An
     run = repo.check_runs.get(int(p["check_run_id"]))
     if run is None:
         return 404, _error_body(404), {}
+    if too_long := _check_output_too_long(body):
+        return too_long
     for key in ("status", "conclusion", "output"):
         if key in body:
             run[key] = body[key]
@@ -846,6 +865,8 @@ def create_pull(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) ->
     doc = "https://docs.github.com/rest/pulls/pulls#create-a-pull-request"
     if head not in repo.branches or base not in repo.branches or not body.get("title"):
         return 422, {"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "invalid", "field": "head" if head not in repo.branches else "base"}], "documentation_url": doc, "status": "422"}, {}
+    if too_long := _too_long("PullRequest", body):
+        return too_long
     if any(pl["state"] == "open" and pl["head_ref"] == head and pl["base_ref"] == base for pl in repo.pulls.values()):
         return 422, {"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom", "message": f"A pull request already exists for {repo.full_name.split('/')[0]}:{head}."}], "documentation_url": doc, "status": "422"}, {}
     number = repo.next_number()
@@ -859,6 +880,8 @@ def update_pull(s: StandIn, repo: Repo, p: dict[str, str], body: Any, q: Any) ->
     pull = repo.pulls.get(int(p["pull_number"]))
     if pull is None:
         return 404, _error_body(404), {}
+    if too_long := _too_long("PullRequest", body):
+        return too_long
     for key in ("title", "body", "state"):
         if key in body:
             pull[key] = body[key]
