@@ -22,7 +22,11 @@ from .yamlpos import Positions, YamlSyntaxError, load_with_positions
 
 CONFIG_FILE = "mlops.yaml"
 SKLEARN_DATASETS = ("breast_cancer", "iris", "wine", "diabetes", "digits")
-PLACEHOLDERS = ("train", "model", "params", "target", "holdout")
+PLACEHOLDERS = ("train", "valid", "model", "params", "target")
+# {holdout} hands the training code the rows its own gates are scored on: refused
+# unless training.allow_holdout opts in (issue 11).
+HOLDOUT_PLACEHOLDER = "holdout"
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Number = Annotated[float, Field(strict=True)]
@@ -101,7 +105,19 @@ class Training(_Strict):
     estimator: Optional[StrictStr] = Field(None, description="import path of a scikit-learn compatible estimator, e.g. sklearn.ensemble.RandomForestClassifier")
     params: dict[StrictStr, Any] = Field(default_factory=dict, description="estimator parameters, or the JSON written to {params} for a command")
     preprocessing: Literal["auto", "none"] = Field("auto", description="auto: impute numeric columns (and scale them, except for tree models), impute + one-hot encode text columns")
-    command: Optional[StrictStr] = Field(None, description="training command; placeholders {train} {model} {params} {target} {holdout}")
+    command: Optional[StrictStr] = Field(None, description="training command; placeholders {train} {valid} {model} {params} {target}; it runs with an allow-listed environment (see `env`)")
+    env: list[Annotated[StrictStr, Field(pattern=ENV_NAME)]] = Field(
+        default_factory=list,
+        description=(
+            "names of environment variables the training command may see, besides a fixed allow-list (PATH, HOME, USER, locale, TZ, TMPDIR, "
+            "Python's own PYTHON* settings, VIRTUAL_ENV, BLAS/OpenMP thread counts, CI, GITHUB_ACTIONS); everything else, GITHUB_TOKEN included, is withheld. "
+            "The list in force is the trusted config's: the base ref's on a pull request (a change made by the PR takes effect after merge), the default "
+            "branch's on a deploy. A name that looks like a credential (it contains TOKEN, SECRET, PASS, KEY, CRED, AUTH, HOOK, PRIVATE, SESSION, COOKIE, "
+            "SIGNATURE or DSN) is passed only when that trusted config lists it; with no trusted config such names are withheld"
+        ),
+    )
+    validation_size: Number = Field(0.2, gt=0, lt=0.9, description="share of the training rows written to {valid} when the command uses it (seeded like the holdout, stratified for classification); {train} then holds the rest")
+    allow_holdout: StrictBool = Field(False, description="let the command read the holdout through {holdout}; the comment then warns that the training code saw the rows its gates are scored on")
     code: list[StrictStr] = Field(default_factory=list, description="files or folders whose content counts as training code (cache key, 'what changed')")
     timeout: Number = Field(3600, gt=0, description="seconds before the training command is stopped")
     sweep: Optional[Sweep] = Field(None, description="train several candidates concurrently and keep the best (estimator only)")
@@ -322,14 +338,20 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
         except ValueError as exc:
             out.append((("training", "command"), f"cannot split the command into words: {exc}"))
         used = _PLACEHOLDER_RE.findall(t.command)
-        unknown = [u for u in used if u not in PLACEHOLDERS]
+        unknown = [u for u in used if u not in PLACEHOLDERS and u != HOLDOUT_PLACEHOLDER]
         if unknown:
             out.append((("training", "command"), f"unknown placeholder {{{unknown[0]}}}; expected one of " + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)))
         for needed in ("train", "model"):
             if needed not in used:
                 out.append((("training", "command"), f"the command must contain {{{needed}}}, where the tool puts the {'training data CSV' if needed == 'train' else 'path to write the joblib model to'}"))
-        if "holdout" in used:
-            pass  # allowed: some scripts want to report on it themselves
+        if HOLDOUT_PLACEHOLDER in used and not t.allow_holdout:
+            out.append(
+                (
+                    ("training", "command"),
+                    "{holdout} would hand the training code the rows its gates are scored on; use {valid} (a seeded share of the training rows, "
+                    "training.validation_size) instead, or set training.allow_holdout: true to accept it (the PR comment will then say so)",
+                )
+            )
     for metric_name, gate in cfg.gates:
         if gate is None:
             continue

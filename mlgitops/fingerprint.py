@@ -83,6 +83,8 @@ def training_spec(cfg: Config) -> dict[str, Any]:
             spec["sweep"] = t.sweep.model_dump(mode="json", include={"grid", "candidates", "metric", "validation_size"})
     else:
         spec.update(command=t.command)
+        if "{valid}" in (t.command or ""):  # which training rows the command gets
+            spec["validation_size"] = t.validation_size
     return spec
 
 

@@ -68,7 +68,7 @@ def obtain_model(side: SidePlan, dataset: Dataset, train_root: Path, store: Stor
         if onnx is not None:
             return onnx
         store.replacing.add(side.key)
-    trained = train(side.cfg, dataset, train_root)
+    trained = train(side.cfg, dataset, train_root, side.trusted)
     own = evaluate_candidate(ModelOutcome(trained.model, {}, False), dataset, side.cfg.metric_names(dataset.task), side.cfg)
     meta = {
         "name": side.cfg.config.name,

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .config import LoadedConfig, parse_config
+from .config import Config, LoadedConfig, parse_config
 from .datarules import missing_file
 from .errors import ConfigError
 from .events import Event
@@ -32,6 +32,9 @@ class SidePlan:
     data_where: str
     code_sha: str
     code_files: list[str]
+    #: the config whose security-relevant settings (training.env, sweep address) apply
+    #: when this side trains: the base ref's for a PR's candidate; None: none is trusted
+    trusted: Config | None = None
 
 
 @dataclass
@@ -135,6 +138,7 @@ def plan_baseline(root: Path, config_rel: str, base_ref: str | None, base_sha: s
     side = _side(cfg, Prefixed(tree, config_dir), WorkTree(cfg.root), f"`{shown_ref}` nor in the working tree")
     if isinstance(side, str):
         return BaselinePlan("none", "; ".join([*notes, f"cannot train the baseline: {side}"]), cfg=cfg)
+    side.trusted = cfg.config  # the base ref's own config and code: trusted as merged
     what = f"the baseline is what `{shown_ref}`'s own config, code and data produce"
     note = f"{'; '.join(notes)}, so {what}" if notes else what[0].upper() + what[1:]
     return BaselinePlan("train", note, side=side, cfg=cfg)
@@ -154,6 +158,10 @@ def make_plan(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, base
     candidate = plan_candidate(cfg, root)
     if baseline is None:
         baseline = plan_baseline(root, config_rel, event.base_ref, event.base_sha)
+    # The PR must not choose what its own code may see: the base ref's config decides (a
+    # deploy's baseline config is the merged one). A local run with no base is the user's own.
+    own_run = event.kind == "local" and event.base_sha is None
+    candidate.trusted = baseline.cfg.config if baseline.cfg is not None else (cfg.config if own_run else None)
     base_id = baseline.side.key if baseline.side else (baseline.manifest or baseline.note)
     # Everything the report shows: both models' inputs and both configs in full
     # (gates, metrics, name, deploy...), so a reused report is never stale.

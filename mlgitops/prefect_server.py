@@ -8,17 +8,26 @@ Prefect, pandas and scikit-learn while it boots on the other core, and only then
 for its health endpoint: bench/RESULTS.md has the before/after numbers.
 
 Used only when neither PREFECT_API_URL nor the active Prefect profile names an API,
-and Prefect's ephemeral mode is allowed. The server stops when the process exits.
+and Prefect's ephemeral mode is allowed. The server stops when the process exits, and
+also when it is killed outright (SIGKILL, an abort in native code): the server runs in
+its own process group, asks Linux for a parent-death signal, and watches its parent.
+`prefect server start` with one worker runs uvicorn in-process, so the group is one
+process today; the watchdog ends the whole group in case that changes.
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
+import ctypes.util
 import os
+import runpy
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 import urllib.request
@@ -36,6 +45,12 @@ SERVER_ENV = {
 }
 
 _current: "EmbeddedServer | None" = None
+PR_SET_PDEATHSIG = 1
+WATCH_INTERVAL_S = 0.5
+GRACE_S = 10  # after SIGTERM, before the watchdog kills the group outright
+# The server's own code runs in the child: `-P` keeps the working directory (a pull
+# request's checkout) off sys.path, so a `prefect/` folder there cannot shadow Prefect.
+_CHILD = "from mlgitops.prefect_server import _child_main; _child_main()"
 
 
 def _truthy(value: str | None) -> bool:
@@ -74,10 +89,15 @@ class EmbeddedServer:
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/api"
         self.log = tempfile.NamedTemporaryFile(prefix="mlops-prefect-server-", suffix=".log", delete=False)
-        env = {**os.environ, **SERVER_ENV}
-        env.pop("PREFECT_API_URL", None)
-        cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--no-ui", "--analytics-off", "--no-scheduler", "--no-late-runs"]
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        env = server_env()
+        # Linux's parent-death signal fires when the *thread* that forked the child ends,
+        # so it is asked for only when forking from the main thread; the watchdog covers the rest.
+        pdeathsig = "1" if threading.current_thread() is threading.main_thread() else "0"
+        args = ["server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--no-ui", "--analytics-off", "--no-scheduler", "--no-late-runs"]
+        cmd = [sys.executable, "-P", "-c", _CHILD, str(os.getpid()), pdeathsig, *args]
+        # cwd: Prefect reads prefect.toml and .env from the working directory; the
+        # repository's must not configure (or run code in) our server.
+        self.proc = subprocess.Popen(cmd, env=env, cwd=tempfile.gettempdir(), stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self.ready = False
         atexit.register(self.stop)  # registered before Prefect's own exit hooks, so it runs after them
 
@@ -97,15 +117,67 @@ class EmbeddedServer:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.terminate()
+            # The whole group (the server leads it), signalled before the leader is
+            # reaped so that the group id cannot have been reused.
+            _kill_group(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                _kill_group(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
         if self.ready or self.proc.returncode in (0, -15):
             Path(self.log.name).unlink(missing_ok=True)
+
+
+def server_env() -> dict[str, str]:
+    """The server's environment: the allow-listed basics and Prefect's own settings,
+    not the tool's credentials (it needs no GitHub token)."""
+    from .childenv import child_env
+
+    env = child_env([n for n in os.environ if n.startswith("PREFECT_")], SERVER_ENV)
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _set_pdeathsig(sig: int) -> None:
+    """Linux: deliver ``sig`` to this process when its parent (thread) dies. Hand-written
+    with ctypes: the standard library has no prctl; best effort elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _watch_parent(parent: int) -> None:
+    """Poll: once the parent is gone (we are re-parented), end the whole group."""
+    while os.getppid() == parent:
+        time.sleep(WATCH_INTERVAL_S)
+    _kill_group(os.getpgid(0), signal.SIGTERM)
+    time.sleep(GRACE_S)
+    _kill_group(os.getpgid(0), signal.SIGKILL)
+
+
+def _child_main() -> None:
+    """Entry point of the server process: die with the parent, then run `prefect ...`."""
+    parent, pdeathsig, args = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3:]
+    if pdeathsig:
+        _set_pdeathsig(signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(0)
+    threading.Thread(target=_watch_parent, args=(parent,), name="mlops-parent-watch", daemon=True).start()
+    sys.argv = ["prefect", *args]
+    runpy.run_module("prefect", run_name="__main__", alter_sys=True)
 
 
 def start() -> EmbeddedServer | None:

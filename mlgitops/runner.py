@@ -19,7 +19,7 @@ from .forges import CommentRef, Forge
 from . import gitrepo
 from .gitrepo import git
 from .plan import RunPlan, make_plan
-from .render import marker, render_comment
+from .render import marker, render_comment, run_templates
 from .report import Report
 from .store import Store
 
@@ -91,15 +91,14 @@ def run_flow(plan: RunPlan, store: Store) -> Report:
     return pull_request_flow(plan, store)
 
 
-def render(report: Report, cfg: LoadedConfig) -> str:
-    """The comment body; a broken override template is the user's input (exit 2)."""
+def render(report: Report, cfg: LoadedConfig, plan: RunPlan) -> str:
+    """The comment body; a broken override template is the user's input (exit 2).
+    On a run with a base commit the templates are the base ref's (render.run_templates)."""
     import jinja2
 
-    template_dir = cfg.root / cfg.config.report.templates if cfg.config.report.templates else None
-    if template_dir is not None and not template_dir.is_dir():
-        raise ConfigError([f"{cfg.where('report', 'templates')}: report.templates: folder {cfg.config.report.templates!r} not found"])
+    templates = run_templates(cfg, plan.baseline.cfg, plan.event.base_sha, plan.root, plan.config_rel)
     try:
-        return render_comment(report, template_dir)
+        return render_comment(report, templates=templates)
     except jinja2.TemplateError as exc:
         import traceback
 
@@ -109,7 +108,7 @@ def render(report: Report, cfg: LoadedConfig) -> str:
         line = f" line {lineno}" if lineno else ""
         name = Path(getattr(exc, "filename", None) or (frames[-1].filename if frames else "pr_comment.md.j2")).name
         raise ConfigError(
-            [f"{cfg.where('report', 'templates')}: report.templates: template {name}{line} failed: {exc.message or exc}"],
+            [f"{templates.where}: report.templates: template {name}{line} failed: {exc.message or exc}"],
             hint="templates see `report` (see `mlops run --json`), `marker`, `gate_cells`, `failed_gates`, `footer`",
         ) from None
 
@@ -189,7 +188,7 @@ def compute_report(cfg: LoadedConfig, plan: RunPlan, store: Store, forge: Forge 
             report = run_flow(plan, store)
         report.timings["total"] = round(time.perf_counter() - started, 3)
         report.notes = [n for n in report.notes if not n.startswith(DIRTY_PREFIX)] + uncommitted_notes(plan)
-        render(report, cfg)  # a broken override template fails before anything lands in .mlops/
+        render(report, cfg, plan)  # a broken override template fails before anything lands in .mlops/
         store.stage_run(plan.run_key, report.to_dict())
         store.commit()
         gitrepo.HASHES.save()
@@ -204,7 +203,7 @@ def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Even
     gitrepo.HASHES = gitrepo.HashCache(store.dir / "cache" / "hashes.json")
     plan = replace(make_plan(cfg, root, config_rel, event), retrain=retrain)
     report = compute_report(cfg, plan, store, forge)
-    ref = deliver(report, render(report, cfg), event, forge)
+    ref = deliver(report, render(report, cfg, plan), event, forge)
     if not report.passed:
         from . import alerts
 

@@ -23,11 +23,11 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from .config import LoadedConfig
+from .config import Config, LoadedConfig
 from .data import Dataset
 from .errors import TrainingError
 from .metrics import METRICS
-from .training import Trained, build_pipeline, fit_estimator
+from .training import Trained, build_pipeline, fit_estimator, seeded_split
 
 
 def expand(cfg: LoadedConfig) -> list[dict[str, Any]]:
@@ -55,19 +55,9 @@ def selection_metric(cfg: LoadedConfig, task_kind: str) -> str:
 
 
 def validation_split(cfg: LoadedConfig, dataset: Dataset) -> tuple[Dataset, Any]:
-    from sklearn.model_selection import train_test_split
-
     sweep = cfg.config.training.sweep
     assert sweep is not None
-    frame = dataset.train
-    stratify = None
-    counts = frame[dataset.target].value_counts()
-    val_rows = math.ceil(sweep.validation_size * len(frame))
-    # scikit-learn stratifies only when every class has 2 rows and each side has room
-    # for every class; otherwise a plain seeded split.
-    if dataset.task == "classification" and counts.min() >= 2 and min(val_rows, len(frame) - val_rows) >= len(counts):
-        stratify = frame[dataset.target]
-    fit_part, val = train_test_split(frame, test_size=sweep.validation_size, random_state=cfg.config.data.holdout.seed, stratify=stratify)
+    fit_part, val = seeded_split(dataset.train, dataset.target, dataset.task, sweep.validation_size, cfg.config.data.holdout.seed)
     return replace(dataset, train=fit_part), val
 
 
@@ -101,9 +91,18 @@ def sweep_flow(cfg: LoadedConfig, part: Dataset, val: Any, candidates: list[dict
     return [f.result() for f in futures]
 
 
-def task_runner(cfg: LoadedConfig) -> Any:
+def task_runner(cfg: LoadedConfig, trusted: Config | None = None) -> Any:
+    """Prefect's task runner for the sweep. A Dask scheduler ``address`` is used only
+    when ``trusted`` (the base ref's config on a pull request) names the same one: the
+    client unpickles what the scheduler sends back, so a PR must not pick the scheduler."""
     sweep = cfg.config.training.sweep
     assert sweep is not None
+    if sweep.address and (trusted is None or trusted.training.sweep is None or trusted.training.sweep.address != sweep.address):
+        raise TrainingError(
+            f"{cfg.where('training', 'sweep', 'address')}: training.sweep.address: {sweep.address} is not the scheduler the base ref's config names, so it is not used: "
+            "a Dask client runs what the scheduler sends back, and a pull request must not choose it",
+            hint="merge the address into the base branch first (it then applies to pull requests), or drop it to use a local cluster",
+        )
     if sweep.runner == "dask":
         try:
             from prefect_dask import DaskTaskRunner
@@ -117,14 +116,15 @@ def task_runner(cfg: LoadedConfig) -> Any:
     return ThreadPoolTaskRunner(max_workers=sweep.workers)
 
 
-def run_sweep(cfg: LoadedConfig, dataset: Dataset) -> Trained:
+def run_sweep(cfg: LoadedConfig, dataset: Dataset, trusted: Config | None = None) -> Trained:
+    """Train every candidate, keep the best on the validation split (``trusted``: see :func:`task_runner`)."""
     sweep = cfg.config.training.sweep
     assert sweep is not None
     started = time.perf_counter()
     candidates = expand(cfg)
     metric = selection_metric(cfg, dataset.task)
     part, val = validation_split(cfg, dataset)
-    rows = sweep_flow.with_options(task_runner=task_runner(cfg))(cfg, part, val, candidates, metric)
+    rows = sweep_flow.with_options(task_runner=task_runner(cfg, trusted))(cfg, part, val, candidates, metric)
     scored = [(i, r) for i, r in enumerate(rows) if r["score"] is not None]
     if not scored:
         first = next((r["error"] for r in rows if r["error"]), "no score")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
+import math
 import shlex
 import subprocess
 import sys
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import PLACEHOLDERS, LoadedConfig, _PLACEHOLDER_RE
+from . import childenv
+from .config import HOLDOUT_PLACEHOLDER, PLACEHOLDERS, Config, LoadedConfig, _PLACEHOLDER_RE
 from .data import Dataset
 from .errors import TrainingError
 
@@ -119,9 +120,10 @@ def fit_estimator(cfg: LoadedConfig, dataset: Dataset, estimator_path: str | Non
 
 def command_argv(command: str, values: dict[str, str]) -> list[str]:
     """Split the command and fill placeholders; `python` means this interpreter."""
+    known = (*PLACEHOLDERS, HOLDOUT_PLACEHOLDER)
 
     def fill(token: str) -> str:
-        return _PLACEHOLDER_RE.sub(lambda m: values[m.group(1)] if m.group(1) in PLACEHOLDERS else m.group(0), token)
+        return _PLACEHOLDER_RE.sub(lambda m: values[m.group(1)] if m.group(1) in known and m.group(1) in values else m.group(0), token)
 
     argv = [fill(t) for t in shlex.split(command)]
     if argv and argv[0] in ("python", "python3"):
@@ -131,27 +133,79 @@ def command_argv(command: str, values: dict[str, str]) -> list[str]:
     return argv
 
 
-def run_command(cfg: LoadedConfig, dataset: Dataset, root: Path) -> Trained:
-    """Run the user's training command on the training split; load the joblib it writes."""
+def seeded_split(frame: Any, target: str, task: str, size: float, seed: int) -> tuple[Any, Any]:
+    """``frame`` split into (rest, a ``size`` share), seeded, stratified when it can be."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = None
+    counts = frame[target].value_counts()
+    val_rows = math.ceil(size * len(frame))
+    # scikit-learn stratifies only when every class has 2 rows and each side has room
+    # for every class; otherwise a plain seeded split.
+    if task == "classification" and counts.min() >= 2 and min(val_rows, len(frame) - val_rows) >= len(counts):
+        stratify = frame[target]
+    rest, part = train_test_split(frame, test_size=size, random_state=seed, stratify=stratify)
+    return rest, part
+
+
+def uses(command: str, placeholder: str) -> bool:
+    return placeholder in _PLACEHOLDER_RE.findall(command)
+
+
+def command_env(cfg: LoadedConfig, trusted: Config | None, extra: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The training command's environment and the ``training.env`` names withheld from it.
+
+    ``trusted`` is the config whose ``training.env`` is in force (the base ref's on a
+    pull request, see :func:`childenv.effective_names`); None: no trusted config.
+    """
+    names, withheld = childenv.effective_names(cfg.config.training.env, trusted.training.env if trusted is not None else None)
+    return childenv.child_env(names, extra), withheld
+
+
+def env_note(cfg: LoadedConfig, trusted: Config | None, withheld: list[str]) -> str:
+    """Why a variable the config lists may be missing from the command's environment."""
+    own = list(cfg.config.training.env)
+    if trusted is not None and own != list(trusted.training.env):
+        shown = ", ".join(trusted.training.env) or "none"
+        return f"\nnote: training.env as changed here takes effect after merge; this run passed the base ref's list ({shown})"
+    if withheld:
+        return f"\nnote: training.env names {', '.join(withheld)}, withheld because they look like credentials and no trusted (base ref) config lists them"
+    return ""
+
+
+def run_command(cfg: LoadedConfig, dataset: Dataset, root: Path, trusted: Config | None = None) -> Trained:
+    """Run the user's training command on the training rows; load the joblib it writes.
+
+    The command sees an allow-listed environment (:mod:`mlgitops.childenv`), never the
+    holdout unless ``training.allow_holdout``; its output tail is redacted of secrets.
+    """
     import joblib
 
     t = cfg.config.training
     assert t.command is not None
     where = cfg.where("training", "command")
+    childenv.make_undumpable()  # a same-uid child could otherwise read /proc/<ppid>/environ
     with tempfile.TemporaryDirectory(prefix="mlops-train-") as tmp:
         tmpdir = Path(tmp)
         values = {
             "train": str(tmpdir / "train.csv"),
-            "holdout": str(tmpdir / "holdout.csv"),
             "model": str(tmpdir / "model.joblib"),
             "params": str(tmpdir / "params.json"),
             "target": dataset.target,
         }
-        dataset.train[[*dataset.features, dataset.target]].to_csv(values["train"], index=False)
-        dataset.holdout[[*dataset.features, dataset.target]].to_csv(values["holdout"], index=False)
+        columns = [*dataset.features, dataset.target]
+        train_rows = dataset.train[columns]
+        if uses(t.command, "valid"):
+            values["valid"] = str(tmpdir / "valid.csv")
+            train_rows, valid_rows = seeded_split(train_rows, dataset.target, dataset.task, t.validation_size, cfg.config.data.holdout.seed)
+            valid_rows.to_csv(values["valid"], index=False)
+        train_rows.to_csv(values["train"], index=False)
+        if t.allow_holdout and uses(t.command, HOLDOUT_PLACEHOLDER):  # config validation refuses it otherwise
+            values[HOLDOUT_PLACEHOLDER] = str(tmpdir / "holdout.csv")
+            dataset.holdout[columns].to_csv(values[HOLDOUT_PLACEHOLDER], index=False)
         Path(values["params"]).write_text(json.dumps(t.params, indent=2, default=str))
         argv = command_argv(t.command, values)
-        env = dict(os.environ, MLOPS_TARGET=dataset.target, MLOPS_PARAMS=values["params"])
+        env, withheld = command_env(cfg, trusted, {"MLOPS_TARGET": dataset.target, "MLOPS_PARAMS": values["params"]})
         start = time.perf_counter()
         try:
             proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=t.timeout, env=env)
@@ -162,8 +216,11 @@ def run_command(cfg: LoadedConfig, dataset: Dataset, root: Path) -> Trained:
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-STDERR_TAIL_LINES:])
+            # The tail goes into the terminal, the PR comment and alerts: never a secret.
+            alert_env = [cfg.config.alerts.webhook_env] if cfg.config.alerts.webhook_env else []
+            tail = childenv.redact(tail, also=alert_env)
             raise TrainingError(
-                f"{where}: training.command exited with status {proc.returncode}: {shlex.join(argv)}\n--- last lines of its output ---\n{tail}",
+                f"{where}: training.command exited with status {proc.returncode}: {shlex.join(argv)}\n--- last lines of its output ---\n{tail}{env_note(cfg, trusted, withheld)}",
                 hint="run the command by hand to debug it; {train} is a CSV with the feature columns and the target",
             )
         model_path = Path(values["model"])
@@ -178,11 +235,13 @@ def run_command(cfg: LoadedConfig, dataset: Dataset, root: Path) -> Trained:
     return Trained(model, seconds, shlex.join(shlex.split(t.command)))
 
 
-def train(cfg: LoadedConfig, dataset: Dataset, root: Path) -> Trained:
+def train(cfg: LoadedConfig, dataset: Dataset, root: Path, trusted: Config | None = None) -> Trained:
+    """Train as the config says. ``trusted`` is the config whose security-relevant
+    settings are in force (the base ref's on a pull request; None: none is trusted)."""
     if cfg.config.training.command:
-        return run_command(cfg, dataset, root)
+        return run_command(cfg, dataset, root, trusted)
     if cfg.config.training.sweep is not None:
         from .sweep import run_sweep
 
-        return run_sweep(cfg, dataset)
+        return run_sweep(cfg, dataset, trusted)
     return fit_estimator(cfg, dataset)

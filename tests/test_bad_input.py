@@ -109,10 +109,12 @@ def test_model_that_cannot_score_the_holdout_leaves_nothing_behind(cli, repo: Gi
 
 
 def test_broken_template_is_exit_2_and_writes_nothing(cli, repo: GitRepo) -> None:
-    pr(repo, {"mlops.yaml": GOOD + "report: {templates: tpl}\n", "tpl/pr_comment.md.j2": "{{ marker }}\n{{ report.no_such_field }}\n"})
+    """A broken template on the base ref (the templates a PR run uses) is exit 2 naming it."""
+    repo.gen({"mlops.yaml": GOOD + "report: {templates: tpl}\n", "tpl/pr_comment.md.j2": "{{ marker }}\n{{ report.no_such_field }}\n", "data/churn.csv": mixed_frame(120).to_csv(index=False)}).commit("base")
+    repo.branch("pr").gen({"README.md": "x"}).commit("pr")
     result = cli("run", "--base", "main", cwd=repo.path)
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("error: mlops.yaml:4:21: report.templates: template pr_comment.md.j2 line 2 failed: ")
+    assert result.stderr.startswith("error: mlops.yaml@main:4:21: report.templates: template pr_comment.md.j2 line 2 failed: ")
     assert "no_such_field" in result.stderr
     assert repo.mlops_files() == []
 

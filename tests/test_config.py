@@ -124,7 +124,7 @@ def test_estimator_and_command_are_exclusive(tmp_path: Path) -> None:
 def test_command_placeholders(tmp_path: Path) -> None:
     text = BASE.replace("  estimator: sklearn.linear_model.LogisticRegression\n", "  command: python train.py --data {trian} --out {model}\n")
     assert problems(tmp_path, text) == [
-        "mlops.yaml:6:12: training.command: unknown placeholder {trian}; expected one of {train}, {model}, {params}, {target}, {holdout}",
+        "mlops.yaml:6:12: training.command: unknown placeholder {trian}; expected one of {train}, {valid}, {model}, {params}, {target}",
         "mlops.yaml:6:12: training.command: the command must contain {train}, where the tool puts the training data CSV",
     ]
 
