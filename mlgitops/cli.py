@@ -589,23 +589,40 @@ def webhook() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 behind a proxy or in a container).")
 @click.option("--port", default=8787, show_default=True, type=int, help="Port (0: any free port).")
 @click.option("--secret-env", default="MLOPS_WEBHOOK_SECRET", show_default=True, help="Environment variable holding the webhook's secret (never a flag: it would show in `ps`).")
-@click.option("--max-body", default=25 * 1024 * 1024, show_default=True, type=int, help="Largest delivery accepted, in bytes (GitHub sends at most 25 MB).")
+@click.option("--max-body", default=25 * 1024 * 1024, show_default=True, type=click.IntRange(1), help="Largest delivery accepted, in bytes (GitHub sends at most 25 MB); a larger one is 413.")
+@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0, min_open=True), help="Seconds a client has to send a request's headers; then 408 and the connection is closed.")
+@click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True), help="Seconds a client has to send a whole body (GitHub itself gives up after 10 s); then 408 and the connection is closed.")
+@click.option("--max-unfinished-per-client", default=8, show_default=True, type=click.IntRange(1), help="Bodies one client address (an IPv6 /64) may be sending at once; beyond it 429 with Retry-After.")
+@click.option("--max-unfinished", default=64, show_default=True, type=click.IntRange(1), help="Bodies all clients may be sending at once; beyond it 503 with Retry-After.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Deliveries run at once (embedded runner).")
 @click.option("--queue", "queue_size", default=100, show_default=True, type=click.IntRange(1, 100_000), help="Deliveries that may wait; beyond it the service answers 503 and GitHub may redeliver.")
+@click.option("--stop-grace", default=5.0, show_default=True, type=click.FloatRange(0), help="On SIGTERM/SIGINT, seconds a running delivery's processes get between SIGTERM and SIGKILL.")
 @repo_option
 @click.option("--forge", type=click.Choice(["local", "github"]), default="github", show_default=True, help="Where runs report; github (GITHUB_TOKEN in the service's environment) also answers ChatOps' permission questions. local: files under .mlops/ (ChatOps then needs .mlops/forge/collaborators.json).")
 @click.option("--record-only", is_flag=True, help="Verify and record deliveries but run nothing (to try a webhook's setup, or measure the service).")
 @click.option("--deployment", default=None, envvar="MLOPS_DEPLOYMENT", help="Hand each delivery to Prefect workers through this deployment (e.g. mlops-event/mlops-event; needs PREFECT_API_URL) instead of running it here.")
 @guarded
-def webhook_serve(host: str, port: int, secret_env: str, max_body: int, workers: int, queue_size: int, repo: str | None, forge: str, record_only: bool, deployment: str | None) -> int:
+def webhook_serve(host: str, port: int, secret_env: str, max_body: int, header_timeout: float, body_timeout: float, max_unfinished_per_client: int, max_unfinished: int, workers: int, queue_size: int, stop_grace: float, repo: str | None, forge: str, record_only: bool, deployment: str | None) -> int:
     """Verify, deduplicate and run GitHub deliveries (pull_request, push, issue_comment).
 
     Point the repository's webhook (content type application/json, with a secret) at
     http://HOST:PORT/webhook. Each new delivery is answered at once (202) and run with
     `mlops run` in a worktree of the clone at --repo, at the payload's commit.
+
+    \b
+    Answers: 202 queued or ignored, 200 duplicate or ping,
+    400 bad headers or JSON (invalid, not an object, nested deeper than 400),
+    401 missing or wrong X-Hub-Signature-256 (decided before the body is read),
+    408 headers or body too slow, 413 body over --max-body,
+    429/503 too many bodies arriving, 503 run queue full.
+
+    On SIGTERM or SIGINT the running delivery's processes are ended and its worktree
+    removed; the next start runs it again, once.
     """
+    from .asgi import bind_server
     from .gitrepo import repo_root
-    from .webhook import DeliveryLog, LocalDispatcher, make_app, resume
+    from .webhook import DeliveryLog, LocalDispatcher, lock_state, prune_worktrees, resume, worktree_base
+    from .webhook_http import Limits, make_app
 
     secret = os.environ.pop(secret_env, "")  # runs started from here never see it
     if not secret:
@@ -614,6 +631,7 @@ def webhook_serve(host: str, port: int, secret_env: str, max_body: int, workers:
         raise InputError("--forge github needs GITHUB_TOKEN in the service's environment", hint="export GITHUB_TOKEN=<a token that may comment, set statuses and open PRs>, or serve with --forge local")
     root = repo_root(Path(repo or ".").resolve())
     state = root / ".mlops" / "webhook"
+    lock = lock_state(state)  # noqa: F841 - held until the process ends
     log = DeliveryLog(state / "deliveries.sqlite")
     run = (lambda delivery: (0, "recorded only (--record-only)")) if record_only else None
     if deployment and not record_only:
@@ -622,19 +640,21 @@ def webhook_serve(host: str, port: int, secret_env: str, max_body: int, workers:
         from .webhook import deployment_runner
 
         run = deployment_runner(deployment, root, forge)
-    dispatcher = LocalDispatcher(root, log, run=run, workers=workers, queue=queue_size, forge=forge)
-    from .asgi import bind_server
-
-    app = make_app(secret.encode(), log, dispatcher, state / "payloads", max_body)
-    requeued = resume(log, dispatcher, state / "payloads")
-    if requeued:
-        click.echo(f"requeued {len(requeued)} delivery(ies) a previous run accepted but did not finish", err=True)
+    worktrees = worktree_base(root)
+    if prune_worktrees(root, worktrees):
+        click.echo("removed the worktrees a stopped service left behind", err=True)
+    dispatcher = LocalDispatcher(root, log, run=run, workers=workers, queue=queue_size, forge=forge, worktrees=worktrees)
+    limits = Limits(max_body=max_body, body_timeout=body_timeout, per_client=max_unfinished_per_client, unfinished=max_unfinished)
+    app = make_app(secret.encode(), log, dispatcher, state / "payloads", limits, stop_grace)
+    how = f"hands deliveries to Prefect deployment {deployment}" if deployment and not record_only else f"{workers} worker(s), queue {queue_size}"
 
     def ready(bound: int) -> None:
-        how = f"hands deliveries to Prefect deployment {deployment}" if deployment and not record_only else f"{workers} worker(s), queue {queue_size}"
         click.echo(f"webhook service on http://{host}:{bound}/webhook for {root} ({how}); GET /healthz, GET /deliveries/ID", err=True)
 
-    server, sock, _ = bind_server(app, host, port, ready)
+    server, sock, _ = bind_server(app, host, port, ready, header_timeout=header_timeout)  # a port in use is refused before anything is resumed
+    requeued = resume(log, dispatcher, state / "payloads", stop_grace)
+    if requeued:
+        click.echo(f"requeued {len(requeued)} delivery(ies) a previous run accepted but did not finish", err=True)
     server.run(sockets=[sock])
     return EXIT_OK
 

@@ -1,18 +1,18 @@
-"""`mlops webhook serve`: GitHub's webhook deliveries, verified, deduplicated, handed off.
+"""`mlops webhook serve`: GitHub's webhook deliveries, verified, deduplicated, run once.
 
-A delivery is, in order:
+The HTTP side (limits, deadlines, signature checked while the body streams in) is in
+``webhook_http``; this module keeps what happens to a verified delivery:
 
-1. bounded: a body over ``max_body`` bytes (GitHub sends at most 25 MB) is 413, read
-   no further;
-2. verified: ``X-Hub-Signature-256`` must be ``sha256=`` + HMAC-SHA256(secret, raw body),
-   compared in constant time (``hmac.compare_digest``) *before* the body is parsed;
-   unsigned, tampered and wrong-secret deliveries are 401 and leave no trace;
-3. deduplicated by ``X-GitHub-Delivery`` in a SQLite table (a primary key, so two
+1. deduplicated by ``X-GitHub-Delivery`` in a SQLite table (a primary key, so two
    copies racing in are told apart atomically): a copy is 200 ``duplicate``;
-4. answered at once: 202 with the delivery id, while a dispatcher runs the flow (a
-   local run in the embedded default, a Prefect deployment run when one is
-   configured). A full queue is 503 with Retry-After and the id is forgotten, so
-   GitHub's redelivery is accepted later.
+2. spooled under a name derived from the sha256 of its id (ids are free text: ``a/b``
+   and ``a_b`` must not share a file), and answered at once (202) while a dispatcher
+   runs the flow (a local run in the embedded default, a Prefect deployment run when
+   one is configured). A full queue is 503 with Retry-After and the id is forgotten, so
+   GitHub's redelivery is accepted later;
+3. run with `mlops run` in a temporary worktree, its child the leader of its own
+   process group (recorded in the log), so a stopping service ends the whole tree and
+   removes the worktree, and a restarted one can tell a leftover run apart.
 
 ``GET /deliveries/{id}`` tells what became of a delivery; ``GET /healthz`` the queue.
 The secret comes from the environment only and is never printed.
@@ -20,12 +20,15 @@ The secret comes from the environment only and is never printed.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 import tempfile
@@ -35,11 +38,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import IO, Any, Callable, Iterator, Protocol
+
+from .errors import InputError
+from .webhook_procs import Children, Interrupted, end_recorded_group
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
 HANDLED = ("pull_request", "push", "issue_comment")
 SIGNATURE = "x-hub-signature-256"
+UNFINISHED = ("queued", "running", "interrupted")
 
 
 def signature(secret: bytes, body: bytes) -> str:
@@ -70,6 +77,15 @@ class Dispatcher(Protocol):
 
     def stats(self) -> dict[str, Any]: ...
 
+    def stop(self, grace: float = 5.0) -> None:
+        """End what runs (it is resumed on the next start); take nothing more."""
+        ...
+
+
+COLUMNS = ("id", "event", "action", "received_at", "status", "detail", "exit_code", "finished_at")
+# Added after the first release; an older log gets them on open.
+RUN_COLUMNS = {"pgid": "INTEGER", "pg_start": "TEXT", "resumed": "INTEGER NOT NULL DEFAULT 0"}
+
 
 class DeliveryLog:
     """Seen deliveries and what became of them, in SQLite (one row per delivery id)."""
@@ -81,6 +97,10 @@ class DeliveryLog:
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, event TEXT, action TEXT, received_at TEXT, status TEXT, detail TEXT, exit_code INTEGER, finished_at TEXT)")
+            have = {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
+            for name, kind in RUN_COLUMNS.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE deliveries ADD COLUMN {name} {kind}")
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -104,15 +124,23 @@ class DeliveryLog:
         finished = _now() if status in ("done", "failed", "ignored") else None
         self._db().execute("UPDATE deliveries SET status = ?, detail = ?, exit_code = ?, finished_at = ? WHERE id = ?", (status, detail, exit_code, finished, delivery_id))
 
-    def get(self, delivery_id: str) -> dict[str, Any] | None:
-        row = self._db().execute("SELECT id, event, action, received_at, status, detail, exit_code, finished_at FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
-        if row is None:
-            return None
-        return dict(zip(("id", "event", "action", "received_at", "status", "detail", "exit_code", "finished_at"), row))
+    def started(self, delivery_id: str, pgid: int, pg_start: str | None) -> None:
+        """A child of this delivery runs as process group ``pgid`` (its leader started at
+        ``pg_start``): what a restarted service must end before running it again."""
+        self._db().execute("UPDATE deliveries SET pgid = ?, pg_start = ? WHERE id = ?", (pgid, pg_start, delivery_id))
 
-    def unfinished(self) -> list[tuple[str, str, str | None]]:
-        """Deliveries a stopped service accepted but never finished: (id, event, action)."""
-        return self._db().execute("SELECT id, event, action FROM deliveries WHERE status IN ('queued', 'running') ORDER BY received_at").fetchall()
+    def requeued(self, delivery_id: str) -> None:
+        self._db().execute("UPDATE deliveries SET status = 'queued', detail = 'requeued after a restart', resumed = 1, pgid = NULL, pg_start = NULL WHERE id = ?", (delivery_id,))
+
+    def get(self, delivery_id: str) -> dict[str, Any] | None:
+        row = self._db().execute(f"SELECT {', '.join(COLUMNS)} FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        return None if row is None else dict(zip(COLUMNS, row))
+
+    def unfinished(self) -> list[tuple[str, str, str | None, str, int | None, str | None, int]]:
+        """Deliveries a stopped service accepted but never finished:
+        (id, event, action, status, pgid, pg_start, resumed)."""
+        marks = ", ".join("?" * len(UNFINISHED))
+        return self._db().execute(f"SELECT id, event, action, status, pgid, pg_start, resumed FROM deliveries WHERE status IN ({marks}) ORDER BY received_at", UNFINISHED).fetchall()
 
     def counts(self) -> dict[str, int]:
         return dict(self._db().execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
@@ -123,99 +151,112 @@ def _now() -> str:
 
 
 def spool_path(spool: Path, delivery_id: str) -> Path:
-    return spool / ("".join(c if c.isalnum() or c in "-_" else "_" for c in delivery_id) + ".json")
+    """The payload file of a delivery: named by the sha256 of its id, so no two ids
+    share a file (the id itself stays in the log)."""
+    return spool / (hashlib.sha256(delivery_id.encode("utf-8", "surrogatepass")).hexdigest() + ".json")
 
 
-def resume(log: DeliveryLog, dispatcher: Any, spool: Path) -> list[str]:
+def resume(log: DeliveryLog, dispatcher: Dispatcher, spool: Path, grace: float = 5.0) -> list[str]:
     """Queue again what a stopped service had accepted but not finished (its payload
-    is still in the spool); forget the rest, so GitHub's redelivery is taken."""
+    is still in the spool); forget the rest, so GitHub's redelivery is taken.
+
+    A delivery that was running is first made sure to run no more: its recorded process
+    group is ended (a service killed outright leaves it running). It is queued again
+    once only; found unfinished a second time it is marked failed, never run a third time."""
     requeued = []
-    for delivery_id, event, action in log.unfinished():
+    for delivery_id, event, action, status, pgid, pg_start, resumed in log.unfinished():
+        if status != "queued":
+            if not end_recorded_group(pgid, pg_start, grace):
+                log.update(delivery_id, "failed", f"the run was interrupted and its process group {pgid} could not be ended; not run again", None)
+                continue
+            if resumed:
+                log.update(delivery_id, "failed", "the run was interrupted twice by a service stop; not run again (see its log)", None)
+                spool_path(spool, delivery_id).unlink(missing_ok=True)
+                continue
         path = spool_path(spool, delivery_id)
         if path.is_file():
-            log.update(delivery_id, "queued", "requeued after a restart")  # before a worker can take it
+            log.requeued(delivery_id)  # before a worker can take it
             if dispatcher.submit(Delivery(delivery_id, event, action, path)):
                 requeued.append(delivery_id)
                 continue
         log.forget(delivery_id)
+        path.unlink(missing_ok=True)
     return requeued
 
 
-def make_app(secret: bytes, log: DeliveryLog, dispatcher: Dispatcher, spool: Path, max_body: int = MAX_BODY) -> Any:
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
+def lock_state(state: Path) -> IO[str]:
+    """Hold the service's lock on ``state`` for as long as the returned file is open: two
+    services on one clone would run each delivery twice and prune each other's worktrees."""
+    state.mkdir(parents=True, exist_ok=True)
+    handle = open(state / "service.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        pid = handle.read().strip() or "?"
+        handle.close()
+        raise InputError(f"another webhook service (pid {pid}) serves this clone ({state})", hint="stop it first, or serve another clone with --repo") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
-    spool.mkdir(parents=True, exist_ok=True)
 
-    def answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
-        return JSONResponse(body, status_code=status, headers=headers)
+def worktree_base(root: Path) -> Path:
+    """The service's own folder for run worktrees (outside the clone, so a worktree's
+    `.mlops` link never points into a folder that holds it): private to this user,
+    one per clone, so a restart can remove what a killed service left."""
+    top = Path(tempfile.gettempdir()) / f"mlops-webhook-{os.getuid()}"
+    try:
+        top.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    info = top.lstat()
+    # A name in a shared /tmp can be taken first by another user (or be a symlink).
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise InputError(f"{top} is not a private folder of this user", hint="remove it, or point TMPDIR at a folder only you can write")
+    base = top / hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    base.mkdir(exist_ok=True)
+    return base
 
-    async def receive(request: Request) -> Any:
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > max_body):
-            return answer(413, {"error": f"body over {max_body} bytes"})
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body:
-                return answer(413, {"error": f"body over {max_body} bytes"})
-            chunks.append(chunk)
-        body = b"".join(chunks)
-        if not verified(secret, body, request.headers.get(SIGNATURE)):
-            why = "missing" if not request.headers.get(SIGNATURE) else "does not match"
-            return answer(401, {"error": f"X-Hub-Signature-256 {why}: the delivery is not from a webhook with this secret"})
-        event = request.headers.get("x-github-event") or ""
-        delivery_id = request.headers.get("x-github-delivery") or ""
-        if not event or not delivery_id or len(delivery_id) > 100:
-            return answer(400, {"error": "a delivery needs the X-GitHub-Event and X-GitHub-Delivery headers"})
-        try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return answer(400, {"error": f"body is not JSON: {exc}", "hint": "set the webhook's content type to application/json"})
-        if not isinstance(payload, dict):
-            return answer(400, {"error": "body must be a JSON object"})
-        action = payload.get("action") if isinstance(payload.get("action"), str) else None
-        if event == "ping":
-            return answer(200, {"status": "pong", "zen": payload.get("zen")})
-        if not log.claim(delivery_id, event, action):
-            return answer(200, {"status": "duplicate", "delivery": delivery_id})
-        if event not in HANDLED:
-            log.update(delivery_id, "ignored", f"event {event!r} starts no flow (handled: {', '.join(HANDLED)})")
-            return answer(202, {"status": "ignored", "delivery": delivery_id, "reason": f"event {event!r} starts no flow"})
-        path = spool_path(spool, delivery_id)
-        path.write_bytes(body)
-        if not dispatcher.submit(Delivery(delivery_id, event, action, path)):
-            log.forget(delivery_id)  # GitHub's redelivery will be taken
-            path.unlink(missing_ok=True)
-            return answer(503, {"error": "the run queue is full; redeliver later"}, {"Retry-After": "60"})
-        return answer(202, {"status": "queued", "delivery": delivery_id, "event": event})
 
-    async def delivery_status(request: Request) -> Any:
-        row = log.get(request.path_params["delivery_id"])
-        return answer(200, row) if row is not None else answer(404, {"error": "no such delivery"})
+def prune_worktrees(root: Path, base: Path) -> int:
+    """Remove the worktrees (and their temporary refs) a stopped service left behind;
+    how many folders were removed."""
+    removed = 0
+    for leftover in sorted(base.iterdir()) if base.is_dir() else []:
+        git_at(root, "worktree", "remove", "--force", str(leftover / "checkout"))
+        shutil.rmtree(leftover, ignore_errors=True)
+        removed += 1
+    git_at(root, "worktree", "prune")
+    refs = git_at(root, "for-each-ref", "--format=%(refname)", "refs/mlops/").stdout.split()
+    for ref in refs:
+        if RUN_REF.fullmatch(ref):
+            git_at(root, "update-ref", "-d", ref)
+    return removed
 
-    async def healthz(request: Request) -> Any:
-        return answer(200, {"status": "ok", **dispatcher.stats(), "deliveries": log.counts()})
 
-    return Starlette(routes=[Route("/", receive, methods=["POST"]), Route("/webhook", receive, methods=["POST"]), Route("/deliveries/{delivery_id}", delivery_status), Route("/healthz", healthz)])
+RUN_REF = re.compile(r"refs/mlops/[0-9a-f]{64}")  # run_delivery's refs: the spool name
 
 
 class LocalDispatcher:
     """The embedded default: ``workers`` threads run ``mlops run`` for each delivery in
-    a detached worktree of the clone at ``root`` (the payload's commit), sharing the
-    clone's `.mlops/` cache; at most ``queue`` deliveries wait."""
+    a detached worktree of the clone at ``root`` (the payload's commit, under
+    ``worktrees``), sharing the clone's `.mlops/` cache; at most ``queue`` deliveries wait.
+    ``stop`` ends the runs' process groups; what was running is marked ``interrupted``."""
 
-    def __init__(self, root: Path, log: DeliveryLog, run: Callable[[Delivery], tuple[int | None, str]] | None = None, workers: int = 1, queue: int = 100, forge: str = "github") -> None:
+    def __init__(self, root: Path, log: DeliveryLog, run: Callable[[Delivery], tuple[int | None, str]] | None = None, workers: int = 1, queue: int = 100, forge: str = "github", worktrees: Path | None = None) -> None:
         import queue as queue_mod
 
         self.log = log
-        self.run = run or (lambda d: run_delivery(root, d, forge))
+        self.children = Children(on_start=log.started)
+        self.run = run or (lambda d: run_delivery(root, d, forge, self.children, worktrees))
         self.jobs: Any = queue_mod.Queue(maxsize=queue)
         self.running = 0
         self.started = 0
         self.lock = threading.Lock()
+        self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._work, daemon=True, name=f"mlops-webhook-{i}") for i in range(workers)]
         for t in self.threads:
             t.start()
@@ -223,6 +264,8 @@ class LocalDispatcher:
     def submit(self, delivery: Delivery) -> bool:
         import queue as queue_mod
 
+        if self.stopping.is_set():
+            return False
         try:
             self.jobs.put_nowait(delivery)
             return True
@@ -234,19 +277,32 @@ class LocalDispatcher:
             return {"queued": self.jobs.qsize(), "running": self.running, "runs_started": self.started}
 
     def _work(self) -> None:
-        while True:
-            delivery = self.jobs.get()
+        import queue as queue_mod
+
+        while not self.stopping.is_set():
+            try:
+                delivery = self.jobs.get(timeout=0.2)
+            except queue_mod.Empty:
+                continue
+            if self.stopping.is_set():  # left queued (and spooled): the next start runs it
+                self.jobs.task_done()
+                break
             with self.lock:
                 self.running += 1
                 self.started += 1
             self.log.update(delivery.id, "running")
+            keep = False
             try:
                 code, detail = self.run(delivery)
                 self.log.update(delivery.id, "ignored" if code is None else ("done" if code in (0, 1) else "failed"), detail, code)
+            except Interrupted:
+                keep = True  # its payload stays in the spool for the resume
+                self.log.update(delivery.id, "interrupted", "the service stopped during the run; a restart runs it again once")
             except Exception as exc:  # noqa: BLE001 - one bad delivery must not stop the worker
                 self.log.update(delivery.id, "failed", f"{type(exc).__name__}: {exc}", 3)
             finally:
-                delivery.payload_path.unlink(missing_ok=True)  # the spool holds waiting deliveries only
+                if not keep:
+                    delivery.payload_path.unlink(missing_ok=True)  # the spool holds waiting deliveries only
                 with self.lock:
                     self.running -= 1
                 self.jobs.task_done()
@@ -260,6 +316,14 @@ class LocalDispatcher:
                     return True
             time.sleep(0.05)
         return False
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Take no more; end the running children's process groups (TERM, KILL after
+        ``grace``) and wait (bounded) for the workers to remove their worktrees."""
+        self.stopping.set()
+        self.children.stop(grace)
+        for t in self.threads:
+            t.join(grace + 10)
 
 
 def deployment_runner(deployment: str, root: Path, forge: str = "github") -> Callable[[Delivery], tuple[int | None, str]]:
@@ -299,10 +363,11 @@ def _child(args: list[str]) -> list[str]:
 
 
 @contextmanager
-def checkout(root: Path, sha: str | None, label: str) -> Iterator[Path]:
-    """A temporary detached worktree of the clone at ``sha`` (HEAD when None), sharing
-    the clone's `.mlops/` cache; removed afterwards."""
-    tmp = Path(tempfile.mkdtemp(prefix="mlops-delivery-"))
+def checkout(root: Path, sha: str | None, label: str, base: Path | None = None) -> Iterator[Path]:
+    """A temporary detached worktree of the clone at ``sha`` (HEAD when None), in a new
+    folder under ``base`` (the system's temp folder when None), sharing the clone's
+    `.mlops/` cache; removed afterwards, whatever happened."""
+    tmp = Path(tempfile.mkdtemp(prefix="mlops-delivery-", dir=base))
     tree = tmp / "checkout"
     try:
         made = git_at(root, "worktree", "add", "--quiet", "--detach", str(tree), sha or "HEAD")
@@ -353,47 +418,52 @@ def _has_commit(root: Path, rev: str) -> bool:
     return git_at(root, "cat-file", "-e", f"{rev}^{{commit}}").returncode == 0
 
 
-def run_delivery(root: Path, delivery: Delivery, forge: str = "github") -> tuple[int | None, str]:
-    """`mlops run` for one delivery; (exit code, or None when it was not run; detail)."""
+def run_delivery(root: Path, delivery: Delivery, forge: str = "github", children: Children | None = None, worktrees: Path | None = None) -> tuple[int | None, str]:
+    """`mlops run` for one delivery; (exit code, or None when it was not run; detail).
+    Each child runs as its own process group through ``children`` (ended by its
+    ``stop``, which makes this raise Interrupted)."""
+    children = children or Children()
     payload = json.loads(delivery.payload_path.read_text())
     why = refusal(root, delivery.event, payload, forge)
     if why:
         return None, why
+    tag = delivery.payload_path.stem  # the sha256 of the id: safe in a file name and a ref
     logs = root / ".mlops" / "webhook" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"{delivery.payload_path.stem}.log"
+    log_path = logs / f"{tag}.log"
     base_args = ["run", "--event-path", str(delivery.payload_path), "--event-name", delivery.event, "--forge", forge]
     env = {**os.environ, "GITHUB_EVENT_NAME": delivery.event, "GITHUB_REPOSITORY": (payload.get("repository") or {}).get("full_name") or os.environ.get("GITHUB_REPOSITORY", "")}
     for key in ("GITHUB_EVENT_PATH", "MLOPS_DEPLOYMENT"):
         env.pop(key, None)
+    ref = f"refs/mlops/{tag}"
     with open(log_path, "w") as out:
 
         def run(args: list[str], cwd: Path) -> int:
-            return subprocess.run(_child(args), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=3600).returncode
+            out.flush()
+            return children.run(delivery.id, _child(args), cwd, env, out, timeout=3600).returncode
 
-        if delivery.event == "issue_comment":
-            # Decide in the clone (trusted code, the default branch) before any PR code
-            # is checked out; only an accepted retrain runs at the PR's head.
-            check = subprocess.run(_child([*base_args, "--check-command"]), cwd=root, env=env, capture_output=True, text=True, timeout=600)
-            out.write(check.stdout + check.stderr)
-            issue = payload.get("issue") or {}
-            if check.returncode == 0 and check.stdout.startswith("accepted retrain") and issue.get("number"):
-                if has_origin(root):
-                    git_at(root, "fetch", "--quiet", "origin", f"+refs/pull/{issue['number']}/head:refs/mlops/{delivery.payload_path.stem}")
-                head = git_at(root, "rev-parse", f"refs/mlops/{delivery.payload_path.stem}").stdout.strip() or None
-                with checkout(root, head, f"PR #{issue['number']}") as tree:
-                    code = run(base_args, tree)
-                git_at(root, "update-ref", "-d", f"refs/mlops/{delivery.payload_path.stem}")
-            else:
-                code = run(base_args, root)
-            return code, f"mlops run exited {code}; log: {log_path}"
-        sha, extra, error = prepare(root, delivery.event, payload, delivery.payload_path.stem)
-        if error:
-            out.write(error + "\n")
-            return 2, error
         try:
-            with checkout(root, sha, delivery.id) as tree:
+            if delivery.event == "issue_comment":
+                # Decide in the clone (trusted code, the default branch) before any PR code
+                # is checked out; only an accepted retrain runs at the PR's head.
+                check = children.run(delivery.id, _child([*base_args, "--check-command"]), root, env, subprocess.PIPE, timeout=600, stderr=subprocess.PIPE)
+                out.write(check.stdout + check.stderr)
+                issue = payload.get("issue") or {}
+                if check.returncode == 0 and check.stdout.startswith("accepted retrain") and issue.get("number"):
+                    if has_origin(root):
+                        git_at(root, "fetch", "--quiet", "origin", f"+refs/pull/{issue['number']}/head:{ref}")
+                    head = git_at(root, "rev-parse", ref).stdout.strip() or None
+                    with checkout(root, head, f"PR #{issue['number']}", worktrees) as tree:
+                        code = run(base_args, tree)
+                else:
+                    code = run(base_args, root)
+                return code, f"mlops run exited {code}; log: {log_path}"
+            sha, extra, error = prepare(root, delivery.event, payload, tag)
+            if error:
+                out.write(error + "\n")
+                return 2, error
+            with checkout(root, sha, delivery.id, worktrees) as tree:
                 code = run([*base_args, *extra], tree)
         finally:
-            git_at(root, "update-ref", "-d", f"refs/mlops/{delivery.payload_path.stem}")
+            git_at(root, "update-ref", "-d", ref)
     return code, f"mlops run exited {code}; log: {log_path}"

@@ -15,7 +15,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from mlgitops.webhook import Delivery, DeliveryLog, LocalDispatcher, make_app, signature, verified
+from mlgitops.webhook import Delivery, DeliveryLog, LocalDispatcher, signature, spool_path, verified
+from mlgitops.webhook_http import Limits, make_app
 from tests.github_standin import SHARED
 from tests.helpers import GitRepo
 from tests.test_prefect_deploy import pr_payload
@@ -61,8 +62,8 @@ class Service:
 
         self.log = DeliveryLog(root / "deliveries.sqlite")
         self.dispatcher = LocalDispatcher(root, self.log, run=run, queue=queue)
-        app = make_app(SECRET, self.log, self.dispatcher, root / "payloads", max_body)
-        self.server, sock, self.port = bind_server(app, "127.0.0.1", 0)
+        app = make_app(SECRET, self.log, self.dispatcher, root / "payloads", Limits(max_body=max_body))
+        self.server, sock, self.port = bind_server(app, "127.0.0.1", 0, header_timeout=10)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10
@@ -134,7 +135,7 @@ def test_a_delivery_is_answered_at_once_and_run_once(service: Any) -> None:
     assert (row["event"], row["action"], row["status"], row["exit_code"], row["detail"]) == ("pull_request", "opened", "done", 0, "recorded")
     assert svc.get("/deliveries/nope") == (404, {"error": "no such delivery"})
     health = svc.get("/healthz")[1]
-    assert health == {"status": "ok", "queued": 0, "running": 0, "runs_started": 1, "deliveries": {"done": 1}}
+    assert health == {"status": "ok", "queued": 0, "running": 0, "runs_started": 1, "arriving": 0, "deliveries": {"done": 1}}
 
 
 def test_ping_other_events_bad_bodies_and_limits(service: Any, tmp_path: Path) -> None:
@@ -149,7 +150,7 @@ def test_ping_other_events_bad_bodies_and_limits(service: Any, tmp_path: Path) -
 
     conn = http.client.HTTPConnection("127.0.0.1", svc.port, timeout=10)
     conn.putrequest("POST", "/webhook")
-    for k, v in {"Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": "big", "Content-Length": str((1 << 20) + 1)}.items():
+    for k, v in {"Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": "big", "X-Hub-Signature-256": "sha256=" + "0" * 64, "Content-Length": str((1 << 20) + 1)}.items():
         conn.putheader(k, v)
     conn.endheaders()
     resp = conn.getresponse()
@@ -182,7 +183,7 @@ def test_a_full_queue_is_503_and_the_redelivery_is_taken_later(tmp_path: Path) -
 
 
 def test_a_restart_requeues_what_was_accepted_but_not_run(tmp_path: Path) -> None:
-    from mlgitops.webhook import resume, spool_path
+    from mlgitops.webhook import resume
 
     log = DeliveryLog(tmp_path / "deliveries.sqlite")
     spool = tmp_path / "payloads"
@@ -270,14 +271,15 @@ def test_real_runs_from_deliveries_a_pull_request_and_a_chatops_comment(prefect_
             with urllib.request.urlopen(req, timeout=10) as resp:
                 assert resp.status == 202
         assert dispatcher.drain(300)
-        assert log.get("d-pr")["exit_code"] == 0, (repo.path / ".mlops" / "webhook" / "logs" / "d-pr.log").read_text()
-        assert log.get("d-chat")["exit_code"] == 0, (repo.path / ".mlops" / "webhook" / "logs" / "d-chat.log").read_text()
+        logs = repo.path / ".mlops" / "webhook" / "logs"
+        assert log.get("d-pr")["exit_code"] == 0, (logs / f"{spool_path(logs, 'd-pr').stem}.log").read_text()
+        assert log.get("d-chat")["exit_code"] == 0, (logs / f"{spool_path(logs, 'd-chat').stem}.log").read_text()
         sticky = (repo.path / ".mlops" / "forge" / "pr-41" / "comment.md").read_text()
         assert "- `training.params.max_depth`: `2` → `3`" in sticky
         statuses = json.loads((repo.path / ".mlops" / "forge" / "statuses" / f"{head}.json").read_text())
         assert statuses["mlops/gate"]["state"] in ("success", "failure")
         comments = json.loads((repo.path / ".mlops" / "forge" / "pr-41" / "comments.json").read_text())
-        assert comments[-1]["body"].startswith("<!-- mlgitops:chatops -->\n> /mlops help\n\n@Codertocat: Commands")
+        assert comments[-1]["body"].startswith("<!-- mlgitops:chatops reply-to=") and " -->\n> `/mlops help`\n\n@Codertocat: Commands" in comments[-1]["body"]
         assert log.get("d-fork")["status"] == "ignored" and log.get("d-fork")["detail"] == "pull request from a fork (mallory/models): its code is not run with this service's token"
         assert not list((state / "payloads").iterdir())  # the spool keeps waiting deliveries only
         assert repo.git("worktree", "list").count("\n") == 0  # the run's worktrees are gone
@@ -342,8 +344,8 @@ def test_the_service_as_users_run_it_reports_to_github(prefect_api: str, example
         sticky = next(b for b in mine if "<!-- mlgitops:sha=" in b)
         assert f"<!-- mlgitops:sha={head} -->" in sticky and "- `training.params.max_depth`: `2` → `3`" in sticky
         assert [s["state"] for s in remote.statuses[head]] == ["pending", "success"]
-        assert any(b.startswith("<!-- mlgitops:chatops -->\n> /mlops help\n\n@alice: Commands") for b in mine)
-        assert any(b.startswith("<!-- mlgitops:chatops -->\n> /mlops promote production\n\n@carol: sorry,") for b in mine)
+        assert any(b.startswith("<!-- mlgitops:chatops reply-to=") and " -->\n> `/mlops help`\n\n@alice: Commands" in b for b in mine)
+        assert any(b.startswith("<!-- mlgitops:chatops reply-to=") and " -->\n> `/mlops promote production`\n\n@carol: sorry," in b for b in mine)
         assert sorted(r["content"] for rs in remote.reactions.values() for r in rs) == ["+1", "-1"]
         assert token not in "".join(p.read_text() for p in logs.iterdir())
     finally:
