@@ -251,6 +251,7 @@ class LocalDispatcher:
 
         self.log = log
         self.children = Children(on_start=log.started)
+        self.worktrees = worktrees
         self.run = run or (lambda d: run_delivery(root, d, forge, self.children, worktrees))
         self.jobs: Any = queue_mod.Queue(maxsize=queue)
         self.running = 0
@@ -324,6 +325,11 @@ class LocalDispatcher:
         self.children.stop(grace)
         for t in self.threads:
             t.join(grace + 10)
+        if self.worktrees is not None:
+            try:
+                self.worktrees.rmdir()  # empty by now; a next start makes it again
+            except OSError:
+                pass  # not empty: a worker did not finish in time; the next start prunes it
 
 
 def deployment_runner(deployment: str, root: Path, forge: str = "github") -> Callable[[Delivery], tuple[int | None, str]]:

@@ -368,6 +368,7 @@ def test_sigterm_ends_the_running_delivery_and_a_restart_runs_it_once(tmp_path: 
         svc.stop()
     assert not alive(int(child)) and not alive(int(grandchild))
     assert not Path(tree).exists() and leftovers(tmp_path) == [] and repo.git("worktree", "list").count("\n") == 0
+    assert list(tmp_path.glob("mlops-webhook-*/*")) == []  # its folder for worktrees too
     from mlgitops.webhook import DeliveryLog
 
     row = DeliveryLog(repo.path / ".mlops" / "webhook" / "deliveries.sqlite").get("d-term")
