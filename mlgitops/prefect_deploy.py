@@ -24,6 +24,9 @@ def _deployment_or_error(name: str) -> None:
 def run_deployment_and_wait(name: str, parameters: dict[str, Any], wait_seconds: int) -> tuple[int, str]:
     """(exit code, one line saying what ran where)."""
     _deployment_or_error(name)
+    from .prefect_server import import_prefect
+
+    import_prefect()  # never reads prefect.toml / .env from the checkout
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
@@ -47,6 +50,9 @@ def run_deployment_and_wait(name: str, parameters: dict[str, Any], wait_seconds:
 def submit_deployment(name: str, parameters: dict[str, Any]) -> str:
     """Create a flow run of the deployment and return its id at once (no waiting)."""
     _deployment_or_error(name)
+    from .prefect_server import import_prefect
+
+    import_prefect()  # never reads prefect.toml / .env from the checkout
     from prefect.deployments import run_deployment
 
     flow_run = run_deployment(name=name, parameters=parameters, timeout=0)

@@ -190,3 +190,27 @@ def start() -> EmbeddedServer | None:
     _current = EmbeddedServer()
     os.environ["PREFECT_API_URL"] = _current.url  # read by Prefect when it is imported next
     return _current
+
+
+def import_prefect() -> None:
+    """Import Prefect from an empty private folder, never from the checkout.
+
+    Prefect reads its settings from `.env`, `prefect.toml` and `pyproject.toml`
+    (`[tool.prefect]`) in the *working directory* when it is first imported, and a
+    logging config named there is handed to `logging.config.dictConfig`, whose `()`
+    factories call any Python callable. A pull request that adds a `prefect.toml` would
+    otherwise run code inside `mlops`, beside the forge token. Prefect builds its root
+    settings once, at import (later copies are validated from that object, not re-read),
+    so importing it from a folder nobody else can write closes this door; settings from
+    the environment and the Prefect profile still apply.
+    """
+    if "prefect" in sys.modules:
+        return
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="mlops-prefect-import-") as neutral:
+        os.chdir(neutral)
+        try:
+            import prefect  # noqa: F401
+            import prefect.context  # noqa: F401  (builds the root settings context here)
+        finally:
+            os.chdir(here)

@@ -64,6 +64,7 @@ def run_flow(plan: RunPlan, store: Store) -> Report:
     from . import prefect_server
 
     server = prefect_server.start()  # boots on the other core while we import below
+    prefect_server.import_prefect()  # never reads prefect.toml / .env from the checkout
     from mlgitops.flows.pull_request import pull_request_flow
 
     import pandas  # noqa: F401  (warm the imports the tasks need while the server boots)

@@ -194,7 +194,9 @@ def make_server(holder: ModelHolder, host: str, port: int, poll: float, ready: C
     ``server.should_exit`` is set. ``ready(port)`` is called once it is listening."""
     from .asgi import bind_server
 
-    return bind_server(make_app(holder, poll), host, port, ready)
+    # A client that never finishes its request head is closed after 10 s (a slowloris
+    # would otherwise hold a connection, and its memory, for ever).
+    return bind_server(make_app(holder, poll), host, port, ready, header_timeout=10.0)
 
 
 def serve(holder: ModelHolder, host: str, port: int, poll: float, ready: Callable[[int], None] | None = None) -> None:
