@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
-import traceback
-from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,47 +16,8 @@ import click
 
 from .errors import EXIT_INTERNAL, EXIT_OK, ConfigError, InputError, MlopsError
 
-LOGGED_PACKAGES = ("mlgitops", "prefect", "pandas", "scikit-learn", "numpy", "pydantic", "PyGithub", "onnxruntime", "skl2onnx")
-
-
-def _log_dir() -> Path:
-    import os
-
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "mlgitops" / "logs"
-
-
-def write_crash_log(exc: BaseException) -> Path:
-    """Versions + traceback for an unexpected error (kept out of the repo's `.mlops/`)."""
-    lines = [f"mlops crashed at {datetime.now().isoformat(timespec='seconds')}", f"command: {' '.join(_redacted(sys.argv))}", f"python: {sys.version.split()[0]} on {platform.platform()}"]
-    for pkg in LOGGED_PACKAGES:
-        try:
-            lines.append(f"{pkg}: {version(pkg)}")
-        except PackageNotFoundError:
-            lines.append(f"{pkg}: not installed")
-    lines += ["", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))]
-    folder = _log_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"mlops-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}.log"
-    path.write_text("\n".join(lines))
-    return path
-
-
-def _redacted(argv: list[str]) -> list[str]:
-    """The command line with any --token value hidden (the log may be shared)."""
-    out, hide = [], False
-    for arg in argv:
-        if hide:
-            out.append("***")
-            hide = False
-        elif arg == "--token":
-            out.append(arg)
-            hide = True
-        elif arg.startswith("--token="):
-            out.append("--token=***")
-        else:
-            out.append(arg)
-    return out
+MAX_SHOWN_PROBLEMS = 50  # a config with thousands of mistakes gets the first ones
+PROBLEM_CHARS = 2_000  # one problem line (it may quote a key the user wrote)
 
 
 def guarded(fn: Callable[..., int]) -> Callable[..., None]:
@@ -85,12 +42,7 @@ def guarded(fn: Callable[..., int]) -> Callable[..., None]:
         except (KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:  # noqa: BLE001 - the one place that catches everything
-            log = write_crash_log(exc)
-            click.echo(f"internal error: {type(exc).__name__}: {exc}\n  a log with versions and the traceback is at {log}\n  please attach it when reporting the problem", err=True)
-            from . import alerts
-
-            alerts.send("run_failure", f"`mlops {fn.__name__}` crashed (exit 3): {type(exc).__name__}", [str(exc)[:300]])
-            _alert_notes()
+            _crashed(fn.__name__, exc)
             sys.exit(EXIT_INTERNAL)
         _alert_notes()
         sys.exit(code)
@@ -98,6 +50,25 @@ def guarded(fn: Callable[..., int]) -> Callable[..., None]:
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper
+
+
+def _crashed(command: str, exc: Exception) -> None:
+    """Exit 3's message, log and alert; nothing here may raise (see crashlog)."""
+    from .crashlog import safe_text, write_crash_log
+
+    log, why = write_crash_log(exc)
+    where = f"a log with versions and the traceback is at {log}\n  please attach it when reporting the problem" if log else f"no log could be written ({why})"
+    try:
+        click.echo(f"internal error: {type(exc).__name__}: {safe_text(exc)}\n  {where}", err=True)
+    except Exception:  # noqa: BLE001 - e.g. a closed stderr; the exit code still tells
+        pass
+    try:
+        from . import alerts
+
+        alerts.send("run_failure", f"`mlops {command}` crashed (exit 3): {type(exc).__name__}", [safe_text(exc, 300)])
+        _alert_notes()
+    except Exception:  # noqa: BLE001 - an alert is best effort; exit 3 is what counts
+        pass
 
 
 def _alert_notes() -> None:
@@ -111,7 +82,10 @@ def _alert_notes() -> None:
 def format_error(exc: MlopsError) -> str:
     """``error: <file:line:col>: <key>: <what>`` per problem, then the hint."""
     problems = exc.problems if isinstance(exc, ConfigError) else [exc.message]
-    text = "\n".join(f"error: {p}" for p in problems)
+    shown = [p if len(p) <= PROBLEM_CHARS else p[:PROBLEM_CHARS] + "..." for p in problems[:MAX_SHOWN_PROBLEMS]]
+    if len(problems) > MAX_SHOWN_PROBLEMS:
+        shown.append(f"... and {len(problems) - MAX_SHOWN_PROBLEMS} more problem(s)")
+    text = "\n".join(f"error: {p}" for p in shown)
     return text + (f"\n  hint: {exc.hint}" if exc.hint else "")
 
 
@@ -146,7 +120,7 @@ def main() -> None:
 @main.command()
 @click.option("--base", default=None, help="Branch or commit the PR targets (default: main, or the payload's base).")
 @click.option("--event-path", type=click.Path(dir_okay=False), default=None, help="A GitHub event payload to run for (default on Actions: $GITHUB_EVENT_PATH, unless --base is given).")
-@click.option("--event-name", default=None, help="The event's name (default on Actions: $GITHUB_EVENT_NAME; else told from the payload).")
+@click.option("--event-name", default=None, help="The event's name (default: $GITHUB_EVENT_NAME when set, also with --event-path; else told from the payload). pull_request_target is refused.")
 @click.option("--config", "config", default=None, help="Path of mlops.yaml (default: at the repo root).")
 @click.option("--repo", default=None, help="Repository folder (default: the current one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
@@ -175,7 +149,11 @@ def run(base: str | None, event_path: str | None, event_name: str | None, config
     root, cpath, rel = _find_config(repo, config)
     if not event_path and not base and os.environ.get("GITHUB_EVENT_PATH"):
         # On a GitHub Actions runner: the event that started the workflow.
-        event_path, event_name = os.environ["GITHUB_EVENT_PATH"], event_name or os.environ.get("GITHUB_EVENT_NAME")
+        event_path = os.environ["GITHUB_EVENT_PATH"]
+    if event_path and not event_name:
+        # The runner's word for the event beats a guess from the payload's shape: a
+        # pull_request_target payload looks exactly like a pull_request one (issue 11).
+        event_name = os.environ.get("GITHUB_EVENT_NAME") or None
     if deployment and not check_command:
         return run_through_deployment(deployment, root, event_path, event_name, config, forge, wait_seconds)
     if event_path:

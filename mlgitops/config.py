@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from .errors import ConfigError
 from .metrics import DEFAULT_METRICS, METRICS
-from .yamlpos import Positions, YamlSyntaxError, load_with_positions
+from .repopaths import ALLOW_ENV, HINT as OUTSIDE_HINT, outside_problems
+from .yamlpos import Positions, YamlLimitError, YamlSyntaxError, check_size, load_with_positions
 
 CONFIG_FILE = "mlops.yaml"
 SKLEARN_DATASETS = ("breast_cancer", "iris", "wine", "diabetes", "digits")
@@ -71,7 +72,7 @@ class Contract(_Strict):
 
 
 class Data(_Strict):
-    path: StrictStr = Field(description="CSV or Parquet file relative to the repo root, or sklearn:<name> (breast_cancer, iris, wine, diabetes, digits)")
+    path: StrictStr = Field(description=f"CSV or Parquet file relative to the folder of mlops.yaml, or sklearn:<name> (breast_cancer, iris, wine, diabetes, digits). Every path in mlops.yaml (data.path, data.holdout.path, training.code, report.templates, deploy manifests, drift.reference) must resolve inside the repository, symlinks followed; an operator may lift this for trusted repositories by setting {ALLOW_ENV}=1 in the environment (mlops.yaml cannot)")
     target: StrictStr = Field(description="the column to predict")
     features: Optional[list[StrictStr]] = Field(None, description="feature columns (default: every column but the target)")
     format: Optional[Literal["csv", "parquet"]] = Field(None, description="file format (default: from the suffix)")
@@ -245,7 +246,10 @@ def load_config(path: str | Path, display: str | None = None) -> LoadedConfig:
     path = Path(path)
     shown = display or (path.name if path.name == CONFIG_FILE else str(path))
     try:
+        check_size(path.stat().st_size)  # a 50 MB file is refused before it is read
         text = path.read_text(encoding="utf-8")
+    except YamlLimitError as exc:
+        raise ConfigError([f"{shown}:{exc.line}:{exc.column}: {exc.problem}"], hint=exc.hint) from None
     except FileNotFoundError:
         raise ConfigError([f"{shown}: file not found"], hint="create mlops.yaml at the repository root (see the README's reference), or pass --config PATH") from None
     except UnicodeDecodeError as exc:
@@ -260,6 +264,8 @@ def load_config(path: str | Path, display: str | None = None) -> LoadedConfig:
 def parse_config(text: str, path: Path, display: str) -> LoadedConfig:
     try:
         data, positions = load_with_positions(text)
+    except YamlLimitError as exc:  # alias bomb, deep nesting, oversize: refused while composing
+        raise ConfigError([f"{display}:{exc.line}:{exc.column}: {exc.problem}"], hint=exc.hint) from None
     except YamlSyntaxError as exc:
         raise ConfigError(
             [f"{display}:{exc.line}:{exc.column}: invalid YAML: {exc.problem}"],
@@ -280,8 +286,9 @@ def parse_config(text: str, path: Path, display: str) -> LoadedConfig:
         raise ConfigError(_by_position(problems), hint=_hint_for(exc)) from None
     loaded = LoadedConfig(config, path, positions, display)
     problems += [f"{loaded.where(*p)}: {_dotted(p)}: {m}" for p, m in _semantic_problems(config)]
-    if problems:
-        raise ConfigError(_by_position(problems))
+    outside = [f"{loaded.where(*p)}: {_dotted(p)}: {m}" for p, m in outside_problems(config, path.parent)]
+    if problems or outside:
+        raise ConfigError(_by_position(problems + outside), hint=OUTSIDE_HINT if outside else None)
     return loaded
 
 

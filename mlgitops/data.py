@@ -51,7 +51,7 @@ def _read_table(source: str, fmt: str | None, root: Path, cfg: LoadedConfig, key
         frame = bunch.frame
         content = frame.to_csv(index=False).encode()
         return frame, hashlib.sha256(content).hexdigest()
-    path = Path(source) if Path(source).is_absolute() else root / source
+    path = rules.data_file(cfg, key, source, root)
     if not path.is_file():
         raise rules.missing_file(cfg, key, source, path)
     raw = path.read_bytes()
@@ -71,8 +71,7 @@ def _read_table(source: str, fmt: str | None, root: Path, cfg: LoadedConfig, key
     except pd.errors.EmptyDataError:
         raise rules.unreadable(cfg, key, source, kind, "no columns", hint="the first line must be a header row") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise rules.unreadable(cfg, key, source, kind, first) from None
+        raise rules.unreadable(cfg, key, source, kind, rules.reason(exc)) from None
     if len(frame) == 0:
         raise rules.no_rows(cfg, key, source)
     return missing_as_nan(frame), digest
@@ -102,6 +101,16 @@ def infer_task(y: "pd.Series") -> tuple[str, str]:
     if integral and distinct <= MAX_CLASSES_FOR_INFERENCE:
         return "classification", f"target has {distinct} distinct whole-number values"
     return "regression", f"target is numeric with {distinct} distinct values"
+
+
+def _counts(frame: "pd.DataFrame", target: str) -> dict[Any, int]:
+    return {label: int(n) for label, n in frame[target].value_counts().items()}
+
+
+def _check_classes(cfg: LoadedConfig, frame: "pd.DataFrame", stratify: bool) -> None:
+    problem = rules.class_problem(cfg, _counts(frame, cfg.config.data.target), stratify)
+    if problem is not None:
+        raise problem
 
 
 def _positive_last(labels: list[Any], positive: Any, cfg: LoadedConfig) -> list[Any]:
@@ -147,10 +156,15 @@ def load_dataset(cfg: LoadedConfig, root: Path | None = None) -> Dataset:
         if len(holdout) == 0:
             raise DataError(f"{cfg.where('data', 'holdout', 'path')}: data.holdout.path: {holdout_cfg.path} has no rows with a {data.target!r} value", hint="the holdout needs labelled rows to score the models")
         train = frame
+        if task == "classification":
+            _check_classes(cfg, frame, stratify=False)
     else:
         stratify = None
         want = holdout_cfg.stratify if holdout_cfg.stratify is not None else task == "classification"
-        if want:
+        if task == "classification":
+            _check_classes(cfg, frame, stratify=want)
+            stratify = frame[data.target] if want else None
+        elif want:  # a regression target stratified on request: only where it can be
             counts = frame[data.target].value_counts()
             if (counts < 2).any():
                 notes.append("split not stratified: some classes have a single row")
@@ -161,6 +175,13 @@ def load_dataset(cfg: LoadedConfig, root: Path | None = None) -> Dataset:
         except ValueError as exc:
             raise DataError(f"{cfg.where('data', 'holdout')}: data.holdout: cannot split {len(frame)} rows: {exc}", hint="use a larger dataset or a different holdout.size") from None
         train, holdout = train.reset_index(drop=True), holdout.reset_index(drop=True)
+        if task == "classification" and train[data.target].nunique() < 2:
+            # Unstratified, the split can leave the training rows a single class.
+            raise DataError(
+                f"{cfg.where('data', 'holdout')}: data.holdout: the unstratified split left the training rows a single class of {data.target!r} "
+                f"(rows per class in the data: {rules.counts_text(_counts(frame, data.target))})",
+                hint="set data.holdout.stratify: true (or remove it), or add rows of the rare classes",
+            )
     labels: list[Any] = []
     if task == "classification":
         labels = sorted(set(train[data.target]).union(holdout[data.target]), key=lambda v: (str(type(v)), v))

@@ -69,13 +69,27 @@ def _infer(values: list[str]) -> tuple[str, str]:
     return "regression", f"target is numeric with {len(numbers)} distinct values"
 
 
+def _class_counts(values: list[str]) -> dict[object, int]:
+    """Rows per class; numbers count as numbers ("1" and "1.0" are one class, as
+    pandas reads them) and show as numbers, as `mlops run` shows them."""
+    counts: dict[object, int] = {}
+    for text in values:
+        try:
+            number = float(text)
+            key: object = int(number) if number.is_integer() else number
+        except (ValueError, OverflowError):
+            key = text
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def _read_csv(cfg: LoadedConfig, rel: str, key: tuple[str, ...], column: str | None = None) -> tuple[list[str], list[str | None], int]:
     """(header, values of ``column`` or [], row count). pyarrow's C++ parser reads a
     million rows in well under a second where the csv module needs eight."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    path = Path(rel) if Path(rel).is_absolute() else cfg.root / rel
+    path = rules.data_file(cfg, key, rel, cfg.root)
     if not path.is_file():
         raise rules.missing_file(cfg, key, rel, path)
     with path.open("rb") as fh:
@@ -86,7 +100,7 @@ def _read_csv(cfg: LoadedConfig, rel: str, key: tuple[str, ...], column: str | N
         first = head.decode("utf-8-sig").splitlines()[0] if b"\n" in head or len(head) < (1 << 16) else None
         header = next(csv.reader([first])) if first is not None else None
     except (UnicodeDecodeError, csv.Error, StopIteration) as exc:
-        raise rules.unreadable(cfg, key, rel, "csv", str(exc)) from None
+        raise rules.unreadable(cfg, key, rel, "csv", rules.reason(exc)) from None
     if header is None:
         raise rules.unreadable(cfg, key, rel, "csv", "the header line is longer than 64 KiB")
     include = [column] if column in header else []
@@ -96,7 +110,7 @@ def _read_csv(cfg: LoadedConfig, rel: str, key: tuple[str, ...], column: str | N
             convert_options=pacsv.ConvertOptions(include_columns=include, column_types={c: pa.string() for c in include}, strings_can_be_null=True),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise rules.unreadable(cfg, key, rel, "csv", str(exc).splitlines()[0], hint="check the delimiter and quoting of that line") from None
+        raise rules.unreadable(cfg, key, rel, "csv", rules.reason(exc), hint="check the delimiter and quoting of that line") from None
     if table.num_rows == 0:
         raise rules.no_rows(cfg, key, rel)
     values = table.column(0).to_pylist() if include else []
@@ -144,13 +158,13 @@ def check_data(cfg: LoadedConfig) -> DataSummary:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            path = cfg.root / data.path
+            path = rules.data_file(cfg, ("data", "path"), data.path, cfg.root)
             if not path.is_file():
                 raise rules.missing_file(cfg, ("data", "path"), data.path, path)
             try:
                 meta = pq.read_metadata(path)
             except Exception as exc:  # pyarrow raises several types for a bad file
-                raise rules.unreadable(cfg, ("data", "path"), data.path, "parquet", str(exc)) from None
+                raise rules.unreadable(cfg, ("data", "path"), data.path, "parquet", rules.reason(exc)) from None
             cols = [meta.schema.column(i).name for i in range(meta.num_columns)]
             features = rules.feature_columns(cfg, cols, data.path)
             rows = meta.num_rows
@@ -175,6 +189,11 @@ def check_data(cfg: LoadedConfig) -> DataSummary:
             classes = sorted(set(target_values))
             if str(positive) not in classes and not any(_same_number(positive, c) for c in classes):
                 raise rules.positive_label_error(cfg, positive, list(classes))
+        if task == "classification":
+            stratify = data.holdout.path is None and (data.holdout.stratify if data.holdout.stratify is not None else True)
+            problem = rules.class_problem(cfg, _class_counts(target_values), stratify)
+            if problem is not None:
+                raise problem
     if cfg.config.task:
         task, reason = cfg.config.task, "set in mlops.yaml"
     else:
@@ -183,7 +202,7 @@ def check_data(cfg: LoadedConfig) -> DataSummary:
         if Path(data.holdout.path).suffix.lower() in (".parquet", ".pq") or data.format == "parquet":
             import pyarrow.parquet as pq
 
-            hpath = cfg.root / data.holdout.path
+            hpath = rules.data_file(cfg, ("data", "holdout", "path"), data.holdout.path, cfg.root)
             if not hpath.is_file():
                 raise rules.missing_file(cfg, ("data", "holdout", "path"), data.holdout.path, hpath)
             holdout_rows = pq.read_metadata(hpath).num_rows

@@ -17,6 +17,13 @@ from .gitrepo import current_branch, git, resolve
 
 PR_ACTIONS_THAT_RUN = ("opened", "synchronize", "reopened")
 
+# GitHub Security Lab's "pwn request": pull_request_target runs with a write token and
+# the base repository's secrets, so checking out and running the PR's code there hands
+# both to whoever opened the PR. The pull-request flow runs PR code: refused outright.
+REFUSED_EVENTS = {
+    "pull_request_target": "pull_request_target is refused: it runs with a write token and secrets on the base repository, and this flow would run the PR's code there (a \"pwn request\"); trigger mlops on pull_request instead",
+}
+
 
 ZERO_SHA = "0" * 40
 
@@ -208,6 +215,8 @@ def event_from_payload(path: Path, name: str | None = None) -> Event:
     ``name`` is the event name (GITHUB_EVENT_NAME / X-GitHub-Event); without it the
     payload's shape decides. Events we do not handle parse to their bare kind.
     """
+    if name in REFUSED_EVENTS:
+        raise EventError(REFUSED_EVENTS[name])
     payload = _load_payload(path)
     repository, sender = _obj(payload, "repository"), _obj(payload, "sender")
     common = {"repo": repository.get("full_name"), "default_branch": repository.get("default_branch") or repository.get("master_branch"), "actor": sender.get("login")}

@@ -57,6 +57,7 @@ def read_pin(text: str | bytes | None, where: str) -> Pin | None:
         text = text.decode("utf-8", "replace")
     from ruamel.yaml.error import YAMLError
 
+    _bounded(text, where)
     try:
         doc = _yaml().load(text)
     except YAMLError as exc:
@@ -99,6 +100,19 @@ def read_pin(text: str | bytes | None, where: str) -> Pin | None:
     )
 
 
+def _bounded(text: str, where: str) -> None:
+    """A PR can change a manifest: alias bombs, deep nesting and oversize files are
+    refused with mlops.yaml's bounds (mlgitops.yamlpos) before ruamel builds anything."""
+    from .yamlpos import YamlLimitError, YamlSyntaxError, check_bounds
+
+    try:
+        check_bounds(text)
+    except YamlLimitError as exc:
+        raise ManifestError(f"{where}:{exc.line}:{exc.column}: {exc.problem}", hint=exc.hint) from None
+    except YamlSyntaxError:
+        pass  # ruamel reports it, in the words manifests have always had
+
+
 def _line(node: Any, key: str) -> str:
     try:
         line, col = node.lc.value(key)
@@ -124,6 +138,8 @@ def write_pin(text: str | None, env: str, pin: Pin, previous: Pin | None) -> str
     from ruamel.yaml.comments import CommentedMap
 
     y = _yaml()
+    if text and text.strip():
+        _bounded(text, f"the {env} manifest")
     doc = y.load(text if text and text.strip() else new_manifest(env))
     if doc is None or not isinstance(doc, dict):
         doc = y.load(new_manifest(env))

@@ -18,6 +18,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 def _isolated_cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Crash logs go to a temp XDG cache, never the developer's home."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    # `--event-path` honours GITHUB_EVENT_NAME (issue 11): the suite's own Actions job
+    # (push or pull_request) must not rename the payloads the tests hand to `mlops run`.
+    monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
 
 
 @pytest.fixture(scope="session")
