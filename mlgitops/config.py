@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from .errors import ConfigError
 from .metrics import DEFAULT_METRICS, METRICS
-from .repopaths import ALLOW_ENV, HINT as OUTSIDE_HINT, outside_problems
+from .repopaths import ALLOW_ENV, HINT as OUTSIDE_HINT, escape, outside_problems, repository_root
 from .yamlpos import Positions, YamlLimitError, YamlSyntaxError, check_size, load_with_positions
 
 CONFIG_FILE = "mlops.yaml"
@@ -245,6 +245,9 @@ def load_config(path: str | Path, display: str | None = None) -> LoadedConfig:
     """Read and validate ``path``. Raises :class:`ConfigError` listing every problem."""
     path = Path(path)
     shown = display or (path.name if path.name == CONFIG_FILE else str(path))
+    why = escape(path.name, path.parent, [repository_root(path.parent)])
+    if why is not None:  # a committed mlops.yaml symlinked to a file elsewhere would be echoed in errors
+        raise ConfigError([f"{shown}:1:1: the config file itself is outside the repository ({why})"], hint=OUTSIDE_HINT)
     try:
         check_size(path.stat().st_size)  # a 50 MB file is refused before it is read
         text = path.read_text(encoding="utf-8")

@@ -135,3 +135,14 @@ def test_a_long_header_is_shown_cut(cli_noprefect, project: GitRepo) -> None:
     result = cli_noprefect("validate", cwd=project.path)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: mlops.yaml:2:40: data.target: column 'churn' not found in data/churn.csv (columns: {'a' * 30}{SECRET[:10]}..., x)\n")
+
+
+def test_mlops_yaml_itself_may_not_be_a_symlink_out(cli_noprefect, project: GitRepo, tmp_path: Path) -> None:
+    """Schema errors quote values: a committed mlops.yaml linked to a YAML file
+    elsewhere would print that file's keys and values."""
+    elsewhere = tmp_path / "outside" / "credentials.yaml"
+    elsewhere.parent.mkdir(exist_ok=True)
+    elsewhere.write_text(f"aws_secret_access_key: {SECRET}\n")
+    (project.path / "mlops.yaml").symlink_to(elsewhere)
+    result = cli_noprefect("validate", cwd=project.path)
+    assert (result.exit_code, result.stderr) == (2, "error: mlops.yaml:1:1: the config file itself is outside the repository (a symlink leads out of it)\n" + HINT)
