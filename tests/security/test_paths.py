@@ -146,3 +146,15 @@ def test_mlops_yaml_itself_may_not_be_a_symlink_out(cli_noprefect, project: GitR
     (project.path / "mlops.yaml").symlink_to(elsewhere)
     result = cli_noprefect("validate", cwd=project.path)
     assert (result.exit_code, result.stderr) == (2, "error: mlops.yaml:1:1: the config file itself is outside the repository (a symlink leads out of it)\n" + HINT)
+
+
+def test_the_base_refs_outside_path_means_no_baseline(project: GitRepo, secret: Path) -> None:
+    """The base side reads the base commit's mlops.yaml: the same rule, before any read."""
+    from mlgitops.plan import plan_baseline
+
+    project.gen({"mlops.yaml": config("../outside/secret.csv")}).commit("base")
+    plan = plan_baseline(project.path, "mlops.yaml", "main", project.git("rev-parse", "HEAD"))
+    assert (plan.kind, plan.note) == (
+        "none",
+        "the mlops.yaml on `main` is invalid, so it has no baseline (mlops.yaml@main:2:14: data.path: '../outside/secret.csv' is outside the repository ('..' leads out of it))",
+    )
