@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .debris import owned_prefix
 from .config import LoadedConfig
 from .gates import GateResult
 
@@ -81,7 +82,7 @@ def sample_blob(root: Path, sha: str, rel: str, fmt: str | None, sample: int, se
 
     from .gitrepo import GitTree
 
-    with tempfile.TemporaryDirectory(prefix="mlops-ref-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=owned_prefix("ref")) as tmp:
         copy = Path(tmp) / Path(rel).name
         digest = GitTree(root, sha).read_sha256(rel, copy_to=copy)
         if digest is None:

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from .debris import owned_prefix
 from .data import Dataset, load_dataset
 from .errors import InputError, TrainingError
 from .evaluate import Evaluation, evaluate
@@ -34,7 +35,7 @@ class ModelOutcome:
 @contextlib.contextmanager
 def base_worktree(root: Path, sha: str, config_dir: Path, data_paths: list[str]) -> Iterator[Path]:
     """A detached checkout of ``sha`` in a temp dir; data kept out of git is linked in."""
-    tmp = Path(tempfile.mkdtemp(prefix="mlops-base-"))
+    tmp = Path(tempfile.mkdtemp(prefix=owned_prefix("base")))
     target = tmp / "tree"
     subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(target), sha], cwd=root, check=True, capture_output=True)
     try:

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from .debris import owned_prefix, sweep
 from .ledger import TrustLedger
 
 MLOPS_DIR = ".mlops"
@@ -57,6 +58,7 @@ class Store:
         self.root = root
         self.dir = root / MLOPS_DIR
         self.trusted = trusted
+        sweep(root)  # temp folders a killed run left (staged entries, training CSVs, base checkouts)
         self.ledger = TrustLedger(self.dir)
         self._staging: Path | None = None
         self.replacing: set[str] = set()  # model keys whose cache entries this run may replace (a requested retrain)
@@ -67,7 +69,7 @@ class Store:
     @property
     def staging(self) -> Path:
         if self._staging is None:
-            self._staging = Path(tempfile.mkdtemp(prefix="mlops-stage-"))
+            self._staging = Path(tempfile.mkdtemp(prefix=owned_prefix("stage")))
         return self._staging
 
     # -- models ---------------------------------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .debris import owned_prefix
 from . import childenv
 from .config import HOLDOUT_PLACEHOLDER, PLACEHOLDERS, Config, LoadedConfig, _PLACEHOLDER_RE
 from .data import Dataset
@@ -185,7 +186,7 @@ def run_command(cfg: LoadedConfig, dataset: Dataset, root: Path, trusted: Config
     assert t.command is not None
     where = cfg.where("training", "command")
     childenv.make_undumpable()  # a same-uid child could otherwise read /proc/<ppid>/environ
-    with tempfile.TemporaryDirectory(prefix="mlops-train-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=owned_prefix("train")) as tmp:
         tmpdir = Path(tmp)
         values = {
             "train": str(tmpdir / "train.csv"),
