@@ -86,6 +86,9 @@ def bind_server(app: Any, host: str, port: int, ready: Callable[[int], None] | N
     except OSError as exc:
         sock.close()
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="pick another --port (0: any free port), or stop what uses it") from None
+    # Listening from here on: a client that connects before uvicorn's startup finished
+    # waits in the backlog instead of being refused (callers post right after starting).
+    sock.listen(2048)
     bound = sock.getsockname()[1]
     protocol: Any = "auto" if header_timeout is None else type("HeadDeadline", (HeadDeadline,), {"header_timeout": header_timeout})
     server = uvicorn.Server(uvicorn.Config(app, http=protocol, log_level="warning", access_log=False, timeout_graceful_shutdown=2))
