@@ -186,7 +186,9 @@ class Alerts(_Strict):
 
 
 class Registry(_Strict):
-    path: StrictStr = Field(".mlops/registry", description="folder of the model registry (relative to mlops.yaml, or absolute, e.g. a shared volume)")
+    path: StrictStr = Field(".mlops/registry", description="folder of the model registry (relative to mlops.yaml, or absolute, e.g. a shared volume); ignored when `url` is set")
+    url: Optional[StrictStr] = Field(None, description="a registry that outlives the runner: s3://BUCKET/PREFIX, gs://..., az://... (fsspec; credentials from the SDK's usual chain, never this file) or oci://HOST/OWNER/REPO/PATH (ORAS; e.g. oci://ghcr.io/OWNER/REPO/models with the job's GITHUB_TOKEN)")
+    candidates_max_age_days: Number = Field(30, gt=0, description="`mlops gc` removes pull-request candidates older than this (registered versions are kept)")
 
 
 class Report(_Strict):

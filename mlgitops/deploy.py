@@ -59,8 +59,11 @@ class Outcome:
 
 
 def registry_for(cfg: LoadedConfig) -> Registry:
-    path = Path(cfg.config.registry.path)
-    return Registry(path if path.is_absolute() else cfg.root / path)
+    """The registry ``cfg`` names: ``registry.url`` (a backend by URL) or ``registry.path``."""
+    from .registry.backends import open_backend
+
+    spec = cfg.config.registry
+    return Registry(open_backend(spec.url or spec.path, cfg.root))
 
 
 def environment(cfg: LoadedConfig, env: str) -> Any:

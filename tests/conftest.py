@@ -9,6 +9,9 @@ from click.testing import CliRunner
 
 from tests.helpers import EXAMPLE, GitRepo
 
+# Real registry servers on 127.0.0.1 (moto S3, the CNCF distribution registry)
+pytest_plugins = ["tests.fixtures_s3", "tests.fixtures_oci"]
+
 # Quiet Prefect in tests the way the CLI does.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
