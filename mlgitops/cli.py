@@ -516,45 +516,156 @@ def status(config: str | None, repo: str | None, forge: str, token: str | None, 
     return EXIT_OK
 
 
+manifest_option = click.option("--manifest", "manifest", default=None, type=click.Path(dir_okay=False), help="Read this manifest file instead of ENV's from mlops.yaml (no mlops.yaml or git needed; relative file pins are relative to the current folder).")
+ref_option = click.option("--ref", default=None, help="Read the manifest from this git branch (e.g. main) instead of the working tree file.")
+
+
+def _pinned_source(env: str | None, manifest: str | None, ref: str | None, config: str | None, repo: str | None) -> tuple[str, Callable[[], str | None], str, Path]:
+    """(environment name, read() -> the manifest's current text or None, where (as
+    messages name it), the folder relative file pins are relative to), for ENV of
+    mlops.yaml or a ``--manifest`` file."""
+    import subprocess
+
+    from .errors import GitError
+
+    if manifest:
+        path = Path(manifest).expanduser()
+        path = path if path.is_absolute() else Path.cwd() / path
+        name, where, uri_base = env or path.stem, manifest, Path.cwd()
+    else:
+        if not env:
+            raise InputError("which environment? give ENV (one of deploy.environments in mlops.yaml) or --manifest FILE", hint="e.g. `mlops pull production --to out/` or `mlops pull --manifest deploy/production.yaml --to out/`")
+        from .config import load_config
+        from .deploy import environment
+
+        root, cpath, rel = _find_config(repo, config)
+        cfg = load_config(cpath, display=rel)
+        spec = environment(cfg, env)
+        base = (Path(spec.repo) if spec.repo and Path(spec.repo).is_absolute() else cfg.root / spec.repo) if spec.repo else cfg.root
+        path = base / spec.manifest
+        name, where, uri_base = env, spec.manifest, cfg.root
+    if ref is None:
+        def read() -> str | None:
+            return path.read_text(encoding="utf-8") if path.is_file() else None
+
+        return name, read, where, uri_base
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path.parent if path.parent.is_dir() else Path.cwd(), capture_output=True, text=True)
+    if top.returncode != 0:
+        raise GitError(f"--ref {ref}: {where} is not inside a git repository", hint="drop --ref to read the file as it is")
+    toplevel = Path(top.stdout.strip()).resolve()
+    try:
+        rel_path = path.resolve().relative_to(toplevel).as_posix()
+    except ValueError:
+        raise GitError(f"--ref {ref}: {where} is outside the git repository {toplevel}", hint="drop --ref to read the file as it is") from None
+
+    def read_at_ref() -> str | None:
+        proc = subprocess.run(["git", "show", f"{ref}:{rel_path}"], cwd=toplevel, capture_output=True, text=True)
+        return proc.stdout if proc.returncode == 0 else None
+
+    return name, read_at_ref, f"{where}@{ref}", uri_base
+
+
 @main.command()
-@click.argument("env")
+@click.argument("env", required=False)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 in a container).")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port (0: any free port).")
 @click.option("--poll", default=2.0, show_default=True, type=float, help="Seconds between manifest checks; a changed pin is loaded and swapped in.")
-@click.option("--ref", default=None, help="Read the manifest from this git branch (e.g. main) instead of the working tree file.")
+@ref_option
+@manifest_option
 @config_option
 @repo_option
 @guarded
-def serve(env: str, host: str, port: int, poll: float, ref: str | None, config: str | None, repo: str | None) -> int:
-    """Serve predictions over HTTP from the ONNX model ENV's manifest pins."""
-    import subprocess
+def serve(env: str | None, host: str, port: int, poll: float, ref: str | None, manifest: str | None, config: str | None, repo: str | None) -> int:
+    """Serve predictions over HTTP from the ONNX model ENV's manifest pins.
 
-    from .config import load_config
-    from .deploy import environment
+    Pins on any registry (files, s3://, oci://, ...) are fetched into the local cache
+    ($MLOPS_CACHE_DIR, else $XDG_CACHE_HOME/mlgitops) and their sha256 checked; a new pin
+    that cannot be fetched or fails its hash leaves the previous model serving and
+    /healthz "degraded" with the reason.
+    """
     from .serve import ModelHolder, serve as run_server
 
-    root, cpath, rel = _find_config(repo, config)
-    cfg = load_config(cpath, display=rel)
-    spec = environment(cfg, env)
-    base = (Path(spec.repo) if spec.repo and Path(spec.repo).is_absolute() else cfg.root / spec.repo) if spec.repo else cfg.root
-    path = base / spec.manifest
-
-    def read() -> str | None:
-        if ref is None:
-            return path.read_text(encoding="utf-8") if path.is_file() else None
-        rel_path = path.resolve().relative_to(Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=base, capture_output=True, text=True).stdout.strip()).resolve()).as_posix()
-        proc = subprocess.run(["git", "show", f"{ref}:{rel_path}"], cwd=base, capture_output=True, text=True)
-        return proc.stdout if proc.returncode == 0 else None
-
-    where = f"{spec.manifest}@{ref}" if ref else spec.manifest
-    holder = ModelHolder(env, read, where, cfg.root)
+    name, read, where, uri_base = _pinned_source(env, manifest, ref, config, repo)
+    holder = ModelHolder(name, read, where, uri_base)
     holder.load(initial=True)
     pin = holder.current.pin if holder.current else None
 
     def ready(bound: int) -> None:
-        click.echo(f"serving {cfg.config.name} {pin.short() if pin else ''} for {env} on http://{host}:{bound} (POST /predict, GET /healthz); watching {where} every {poll:g} s", err=True)
+        click.echo(f"serving {(pin.name if pin else None) or name} {pin.short() if pin else ''} for {name} on http://{host}:{bound} (POST /predict, GET /healthz); watching {where} every {poll:g} s", err=True)
 
     run_server(holder, host, port, poll, ready)
+    return EXIT_OK
+
+
+@main.command()
+@click.argument("env", required=False)
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False), help="Folder to write model.onnx and pin.json into (created if missing).")
+@ref_option
+@manifest_option
+@config_option
+@repo_option
+@guarded
+def pull(env: str | None, to: str, ref: str | None, manifest: str | None, config: str | None, repo: str | None) -> int:
+    """Fetch the ONNX model ENV's manifest pins, check its sha256, write it to a folder.
+
+    For an init container or a CI step: DIR/model.onnx and DIR/pin.json (name, version,
+    sha256, uri, pulled_at), each written whole or not at all; nothing is written when
+    the model cannot be fetched or fails its hash (exit 2).
+    """
+    from datetime import datetime, timezone
+
+    from .fetch import fetch_pinned
+    from .manifest import ManifestError, read_pin
+    from .registry.backends import _atomic_write
+
+    name, read, where, uri_base = _pinned_source(env, manifest, ref, config, repo)
+    try:
+        text = read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{where}: cannot read the manifest: {type(exc).__name__}: {exc}") from None
+    if text is None:
+        raise ManifestError(f"{where}: no such manifest", hint="check the path (and --ref); promotion PRs create it")
+    pin = read_pin(text, where)
+    if pin is None:
+        raise ManifestError(f"{where}: pins no model (model.uri and model.sha256)", hint=f"merge a promotion PR for {name} first")
+    if pin.format != "onnx":
+        raise ManifestError(f"{where}: model.format is {pin.format!r}; mlops pull writes ONNX models", hint="deploy a version registered with ONNX")
+    data = fetch_pinned(pin, uri_base, where)
+    out = Path(to)
+    record = {"name": pin.name, "version": pin.version, "sha256": pin.sha256, "uri": pin.uri, "pulled_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "environment": name, "manifest": where}
+    try:
+        _atomic_write(out / "model.onnx", data)  # the model first: pin.json names what is there
+        _atomic_write(out / "pin.json", (json.dumps(record, indent=2) + "\n").encode())
+    except OSError as exc:
+        raise InputError(f"--to {to}: cannot write the model there: {type(exc).__name__}: {exc}", hint="pick a folder this user can write") from None
+    version = f" v{pin.version}" if pin.version is not None else ""
+    click.echo(f"pulled {pin.name or name}{version} (sha256 {pin.sha256[:12]}) to {out / 'model.onnx'}")
+    return EXIT_OK
+
+
+@main.command()
+@click.option("--older-than", "older_than", type=click.FloatRange(min=0), default=None, help="Remove pull-request candidates older than this many days (default: registry.candidates_max_age_days).")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@config_option
+@repo_option
+@guarded
+def gc(older_than: float | None, as_json: bool, config: str | None, repo: str | None) -> int:
+    """Remove old pull-request candidates from the registry, and the objects only they used.
+
+    Registered versions and their objects are never removed.
+    """
+    from .config import load_config
+    from .deploy import registry_for
+
+    root, cpath, rel = _find_config(repo, config)
+    cfg = load_config(cpath, display=rel)
+    days = float(older_than if older_than is not None else cfg.config.registry.candidates_max_age_days)
+    registry = registry_for(cfg)
+    result = registry.gc(days)
+    if as_json:
+        click.echo(json.dumps({"registry": registry.url, "older_than_days": days, **result}, indent=2))
+    else:
+        click.echo(f"removed {result['candidates_removed']} candidates older than {days:g} days (kept {result['candidates_kept']}); removed {result['objects_removed']} objects")
     return EXIT_OK
 
 

@@ -3,6 +3,9 @@
 * the artifact is loaded only when its sha256 matches the pin (else refused);
 * a watcher re-reads the manifest every ``poll`` seconds and swaps the model in when
   the pin changes (a bad new pin keeps the old model serving and shows on /healthz);
+  pins may name any registry backend (``mlgitops.fetch``: s3://, oci://, files), read
+  through the local content-addressed cache. The watcher is its own thread, so a slow
+  or unreachable registry delays only the next swap, never a request, nor a clean stop;
 * ``GET /healthz`` reports the served version; ``POST /predict`` takes
   ``{"instances": [{column: value, ...}, ...]}`` (or one object) and returns labels,
   and class probabilities for classifiers.
@@ -12,16 +15,16 @@ Starlette + uvicorn (both already installed with Prefect) serve it.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from .errors import InputError
-from .manifest import ManifestError, Pin, read_pin, verify_artifact
+from .manifest import ManifestError, Pin, read_pin
 
 MAX_BODY = 8 * 1024 * 1024
 MAX_ROWS = 10_000
@@ -43,14 +46,21 @@ class ModelHolder:
     read_manifest: Callable[[], str | None]  # the manifest's current text
     where: str
     uri_base: Path
+    cache: Path | None = None  # the fetch cache (default: mlgitops.fetch.cache_root())
+    #: a manifest whose pin failed is tried again after this many seconds, not at every
+    #: poll: a pin with the wrong sha256 would otherwise download the model every poll
+    retry_after: float = 30.0
     current: Loaded | None = None
     last_error: str = ""
     checked_at: str = ""
+    loading: str = ""  # the pin being fetched right now, shown on /healthz
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _failed: tuple[str, float] | None = None  # (manifest sha256, time.monotonic()) of the last failure
 
     def load(self, initial: bool = False) -> bool:
         """Read the manifest; load the pinned model if it changed. True when swapped."""
         from .export import OnnxModel
+        from .fetch import fetch_pinned
 
         self.checked_at = _now()
         try:
@@ -63,32 +73,50 @@ class ModelHolder:
         digest = hashlib.sha256((text or "").encode()).hexdigest()
         if self.current is not None and digest == self.current.manifest_sha:
             self.last_error = ""  # e.g. a broken pin was reverted to the one being served
+            self._failed = None
             return False
+        if not initial and self._failed is not None and self._failed[0] == digest and time.monotonic() - self._failed[1] < self.retry_after:
+            return False  # the same failing pin: last_error still says why
         try:
             pin = read_pin(text, self.where)
             if pin is None:
                 raise ManifestError(f"{self.where}: pins no model (model.uri and model.sha256)", hint=f"merge a promotion PR for {self.env} first")
             if self.current is not None and pin.sha256 == self.current.pin.sha256:
                 self.current = Loaded(pin, self.current.model, self.current.loaded_at, digest)
+                self.last_error = ""
+                self._failed = None
                 return False
             if pin.format != "onnx":
                 raise ManifestError(f"{self.where}: model.format is {pin.format!r}; mlops serve runs ONNX models", hint="deploy a version registered with ONNX")
-            data = verify_artifact(pin, self.uri_base, self.where)
+            self.loading = f"{pin.short()} from {pin.uri} (since {_now()})"
+            try:
+                data = fetch_pinned(pin, self.uri_base, self.where, self.cache)
+            except InputError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - an SDK's own error type (botocore, oras): the registry's reason
+                raise InputError(f"{self.where}: model.uri: cannot fetch {pin.uri}: {type(exc).__name__}: {exc}") from None
+            finally:
+                self.loading = ""
             model = OnnxModel(data)
         except InputError as exc:
-            self.last_error = exc.message
+            self._fail(digest, exc.message)
             if initial:
                 raise
             return False
         except Exception as exc:  # noqa: BLE001 - onnxruntime rejecting a file is a bad pin, not a crash
-            self.last_error = f"{self.where}: the pinned artifact cannot be loaded by ONNX Runtime: {type(exc).__name__}: {exc}"
+            self._fail(digest, f"{self.where}: the pinned artifact cannot be loaded by ONNX Runtime: {type(exc).__name__}: {exc}")
             if initial:
                 raise InputError(self.last_error) from None
             return False
         with self.lock:
             self.current = Loaded(pin, model, _now(), digest)
         self.last_error = ""
+        self._failed = None
         return True
+
+    def _fail(self, digest: str, message: str) -> None:
+        self.last_error = message
+        self._failed = (digest, time.monotonic())
 
     def health(self) -> dict[str, Any]:
         cur = self.current
@@ -100,6 +128,8 @@ class ModelHolder:
             body.update(uri=cur.pin.uri, loaded_at=cur.loaded_at, features=cur.model.features)
         if self.last_error:
             body["error"] = self.last_error
+        if self.loading:
+            body["loading"] = self.loading
         return body
 
 
@@ -168,11 +198,12 @@ def make_app(holder: ModelHolder, poll: float) -> Any:
         except Exception as exc:  # noqa: BLE001 - a value ONNX Runtime rejects is the client's input
             return JSONResponse({"error": f"cannot score these rows: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}, status_code=422)
 
-    async def watch() -> None:
-        while True:
-            await asyncio.sleep(poll)
+    def watch(stop: threading.Event) -> None:
+        # A thread of its own, not asyncio.to_thread: a fetch stuck on a dead registry
+        # must not hold the event loop's executor, whose threads a stopping server joins.
+        while not stop.wait(poll):  # bounded by the server's life: stop is set on shutdown
             try:
-                await asyncio.to_thread(holder.load)
+                holder.load()
             except Exception as exc:  # noqa: BLE001 - the watcher must outlive any one bad read
                 holder.last_error = f"{holder.where}: reload failed: {type(exc).__name__}: {exc}"
 
@@ -180,11 +211,13 @@ def make_app(holder: ModelHolder, poll: float) -> Any:
 
     @asynccontextmanager
     async def lifespan(app: Any):  # type: ignore[no-untyped-def]
-        task = asyncio.create_task(watch())
+        stop = threading.Event()
+        thread = threading.Thread(target=watch, args=(stop,), name=f"mlops-serve-watch-{holder.env}", daemon=True)
+        thread.start()
         try:
             yield
         finally:
-            task.cancel()
+            stop.set()  # a load in progress finishes in the background (daemon thread)
 
     return Starlette(routes=[Route("/healthz", healthz), Route("/predict", predict_route, methods=["POST"])], lifespan=lifespan)
 
