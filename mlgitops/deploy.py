@@ -162,7 +162,7 @@ def register(cfg: LoadedConfig, report: Any, key: str, store: Any, registry: Reg
     return registry.register(cfg.config.name, files, metrics, lineage, parity, list(meta.get("features") or []), report.task), True
 
 
-def promotion_body(cfg: LoadedConfig, action: str, target: Target, new: Pin, current: Pin | None, record: Version | None, rows: list[dict[str, Any]] | None, notes: list[str]) -> str:
+def promotion_body(cfg: LoadedConfig, action: str, target: Target, new: Pin, current: Pin | None, record: Version | None, rows: list[dict[str, Any]] | None, notes: list[str], warning: str | None = None) -> str:
     from .render import environment as jinja_env
 
     if rows is None:
@@ -179,6 +179,7 @@ def promotion_body(cfg: LoadedConfig, action: str, target: Target, new: Pin, cur
         rows=rows,
         notes=notes,
         manifest=target.path,
+        warning=warning,
     )
 
 
@@ -196,17 +197,17 @@ def metric_diff(deployed: dict[str, Any], new: dict[str, Any]) -> list[dict[str,
     return rows
 
 
-def open_pull(cfg: LoadedConfig, action: str, target: Target, new: Pin, record: Version | None, rows: list[dict[str, Any]] | None = None, notes: list[str] | None = None, previous: Pin | None = None) -> tuple[PullRef | None, str]:
+def open_pull(cfg: LoadedConfig, action: str, target: Target, new: Pin, record: Version | None, rows: list[dict[str, Any]] | None = None, notes: list[str] | None = None, previous: Pin | None = None, held: Pin | None = None, warning: str | None = None) -> tuple[PullRef | None, str]:
     """Open (or update) the environment's one deploy PR; None when it already runs ``new``."""
     text = target.text()
     current = read_pin(text, target.where)
     if current is not None and current.sha256 == new.sha256:
         return None, f"{target.env} already runs {cfg.config.name} {current.short()}; no pull request needed"
     keep_previous = previous if previous is not None else current
-    new_text = write_pin(text, target.env, new, keep_previous)
+    new_text = write_pin(text, target.env, new, keep_previous, held)
     verb = {"deploy": "Deploy", "promote": "Promote", "rollback": "Roll back"}[action]
     title = f"{verb} {new.name or cfg.config.name} {new.short()} to {target.env}" if action != "rollback" else f"Roll back {target.env} to {new.name or cfg.config.name} {new.short()}"
-    body = promotion_body(cfg, action, target, new, current, record, rows, notes or [])
+    body = promotion_body(cfg, action, target, new, current, record, rows, notes or [], warning)
     pull = target.forge.upsert_pull(target.forge.default_branch(), target.branch, {target.path: new_text}, title, body)
     what = "opened" if pull.created else ("updated" if pull.changed else "unchanged")
     return pull, f"{what} PR #{pull.number}: {title}"
@@ -258,7 +259,8 @@ def rollback(cfg: LoadedConfig, all_targets: dict[str, Target], env: str, to: in
         verify_artifact(new, target.uri_base, f"{target.where} (previous)")
     # After the rollback, "previous" is the version being rolled back (a second
     # rollback returns to it).
-    pull, message = open_pull(cfg, "rollback", target, new, record, notes=[f"Rolls {env} back from {current.short()}."], previous=current)
+    notes = [f"Rolls {env} back from {current.short()}.", f"After the merge {env} is held: a push whose model is {current.short()} again does not reopen its promotion; a new model, or `mlops promote`, does."]
+    pull, message = open_pull(cfg, "rollback", target, new, record, notes=notes, previous=current, held=current)
     return Outcome(EXIT_OK, message, record, pull)
 
 
@@ -291,11 +293,15 @@ def status(cfg: LoadedConfig, all_targets: dict[str, Target]) -> list[dict[str, 
             row["artifact"] = "nothing deployed"
         else:
             row.update(version=pin.version, sha256=pin.sha256, uri=pin.uri, metrics=pin.metrics, previous=(pin.previous or {}).get("version"))
+            if pin.held:
+                row["held"] = f"held at {pin.short()} after rolling back v{pin.held.get('version')} ({str(pin.held.get('sha256'))[:12]})"
             try:
                 verify_artifact(pin, target.uri_base, target.where)
                 row["artifact"] = "ok (sha256 verified)"
             except ManifestError as exc:
                 row["artifact"] = exc.message.split(": ", 2)[-1]
+            if row.get("held"):
+                row["artifact"] += f"; {row['held']}"
         row["pending"] = [{"number": p["number"], "title": p.get("title"), "url": p.get("url")} for p in target.forge.open_pulls(target.branch)]
         rows.append(row)
     return rows
@@ -322,12 +328,19 @@ def run_deploy(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, all
     label = f"{env} {current.short()}" if env and current else (f"{env} (nothing deployed)" if env else None)
     plan = make_plan(cfg, root, config_rel, Event(**{**event.to_dict(), "base_ref": label, "base_sha": None}), baseline)
     registry = registry_for(cfg)
+    from .candidates import Hydrated, hydrate, not_reviewed
+
+    # The model the pull request trained and reviewed, from the registry (another
+    # runner's cache is out of reach): placed in this run's staged cache, so the flow
+    # scores its ONNX export as it would a locally cached one.
+    hydrated = hydrate(registry, cfg.config.name, plan.candidate.key, store) if store.get_onnx(plan.candidate.key) is None else None
     if target is not None and current is not None:
         # A merged promotion PR (or a rerun): the environment already runs the model
         # these inputs produce. Answer from fingerprints, without Prefect.
         exported = store.get_onnx(plan.candidate.key)
         known = registry.find(cfg.config.name, plan.candidate.key, exported[1]["sha256"]) if exported else None
         if known is not None and known.deployable is not None and known.deployable.sha256 == current.sha256:
+            store.discard()
             closed = close_stale(target, f"{env} already runs {cfg.config.name} {current.short()}, the model the default branch produces now")
             return Outcome(EXIT_OK, f"{env} already runs {cfg.config.name} {current.short()}, the model these inputs produce; nothing to do{closed}", known)
     report = compute_report(cfg, plan, store)
@@ -335,6 +348,9 @@ def run_deploy(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, all
         return Outcome(EXIT_GATE_FAILED, f"not deployed: {report.summary}", report=report)
     data = cfg.config.data.path
     data_path = None if data.startswith("sklearn:") or Path(data).is_absolute() else (Path(config_rel).parent / data).as_posix()
+    reused_candidate = isinstance(hydrated, Hydrated) and report.candidate.source == "cache"
+    if reused_candidate:
+        origin = {**origin, **hydrated.origin()}
     record, created = register(cfg, report, plan.candidate.key, store, registry, event, origin, current, data_path)
     verb = "registered" if created else "reusing registered"
     if record.deployable is None:
@@ -343,6 +359,13 @@ def run_deploy(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, all
     if target is None:
         return Outcome(EXIT_OK, f"{verb} {record.name} v{record.version}; no deploy.environments to promote it to", record, report=report)
     new = pin_for(record, artifact_uri(registry, record.deployable.sha256, target))
+    if current is not None and current.held and current.held.get("sha256") == new.sha256:
+        held = f"held: {env} stays at {current.short()} after rolling back v{current.held.get('version')}; this push produces that model again (sha256 {new.sha256[:12]}), so no promotion PR is opened. A new model, or `mlops promote`, lifts the hold"
+        return Outcome(EXIT_OK, f"{verb} {record.name} v{record.version}; {held}", record, report=report)
+    warning = None
+    if report.candidate.source != "cache":  # trained now: no run with these inputs left its model here or in the registry
+        pr = origin.get("pr") if isinstance(origin, dict) else None
+        warning = not_reviewed(registry, cfg.config.name, plan.candidate.key, pr, new.sha256, hydrated if isinstance(hydrated, str) else None)
     rows = [{"name": r.name, "deployed": r.base, "new": r.candidate, "delta": r.delta, "better": None if r.change in ("same", "n/a") else r.change == "better", "up": r.higher_is_better} for r in report.metrics]
     if report.baseline.source == "none":
         notes = [f"{report.baseline.note[0].upper()}{report.baseline.note[1:]}."]
@@ -351,11 +374,15 @@ def run_deploy(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, all
         notes = [f"Both models scored on the same holdout ({report.data['holdout_rows']} rows); {how}."]
     else:
         notes = ["Deployed metrics are those recorded when it was registered (it could not score this holdout)."]
-    pull, message = open_pull(cfg, "deploy", target, new, record, rows, notes)
+    pull, message = open_pull(cfg, "deploy", target, new, record, rows, notes, warning=warning)
     if pull is None:
         message += close_stale(target, f"{env} already runs {new.short()}, the model the default branch produces now")
     how = model_origin(report.candidate.source == "cache", plan.candidate.key in store.refused)
     details = [f"model: {how}", f"artifact: sha256 {new.sha256[:12]} ({new.uri})"]
+    if reused_candidate:
+        details.insert(0, hydrated.line())
+    elif warning:
+        details.insert(0, f"warning: {warning}")
     return Outcome(EXIT_OK, f"{verb} {record.name} v{record.version}; {message}", record, pull, report, details)
 
 

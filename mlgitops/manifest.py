@@ -34,6 +34,9 @@ class Pin:
     metrics: dict[str, Any] = field(default_factory=dict)
     lineage: dict[str, Any] = field(default_factory=dict)
     previous: dict[str, Any] | None = None  # {version, uri, sha256} pinned before this one
+    #: set by a rollback: {version, sha256} of the model rolled back, which a later push
+    #: producing those same bytes does not promote again (a new model or a promote does)
+    held: dict[str, Any] | None = None
 
     def short(self) -> str:
         return f"v{self.version} ({self.sha256[:12]})" if self.version is not None else self.sha256[:12]
@@ -88,6 +91,7 @@ def read_pin(text: str | bytes | None, where: str) -> Pin | None:
     if problems:
         raise ManifestError("\n".join(problems), hint="manifests are written by promotion PRs; restore the last good one with `git checkout`, or `mlops rollback ENV --to VERSION`")
     previous = doc.get("previous")
+    held = doc.get("held")
     return Pin(
         name=str(model["name"]) if model.get("name") is not None else None,
         version=version,
@@ -97,6 +101,7 @@ def read_pin(text: str | bytes | None, where: str) -> Pin | None:
         metrics=_plain(model.get("metrics") or {}),
         lineage=_plain(model.get("lineage") or {}),
         previous=_plain(previous) if isinstance(previous, dict) and previous.get("sha256") else None,
+        held=_plain(held) if isinstance(held, dict) and isinstance(held.get("sha256"), str) else None,
     )
 
 
@@ -133,8 +138,10 @@ def new_manifest(env: str) -> str:
     return (files("mlgitops.templates") / "manifest.yaml.j2").read_text(encoding="utf-8").replace("{{ env }}", env)
 
 
-def write_pin(text: str | None, env: str, pin: Pin, previous: Pin | None) -> str:
-    """``text`` with the pin replaced (or a new manifest); every other line is kept."""
+def write_pin(text: str | None, env: str, pin: Pin, previous: Pin | None, held: Pin | None = None) -> str:
+    """``text`` with the pin replaced (or a new manifest); every other line is kept.
+    ``held``: the model a rollback rolls back, recorded so that a later push producing
+    it again does not reopen its promotion (any other write clears the hold)."""
     from ruamel.yaml.comments import CommentedMap
 
     y = _yaml()
@@ -162,6 +169,10 @@ def write_pin(text: str | None, env: str, pin: Pin, previous: Pin | None) -> str
         doc["previous"] = _flow({"version": previous.version, "uri": previous.uri, "sha256": previous.sha256})
     elif "previous" in doc:
         del doc["previous"]
+    if held is not None:
+        doc["held"] = _flow({"version": held.version, "sha256": held.sha256, "reason": f"rolled back from {held.short()}"})
+    elif "held" in doc:
+        del doc["held"]
     out = io.StringIO()
     y.dump(doc, out)
     return out.getvalue()

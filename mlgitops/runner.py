@@ -204,6 +204,9 @@ def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Even
     gitrepo.HASHES = gitrepo.HashCache(store.dir / "cache" / "hashes.json")
     plan = replace(make_plan(cfg, root, config_rel, event), retrain=retrain)
     report = compute_report(cfg, plan, store, forge)
+    published = publish_candidate(cfg, plan, store, report)
+    if published:
+        report.notes = [*report.notes, published]
     ref = deliver(report, render(report, cfg, plan), event, forge)
     if not report.passed:
         from . import alerts
@@ -215,6 +218,24 @@ def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Even
         if drifted:
             alerts.send("drift", f"training data drifted on {where}", [g.message for g in drifted], ref.url)
     return Outcome(report, ref, EXIT_OK if report.passed else EXIT_GATE_FAILED)
+
+
+def publish_candidate(cfg: LoadedConfig, plan: RunPlan, store: Store, report: Report) -> str:
+    """Publish the candidate to the registry the **base ref** names (a pull request that
+    changes ``registry.url`` must not send the job's registry credentials elsewhere);
+    with no base commit (a local branch run) the working tree's config names it."""
+    from .candidates import publish
+    from .deploy import registry_for
+    from .errors import InputError
+
+    trusted = cfg if plan.event.base_sha is None else plan.baseline.cfg
+    if trusted is None:
+        return "candidate not published: the registry is taken from the base ref's mlops.yaml, and the base ref has none"
+    try:
+        registry = registry_for(trusted)
+    except InputError as exc:
+        return f"candidate not published: {exc.message.splitlines()[0]}"
+    return publish(registry, cfg.config.name, plan.candidate.key, store, report, plan.event)
 
 
 DIRTY_PREFIX = "uncommitted changes in "

@@ -227,12 +227,20 @@ def test_merge_promote_serve_rollback_on_the_local_forge(cli, repo: GitRepo, ser
     assert back.exit_code == 0 and "opened PR #3: Roll back staging to churn v1" in back.output, back.output
     merge_local(repo, "mlops/deploy-staging", 11)
     assert server.wait(lambda h: h.get("version") == 1)["sha256"].startswith(sha1)
+    # The rollback holds: main still produces v2's model, and a push does not reopen it.
+    held = cli("deploy", cwd=repo.path)
+    assert held.exit_code == 0, held.output
+    assert held.output.splitlines()[0] == (
+        f"reusing registered churn v2; held: staging stays at v1 ({sha1}) after rolling back v2; this push produces that model again"
+        f" (sha256 {sha2}), so no promotion PR is opened. A new model, or `mlops promote`, lifts the hold"
+    )
+    assert not (repo.path / ".mlops" / "forge" / "pulls" / "4.md").exists()
 
     promoted = cli("promote", "staging", "production", cwd=repo.path)
     assert promoted.exit_code == 0 and "opened PR #4: Promote churn v1" in promoted.output
     report = json.loads(cli("status", "--json", cwd=repo.path).output)
     envs = {e["environment"]: e for e in report["environments"]}
-    assert envs["staging"]["version"] == 1 and envs["staging"]["previous"] == 2 and envs["staging"]["artifact"] == "ok (sha256 verified)"
+    assert envs["staging"]["version"] == 1 and envs["staging"]["previous"] == 2 and envs["staging"]["artifact"] == f"ok (sha256 verified); held at v1 ({sha1}) after rolling back v2 ({sha2})"
     assert envs["production"]["version"] is None and [p["number"] for p in envs["production"]["pending"]] == [4]
     assert report["registry"]["versions"] == [1, 2]
 
