@@ -87,8 +87,13 @@ def targets(cfg: LoadedConfig, root: Path, make_forge: Any) -> dict[str, Target]
 
 
 def artifact_uri(registry: Registry, sha256: str, target: Target) -> str:
-    """Relative to mlops.yaml's folder when the registry is inside it and the manifest is
-    in this repo (so the pin reads the same on every clone), else an absolute file:// URI."""
+    """A remote registry's object URL; for a folder registry, relative to mlops.yaml's
+    folder when the registry is inside it and the manifest is in this repo (so the pin
+    reads the same on every clone), else an absolute file:// URI."""
+    from .registry.backends import FolderBackend
+
+    if not isinstance(registry.backend, FolderBackend):
+        return registry.object_uri(sha256)  # s3://..., oci://...: the same on every machine
     path = registry.object_path(sha256).resolve()
     if target.same_repo:
         try:

@@ -198,7 +198,13 @@ def resolve_uri(uri: str, base: Path) -> Path:
 
 
 def verify_artifact(pin: Pin, base: Path, where: str) -> bytes:
-    """The pinned artifact's bytes, refusing a missing file or a hash mismatch."""
+    """The pinned artifact's bytes, refusing a missing file or a hash mismatch. A
+    registry URI (s3://, oci://, ...) is fetched through the verified local cache."""
+    from .fetch import fetch_remote
+
+    remote = fetch_remote(pin, base, where)
+    if remote is not None:
+        return remote
     path = resolve_uri(pin.uri, base)
     if not path.is_file():
         raise ManifestError(f"{where}: model.uri: the pinned artifact {pin.uri} does not exist ({path})", hint="the registry folder must be readable here (registry.path in mlops.yaml)")

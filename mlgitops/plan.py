@@ -93,6 +93,15 @@ def _pinned(manifest_text: bytes, root: Path, where: str) -> tuple[dict[str, Any
     if pin is None:
         return {}, None, "manifest pins no model yet (model.uri and model.sha256)"
     info = {"uri": pin.uri, "sha256": pin.sha256, "version": pin.version, "metrics": pin.metrics, "format": pin.format, "lineage": pin.lineage}
+    from .errors import InputError
+    from .fetch import cache_path, fetch_remote
+
+    try:
+        if fetch_remote(pin, root, where) is not None:  # s3://, oci://: verified into the local cache
+            # ONNX only: a pickle from a shared registry may have been written by pull request code
+            return (info, cache_path(pin.sha256), "") if pin.format == "onnx" else (info, None, f"pinned artifact {pin.uri} has format {pin.format!r}; a remote registry's pins are read as ONNX only")
+    except InputError as exc:
+        return info, None, exc.message.splitlines()[0]
     try:
         path = resolve_uri(pin.uri, root)
     except ManifestError as exc:
