@@ -103,7 +103,7 @@ def _backend_for(uri: str, base: Path, where: str) -> tuple[object, str]:
     try:
         found = backend_for_blob_uri(uri, base)
     except InputError as exc:  # a malformed URI, an SDK that is not installed
-        raise InputError(f"{where}: model.uri: {uri}: {exc.message}", hint=exc.hint) from None
+        raise InputError(f"{where}: model.uri: {exc.message if uri in exc.message else f'{uri}: {exc.message}'}", hint=exc.hint) from None
     except ImportError as exc:
         scheme = urlsplit(uri).scheme.lower()
         raise InputError(f"{where}: model.uri: {uri} needs a package that is not installed: {exc}", hint=f"install mlgitops with the extra for {scheme}:// (e.g. pip install 'mlgitops[{'oci' if scheme == 'oci' else 's3'}]')") from None
