@@ -122,3 +122,85 @@ def test_a_port_in_use_is_input_not_a_crash(cli_noprefect, tmp_path: Path) -> No
             make_server(holder, "127.0.0.1", taken.getsockname()[1], 1.0)
     finally:
         taken.close()
+
+
+# -- pins on remote registries (issue 12): fetched through the verified cache ------------
+
+from tests.test_pull import onnx_models, one_off, remote  # noqa: E402,F401 - fixtures
+
+ROW = {"age": 30, "income": 1000.0, "city": "nice", "plan": "pro"}
+
+
+def test_a_remote_pin_is_cached_and_one_that_fails_keeps_the_old_model(tmp_path: Path, manifest: Path, server: Server, remote, onnx_models: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from mlgitops.fetch import cache_path
+    from tests.fixtures_s3 import s3_vars
+
+    sha2 = remote.put_object(onnx_models[1])
+    uri2 = remote.object_uri(sha2)
+    manifest.write_text(pin(2, uri2, one_off(sha2)))  # one hex digit off
+    health = server.wait(lambda h: h["status"] == "degraded")
+    assert health["version"] == 1
+    assert health["error"] == f"deploy/staging.yaml: model.sha256: the artifact {uri2} hashes to {sha2[:12]}, not the pinned {one_off(sha2)[:12]}; refusing to use it"
+    assert server.post("/predict", ROW)[1]["version"] == 1
+
+    missing = hashlib.sha256(b"never registered").hexdigest()
+    manifest.write_text(pin(2, remote.object_uri(missing), missing))
+    health = server.wait(lambda h: h["status"] == "degraded" and "does not exist" in h["error"])
+    assert health["version"] == 1
+    assert health["error"] == f"deploy/staging.yaml: model.uri: the pinned artifact {remote.object_uri(missing)} does not exist in the registry {remote.url}"
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: connections are refused
+    for name, value in s3_vars(f"http://127.0.0.1:{port}").items():
+        monkeypatch.setenv(name, value)
+    s3_uri = f"s3://mlops-nowhere/models/objects/{sha2[:2]}/{sha2}"
+    manifest.write_text(pin(2, s3_uri, sha2))
+    health = server.wait(lambda h: h["status"] == "degraded" and "cannot fetch" in h["error"])
+    assert health["version"] == 1
+    assert health["error"].startswith(f"deploy/staging.yaml: model.uri: cannot fetch {s3_uri}: registry s3://mlops-nowhere/models: cannot reach http://127.0.0.1:{port} while reading ")
+    assert server.post("/predict", ROW)[1]["version"] == 1
+
+    manifest.write_text(pin(2, uri2, sha2))
+    health = server.wait(lambda h: h["status"] == "ok" and h["version"] == 2)
+    assert (health["sha256"], health["uri"]) == (sha2, uri2) and "error" not in health
+    assert cache_path(sha2).read_bytes() == onnx_models[1]
+    assert server.post("/predict", ROW)[1]["version"] == 2
+
+
+def test_a_slow_registry_blocks_neither_requests_nor_a_stop(manifest: Path, server: Server, remote, onnx_models: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    shas = [remote.put_object(data) for data in onnx_models]
+    gates = {sha: threading.Event() for sha in shas}
+    cat_file = MemoryFileSystem.cat_file
+
+    def slow(self, path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        for sha, gate in gates.items():
+            if sha in path:
+                gate.wait(30)  # bounded: the test opens it
+        return cat_file(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(MemoryFileSystem, "cat_file", slow)
+    try:
+        manifest.write_text(pin(2, remote.object_uri(shas[1]), shas[1]))
+        health = server.wait(lambda h: "loading" in h)
+        assert (health["status"], health["version"]) == ("ok", 1)
+        assert health["loading"].startswith(f"v2 ({shas[1][:12]}) from {remote.object_uri(shas[1])} (since ")
+        status, answer = server.post("/predict", ROW)  # answered while the fetch hangs
+        assert (status, answer["version"]) == (200, 1)
+        gates[shas[1]].set()
+        assert "loading" not in server.wait(lambda h: h["version"] == 2)
+
+        manifest.write_text(pin(3, remote.object_uri(shas[0]), shas[0]))
+        server.wait(lambda h: "loading" in h and h["loading"].startswith("v3 "))
+        server.stop()  # while the fetch hangs
+        assert not server.thread.is_alive()
+    finally:
+        for gate in gates.values():
+            gate.set()
