@@ -14,10 +14,12 @@ import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, create_model, field_validator
+from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError
 from .metrics import DEFAULT_METRICS, METRICS
+from .pinfiles import key_path_problem, value_format_problem
 from .repopaths import ALLOW_ENV, HINT as OUTSIDE_HINT, escape, outside_problems, repository_root
 from .yamlpos import Positions, YamlLimitError, YamlSyntaxError, check_size, load_with_positions
 
@@ -140,10 +142,57 @@ Gates = create_model(  # one optional field per known metric, so unknown keys ar
 )
 
 
+class PinFile(_Strict):
+    """One value in a deploy target's own YAML (a KServe InferenceService, a Deployment,
+    Helm values) that the promotion PR rewrites, so Argo CD or Flux deploy the merge."""
+
+    path: StrictStr = Field(description="the YAML file, where `manifest` is: in `repo` (relative to its root), else in this repository relative to mlops.yaml")
+    key: StrictStr = Field(description="dotted key path of the value, e.g. spec.predictor.model.storageUri; list items by index containers[0] or by field containers[name=server]; a key with dots in quotes, annotations[\"a.b/c\"]")
+    value: StrictStr = Field("{uri}", description="what is written there: text with {uri} {sha256} {version} {name} {format}, e.g. \"s3://models/{sha256}.onnx\"")
+    document: Optional[Union[StrictInt, dict[StrictStr, StrictStr]]] = Field(None, description="which document of a multi-document file (`---`): an index from 0, or fields to match, e.g. {kind: Deployment} or {kind: Deployment, metadata.name: iris}; needed when the file holds several")
+    annotate: Optional[StrictStr] = Field(None, description="key path of a mapping (e.g. metadata.annotations) where mlgitops.dev/model-sha256 and mlgitops.dev/model-version are set; the mapping is created when only its last key is missing")
+
+    @field_validator("key", "annotate")
+    @classmethod
+    def _key_path(cls, v: Optional[str], info: Any) -> Optional[str]:
+        problem = None if v is None else key_path_problem(v, mapping_at_end=info.field_name == "annotate")
+        if problem:
+            raise PydanticCustomError("key_path", f"expected keys separated by dots, list items as [0] or [name=value] (here: {problem})")
+        return v
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, v: str) -> str:
+        problem = value_format_problem(v)
+        if problem:
+            raise PydanticCustomError("value_format", f"expected text with {{uri}}, {{sha256}}, {{version}}, {{name}} or {{format}} (here: {problem})")
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.endswith((".yaml", ".yml")):
+            raise PydanticCustomError("yaml_path", "expected a .yaml or .yml file")
+        return v
+
+    @field_validator("document", mode="before")
+    @classmethod
+    def _document(cls, v: Any) -> Any:
+        ok = v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0) or (isinstance(v, dict) and v and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()))
+        if not ok:
+            raise PydanticCustomError("document", "expected a document index (0, 1, ...) or fields to match such as {kind: Deployment}")
+        for k in v if isinstance(v, dict) else ():
+            problem = key_path_problem(k)
+            if problem:
+                raise PydanticCustomError("key_path", f"expected keys separated by dots, such as metadata.name (here: {k!r}: {problem})")
+        return v
+
+
 class Environment(_Strict):
     manifest: StrictStr = Field(description="path of the YAML manifest that pins the deployed model (in `repo`, else in this repo, relative to mlops.yaml)")
     repo: Optional[StrictStr] = Field(None, description="the manifest lives in another repository: OWNER/NAME on GitHub, a folder path for the local forge")
     branch: Optional[StrictStr] = Field(None, description="that repository's branch promotion PRs target (default: its default branch)")
+    files: list[PinFile] = Field(default_factory=list, max_length=32, description="values in the deploy target's own YAML files (next to `manifest`) that the same promotion PR rewrites, comments and formatting kept")
 
 
 class Deploy(_Strict):
@@ -416,6 +465,14 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
             out.append((("deploy", "environments", env_name), f"environment names are letters, digits, '_', '.', '-'; got {env_name!r}"))
         if not env.manifest.endswith((".yaml", ".yml")):
             out.append((("deploy", "environments", env_name, "manifest"), f"expected a .yaml file, got {env.manifest!r}"))
+        seen_files: dict[tuple[str, str, str], int] = {}
+        for i, pin_file in enumerate(env.files):
+            if Path(pin_file.path).as_posix() == Path(env.manifest).as_posix():
+                out.append((("deploy", "environments", env_name, "files", i, "path"), "this is the environment's manifest, which the tool writes itself; name the deploy target's own file"))
+            spot = (Path(pin_file.path).as_posix(), repr(pin_file.document), pin_file.key)
+            if spot in seen_files:
+                out.append((("deploy", "environments", env_name, "files", i, "key"), f"files[{seen_files[spot]}] already sets this key in this file"))
+            seen_files.setdefault(spot, i)
     return out
 
 
