@@ -262,3 +262,39 @@ def test_gc_removes_old_candidates_and_their_objects(cli_noprefect, repo_with_ve
     assert json.loads(again.output) == {"registry": ".mlops/registry", "older_than_days": 30.0, "candidates_removed": 0, "candidates_kept": 1, "objects_removed": 0}
     everything = cli_noprefect("gc", "--older-than", "0", cwd=repo.path)
     assert everything.output == "removed 1 candidates older than 0 days (kept 0); removed 1 objects\n"
+
+
+@pytest.mark.parametrize("store", ["s3"])
+def test_pull_and_serve_from_a_remote_registry(cli_noprefect, request: pytest.FixtureRequest, tmp_path: Path, onnx_models: list[bytes], store: str) -> None:
+    """A version registered on a real server (moto S3, the CNCF distribution registry),
+    pinned by its object URI: pulled, then served, both sha256-checked."""
+    from tests.test_deploy import Server
+    from mlgitops.serve import ModelHolder
+
+    url = request.getfixturevalue("s3_registry_url") if store == "s3" else f"oci://{request.getfixturevalue('oci_registry')}/acme/models"
+    registry = Registry(open_backend(url, tmp_path))
+    version = registry.register("churn", {"onnx": (onnx_models[1], "onnx")}, {"accuracy": 0.9}, {"model_key": "k1"}, None, list(ROW), "classification")
+    sha = version.artifacts["onnx"].sha256
+    uri = registry.object_uri(sha)
+    assert uri.startswith(f"{store}://")
+    (tmp_path / "production.yaml").write_text(pin_text(uri, sha, version.version))
+
+    result = cli_noprefect("pull", "--manifest", "production.yaml", "--to", "out", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.output == f"pulled churn v1 (sha256 {sha[:12]}) to out/model.onnx\n"
+    assert (tmp_path / "out" / "model.onnx").read_bytes() == onnx_models[1] == cache_path(sha).read_bytes()
+
+    cache_path(sha).unlink()  # serve fetches from the server itself
+    (tmp_path / "wrong.yaml").write_text(pin_text(uri, one_off(sha)))
+    wrong = cli_noprefect("pull", "--manifest", "wrong.yaml", "--to", "wrong", cwd=tmp_path)
+    assert wrong.exit_code == 2 and wrong.output.startswith(f"error: wrong.yaml: model.sha256: the artifact {uri} hashes to {sha[:12]}, not the pinned {one_off(sha)[:12]}; refusing to use it\n")
+    assert not (tmp_path / "wrong").exists()
+
+    manifest = tmp_path / "production.yaml"
+    server = Server(ModelHolder("production", manifest.read_text, "production.yaml", tmp_path))
+    try:
+        status, answer = server.post("/predict", ROW)
+        assert (status, answer["version"], answer["sha256"]) == (200, 1, sha)
+        assert server.get("/healthz")[1]["uri"] == uri
+    finally:
+        server.stop()
