@@ -264,14 +264,14 @@ def test_gc_removes_old_candidates_and_their_objects(cli_noprefect, repo_with_ve
     assert everything.output == "removed 1 candidates older than 0 days (kept 0); removed 1 objects\n"
 
 
-@pytest.mark.parametrize("store", ["s3"])
+@pytest.mark.parametrize("store", ["s3", "oci"])
 def test_pull_and_serve_from_a_remote_registry(cli_noprefect, request: pytest.FixtureRequest, tmp_path: Path, onnx_models: list[bytes], store: str) -> None:
     """A version registered on a real server (moto S3, the CNCF distribution registry),
     pinned by its object URI: pulled, then served, both sha256-checked."""
     from tests.test_deploy import Server
     from mlgitops.serve import ModelHolder
 
-    url = request.getfixturevalue("s3_registry_url") if store == "s3" else f"oci://{request.getfixturevalue('oci_registry')}/acme/models"
+    url = request.getfixturevalue("s3_registry_url" if store == "s3" else "oci_url")  # tests/fixtures_s3.py, fixtures_oci.py
     registry = Registry(open_backend(url, tmp_path))
     version = registry.register("churn", {"onnx": (onnx_models[1], "onnx")}, {"accuracy": 0.9}, {"model_key": "k1"}, None, list(ROW), "classification")
     sha = version.artifacts["onnx"].sha256
