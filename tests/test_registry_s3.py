@@ -92,14 +92,24 @@ def test_a_tampered_or_missing_object_is_refused(s3_server: str, s3_registry_url
         reg.load(reg.get("churn", 1))
 
 
-def test_create_claims_a_key_once_and_other_instances_see_it(s3_registry_url: str) -> None:
+def test_create_claims_a_key_once_and_other_writers_are_seen(s3_server: str, s3_registry_url: str) -> None:
+    bucket = s3_registry_url.removeprefix("s3://").split("/")[0]
     first, second = FsspecBackend(s3_registry_url), FsspecBackend(s3_registry_url)
-    assert first.list("models/churn/") == []  # a listing made before the other writer's create
+    assert first.list("models/churn/") == [] and first.read("models/churn/1.json") is None  # before the others write
     assert second.create("models/churn/1.json", b'{"who": "second"}') is True
     assert first.create("models/churn/1.json", b'{"who": "first"}') is False
     assert first.read("models/churn/1.json") == b'{"who": "second"}'
-    assert first.list("models/churn/") == ["models/churn/1.json"]  # no stale cached listing
-    assert first.list("models/chur/") == [] and first.read("models/churn/2.json") is None
+    # another runner (a plain S3 client here) writes version 2: no cached listing hides it
+    s3_client(s3_server).put_object(Bucket=bucket, Key="models/models/churn/2.json", Body=b"{}")  # type: ignore[attr-defined]
+    assert first.list("models/churn/") == ["models/churn/1.json", "models/churn/2.json"]
+    assert first.create("models/churn/2.json", b"{}") is False
+    assert first.list("models/chur/") == [] and first.read("models/churn/3.json") is None
+    # a blob another runner's gc removed is missing here too (not remembered from a listing)
+    sha = hashlib.sha256(b"blob").hexdigest()
+    first.put_blob(sha, b"blob")
+    assert first.list("objects/") == [f"objects/{sha[:2]}/{sha}"] and first.has_blob(sha)
+    s3_client(s3_server).delete_object(Bucket=bucket, Key=f"models/objects/{sha[:2]}/{sha}")  # type: ignore[attr-defined]
+    assert not first.has_blob(sha) and first.get_blob(sha) is None
     first.write("candidates/churn/ab.json", b"1")
     first.delete("candidates/churn/ab.json")
     first.delete("candidates/churn/ab.json")  # deleting what is gone is fine
