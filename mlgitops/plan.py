@@ -97,11 +97,21 @@ def _pinned(manifest_text: bytes, root: Path, where: str) -> tuple[dict[str, Any
     from .fetch import cache_path, fetch_remote
 
     try:
-        if fetch_remote(pin, root, where) is not None:  # s3://, oci://: verified into the local cache
-            # ONNX only: a pickle from a shared registry may have been written by pull request code
-            return (info, cache_path(pin.sha256), "") if pin.format == "onnx" else (info, None, f"pinned artifact {pin.uri} has format {pin.format!r}; a remote registry's pins are read as ONNX only")
+        remote = fetch_remote(pin, root, where)  # s3://, oci://: verified, through the local cache
     except InputError as exc:
         return info, None, exc.message.splitlines()[0]
+    if remote is not None:
+        if pin.format != "onnx":  # a pickle in a shared registry may have been written by pull request code
+            return info, None, f"pinned artifact {pin.uri} has format {pin.format!r}; a remote registry's pins are read as ONNX only"
+        cached = cache_path(pin.sha256)
+        if not cached.is_file():  # the cache is best effort (e.g. a read-only home): a temp copy, swept with the run's debris
+            import tempfile
+
+            from .debris import owned_prefix
+
+            cached = Path(tempfile.mkdtemp(prefix=owned_prefix("base"))) / "model.onnx"
+            cached.write_bytes(remote)
+        return info, cached, ""
     try:
         path = resolve_uri(pin.uri, root)
     except ManifestError as exc:
