@@ -36,6 +36,7 @@ from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
 from .errors import InputError, MlopsError
+from .yamlpos import YamlLimitError, _BoundedComposer, check_size
 
 if TYPE_CHECKING:
     from .config import PinFile
@@ -210,31 +211,25 @@ def format_value(fmt: str, pin: "Pin") -> str:
 # ---------------------------------------------------------------- loading
 
 
-def _bounded_composer() -> type:
-    # mlops.yaml's composer (depth and alias bounds while composing). check_bounds()
-    # composes a single document, and k8s files hold several; so the class is reused.
-    from .yamlpos import _BoundedComposer
+class _Loader(_BoundedComposer, Reader, Scanner, Parser, SafeConstructor, Resolver):  # type: ignore[misc]
+    """mlops.yaml's bounded composer (depth, aliases) over PyYAML's pure-Python parser.
 
-    return _BoundedComposer
-
-
-class _Loader(_bounded_composer(), Reader, Scanner, Parser, SafeConstructor, Resolver):  # type: ignore[misc]
-    """The pure-Python reader on purpose: its marks count characters of the str, which
-    is what a splice needs (libyaml's marks are its own)."""
+    ``yamlpos.check_bounds`` composes a single document, and k8s files hold several, so
+    the composer class is reused here. The pure-Python reader on purpose: its marks are
+    indexes into the str, which a splice needs; libyaml's skip a leading BOM.
+    """
 
     def __init__(self, text: str) -> None:
         Reader.__init__(self, text)
         Scanner.__init__(self)
         Parser.__init__(self)
-        _bounded_composer().__init__(self)
+        _BoundedComposer.__init__(self)
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
 
 
 def _compose_all(text: str, where: str) -> list[yaml.Node]:
     """Every document's root node, within yamlpos's bounds."""
-    from .yamlpos import YamlLimitError, check_size
-
     try:
         check_size(len(text.encode("utf-8", "surrogatepass")))
     except YamlLimitError as exc:
@@ -323,7 +318,7 @@ class _Miss(Exception):
         self.problem = problem
 
 
-def _resolve(root: yaml.Node, steps: tuple[Step, ...], label: str, text: str) -> _Found:
+def _resolve(root: yaml.Node, steps: tuple[Step, ...], label: str) -> _Found:
     """Walk ``steps`` from ``root``. Raises :class:`_Miss` naming the deepest part that exists."""
     found = _Found(root, (), None, None)
     for depth, step in enumerate(steps):
@@ -388,7 +383,7 @@ def _describe_documents(docs: list[yaml.Node]) -> str:
                     kind = v.value
                 if isinstance(k, yaml.ScalarNode) and k.value == "metadata" and isinstance(v, yaml.MappingNode):
                     name = next((vv.value for kk, vv in v.value if isinstance(kk, yaml.ScalarNode) and kk.value == "name" and isinstance(vv, yaml.ScalarNode)), None)
-        out.append(f"{i}: {kind or '(no kind)'}" + (f" {name}" if name else "") if doc is not None and not _is_null(doc) else f"{i}: (empty)")
+        out.append(f"{i}: (empty)" if _is_null(doc) else f"{i}: {kind or '(no kind)'}" + (f" {name}" if name else ""))
         if len(out) >= SHOWN:
             out.append("...")
             break
@@ -399,7 +394,7 @@ def _is_null(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == _NULL
 
 
-def _select_document(docs: list[yaml.Node], document: Any, where: str, key: str, text: str, hint: str) -> int:
+def _select_document(docs: list[yaml.Node], document: Any, where: str, key: str, hint: str) -> int:
     present = [i for i, d in enumerate(docs) if not _is_null(d)]
     listing = f"the documents here: {_describe_documents(docs)}"
     if document is None:
@@ -419,7 +414,7 @@ def _select_document(docs: list[yaml.Node], document: Any, where: str, key: str,
         ok = True
         for sel_key, sel_value in document.items():
             try:
-                got = _resolve(docs[i], parse_key(sel_key), "the document", text).node
+                got = _resolve(docs[i], parse_key(sel_key), "the document").node
             except (_Miss, KeyPathError):
                 ok = False
                 break
@@ -527,6 +522,8 @@ def _scalar_edit(found: _Found, new: Any, text: str, where: str, key: str, hint:
     if node.tag == _INT and node.style is None and isinstance(new, str) and re.fullmatch(r"[0-9]+", new):
         value = int(new)  # `replicas: 3`-like integers stay integers (Helm values)
     start, end = node.start_mark.index, node.end_mark.index
+    if node.style in ("|", ">"):  # a block scalar's span runs through its line breaks; they stay
+        end = start + len(text[start:end].rstrip())
     rendered = _render(value, node.style, _in_flow(found.parent))
     if start == end and start > 0 and text[start - 1] not in " \t\n":
         rendered = " " + rendered  # `storageUri:` with no value yet
@@ -537,7 +534,7 @@ def _annotation_edits(root: yaml.Node, steps: tuple[Step, ...], values: dict[str
     """Edits that set ``values`` in the mapping at ``steps`` (created when only its last
     key is missing). Returns the edits and the mapping's path in the constructed document."""
     try:
-        parent = _resolve(root, steps[:-1], "the document", text)
+        parent = _resolve(root, steps[:-1], "the document")
     except _Miss as miss:
         line, col = _pos(miss.at)
         raise PinFileError(f"{where}:{line}:{col}: annotate: {shown}: {miss.problem}", hint=hint) from None
@@ -647,7 +644,11 @@ def _differences(a: Any, b: Any, path: tuple[Any, ...], out: list[tuple[Any, ...
 
 def _verify(old_text: str, new_text: str, expected: list[tuple[int, tuple[Any, ...], Any, bool]], where: str) -> None:
     """The edited text reads as the original with only the pinned values changed."""
-    old, new = _construct_all(old_text, where), _construct_all(new_text, where)
+    old = _construct_all(old_text, where)
+    try:
+        new = _construct_all(new_text, where)
+    except PinFileError as exc:
+        raise MlopsError(f"{where}: the edited file would not be valid YAML ({exc.message}); nothing was written", hint="a bug in mlgitops: please report it with the file") from None
     wrong: list[str] = []
     if len(old) != len(new):
         wrong.append(f"{len(old)} documents became {len(new)}")
@@ -711,9 +712,9 @@ def _apply_one(env_name: str, index: int, spec: "PinFile", pin: "Pin", text: str
     except KeyPathError as exc:
         raise PinFileError(f"{path}: {label}: not a key path ({exc.detail})", hint=hint) from None
     docs = _compose_all(text, path)
-    d = _select_document(docs, spec.document, path, spec.key, text, hint)
+    d = _select_document(docs, spec.document, path, spec.key, hint)
     try:
-        found = _resolve(docs[d], steps, "the document", text)
+        found = _resolve(docs[d], steps, "the document")
     except _Miss as miss:
         line, col = _pos(miss.at)
         raise PinFileError(f"{path}:{line}:{col}: {spec.key}: {miss.problem}", hint=hint) from None
@@ -768,8 +769,8 @@ def read_values(files_spec: Iterable["PinFile"], read_file: Callable[[str], Any]
         try:
             text = _read(read_file, path, "")
             docs = _compose_all(text, path)
-            d = _select_document(docs, spec.document, path, spec.key, text, "")
-            node = _resolve(docs[d], parse_key(spec.key), "the document", text).node
+            d = _select_document(docs, spec.document, path, spec.key, "")
+            node = _resolve(docs[d], parse_key(spec.key), "the document").node
             if isinstance(node, yaml.ScalarNode):
                 value = node.value
         except (PinFileError, _Miss, KeyPathError):

@@ -93,6 +93,26 @@ def test_deployment_example_env_vars_by_selectors_in_a_multi_document_file() -> 
     assert new.count("\n---\n") == old.count("\n---\n") == 2
 
 
+def test_the_promoted_deployment_container_pins_the_new_model(tmp_path: Path) -> None:
+    """The example's container script, run on the promoted file's env values, writes a
+    manifest `mlops serve --manifest` reads as the promoted pin."""
+    import subprocess
+
+    import yaml
+
+    from mlgitops.manifest import read_pin
+
+    _, out = promote_example("deployment")
+    deployment = next(d for d in yaml.safe_load_all(out["k8s/iris.yaml"]) if d and d["kind"] == "Deployment")
+    server = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "server")
+    write_pin = server["args"][0].splitlines()[0].replace("/tmp/pin.yaml", str(tmp_path / "pin.yaml"))
+    env = {e["name"]: e["value"] for e in server["env"]}
+    subprocess.run(["sh", "-c", write_pin], env={"PATH": os.environ["PATH"], **env}, check=True)
+    pin = read_pin((tmp_path / "pin.yaml").read_text(), "pin.yaml")
+    assert pin is not None and (pin.uri, pin.sha256, pin.format) == (URI, SHA, "onnx")
+    assert deployment["spec"]["template"]["metadata"]["annotations"] == {"mlgitops.dev/model-sha256": SHA, "mlgitops.dev/model-version": "4"}
+
+
 def test_golden_diffs_catch_a_near_miss() -> None:
     """One extra reformatted line anywhere, or ruamel's round trip (which reformats
     more than the pin), would not match the golden diffs."""
@@ -226,6 +246,12 @@ def test_a_quoted_key_with_dots_and_annotations_created_under_a_null_mapping() -
     assert new == f'metadata:\n  annotations:\n    serving.kserve.io/storageUri: {URI}\n  labels:\n    mlgitops.dev/model-sha256: "{SHA}"\n    mlgitops.dev/model-version: "4"\n'
     null = run("m:\n  uri: old\n  ann: null   # none yet\n", spec(key="m.uri", annotate="m.ann"))
     assert null == f'm:\n  uri: {URI}\n  ann: {{mlgitops.dev/model-sha256: "{SHA}", mlgitops.dev/model-version: "4"}}   # none yet\n'
+
+
+def test_a_block_scalar_becomes_one_quoted_line_and_a_missing_top_level_mapping_is_created() -> None:
+    text = "model:\n  uri: >-\n    s3://old/\n    model.onnx\n\n  x: 1\nreplicas: 2"  # no final newline
+    new = run(text, spec(key="model.uri", annotate="podAnnotations"))
+    assert new == f'model:\n  uri: "{URI}"\n\n  x: 1\nreplicas: 2\npodAnnotations:\n  mlgitops.dev/model-sha256: "{SHA}"\n  mlgitops.dev/model-version: "4"\n'
 
 
 def test_a_pin_without_a_version_writes_an_empty_version_annotation() -> None:
