@@ -9,6 +9,7 @@ silently switch a gate off (STYLE.md #3).
 from __future__ import annotations
 
 import difflib
+import posixpath
 import re
 import shlex
 from pathlib import Path
@@ -467,9 +468,9 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
             out.append((("deploy", "environments", env_name, "manifest"), f"expected a .yaml file, got {env.manifest!r}"))
         seen_files: dict[tuple[str, str, str], int] = {}
         for i, pin_file in enumerate(env.files):
-            if Path(pin_file.path).as_posix() == Path(env.manifest).as_posix():
+            if posixpath.normpath(pin_file.path) == posixpath.normpath(env.manifest):
                 out.append((("deploy", "environments", env_name, "files", i, "path"), "this is the environment's manifest, which the tool writes itself; name the deploy target's own file"))
-            spot = (Path(pin_file.path).as_posix(), repr(pin_file.document), pin_file.key)
+            spot = (posixpath.normpath(pin_file.path), repr(pin_file.document), pin_file.key)
             if spot in seen_files:
                 out.append((("deploy", "environments", env_name, "files", i, "key"), f"files[{seen_files[spot]}] already sets this key in this file"))
             seen_files.setdefault(spot, i)
