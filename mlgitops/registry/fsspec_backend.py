@@ -251,8 +251,19 @@ class FsspecBackend:
 
     def has_blob(self, sha256: str) -> bool:
         key = blob_key(sha256)
+        path = self._path(key)
         with self._errors("checking", key):
-            return bool(self.fs.exists(self._path(key)))
+            if self.scheme == "s3" and hasattr(self.fs, "call_s3"):
+                # One HEAD: s3fs's exists() follows a missing key with a LIST (is it a
+                # "directory"?), which a blob never is; that LIST doubled the cost of
+                # every push's "already there?" (bench/RESULTS-registry-s3.md).
+                bucket, name, _ = self.fs.split_path(path)
+                try:
+                    self.fs.call_s3("head_object", Bucket=bucket, Key=name)
+                    return True
+                except FileNotFoundError:
+                    return False
+            return bool(self.fs.exists(path))
 
     def blob_uri(self, sha256: str) -> str:
         return f"{self.url}/{blob_key(sha256)}"
