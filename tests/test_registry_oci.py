@@ -142,6 +142,57 @@ def test_racing_processes_get_distinct_versions(oci_url: str, tmp_path: Path) ->
     assert {v.lineage["model_key"] for v in versions} == {"p0", "p1", "p2"}
 
 
+def test_interleaved_creates_never_both_win(oci_url: str) -> None:
+    """The two orders the docstring's argument covers, forced step by step."""
+    a, b = OciBackend(oci_url), OciBackend(oci_url)
+    push_a, push_b, tags_b = a._put_manifest, b._put_manifest, b._tags
+    results: list[bool] = []
+
+    # A tie: both pass the first look, B claims, then A claims, then each lists
+    def a_claims(tag: str, body: bytes, doing: str) -> None:
+        if "_c" not in tag or results:
+            return push_a(tag, body, doing)
+
+        def b_claims(tag_b: str, body_b: bytes, doing_b: str) -> None:
+            push_b(tag_b, body_b, doing_b)
+            if "_c" in tag_b:
+                push_a(tag, body, doing)  # A's claim lands before B lists
+
+        b._put_manifest = b_claims  # type: ignore[method-assign]
+        results.append(b.create("models/m/1.json", b'{"by": "b"}'))
+
+    a._put_manifest = a_claims  # type: ignore[method-assign]
+    results.insert(0, a.create("models/m/1.json", b'{"by": "a"}'))
+    assert results == [False, False]  # nobody wins: the key is burnt
+    assert a.read("models/m/1.json") is None and a.list("models/") == []
+    b._put_manifest = push_b  # type: ignore[method-assign]
+    assert b.create("models/m/1.json", b"{}") is False  # for good
+
+    # B looks first (nothing there), A then creates entirely, B claims on a stale look
+    a._put_manifest = push_a  # type: ignore[method-assign]
+
+    def stale_look(doing: str) -> list[str]:
+        seen = tags_b(doing)
+        if not results[2:]:
+            results.append(a.create("models/m/2.json", b'{"by": "a"}'))
+        return seen
+
+    b._tags = stale_look  # type: ignore[method-assign]
+    assert b.create("models/m/2.json", b'{"by": "b"}') is False and results[2:] == [True]
+    assert b.read("models/m/2.json") == b'{"by": "a"}'
+    # A's claim is there when B arrives between A's listing and A's seal: B backs off
+    b._tags = tags_b  # type: ignore[method-assign]
+
+    def b_before_the_seal(tag: str, body: bytes, doing: str) -> None:
+        if "_c" not in tag:
+            results.append(b.create("models/m/3.json", b'{"by": "b"}'))
+        push_a(tag, body, doing)
+
+    a._put_manifest = b_before_the_seal  # type: ignore[method-assign]
+    assert a.create("models/m/3.json", b'{"by": "a"}') is True and results[3:] == [False]
+    assert b.read("models/m/3.json") == b'{"by": "a"}'
+
+
 @pytest.mark.parametrize(
     "key",
     ["models/churn/3.json", "a_/b", "a/_b", "a__b/c", "a/u/b", "x_u/y", "candidates/m/" + "ab" * 32 + ".json", "M.x-Y/Z_", ".hidden/x", "holds/" + "n" * 200 + "/prod.json"],

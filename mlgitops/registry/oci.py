@@ -34,13 +34,18 @@ repository grammar). Inside it:
 
 **create (atomic create-if-absent) with mutable tags.** A writer of key K:
 
-1. returns False if K's seal exists;
+1. lists the tags and returns False if K's seal or any claim of K is there (the key
+   is taken or burnt: claiming it again would only burn it again);
 2. pushes its record under a *claim* tag ``<seal>_c<16 random hex>`` (unique: nobody
    else ever pushes that tag);
 3. lists the repository's tags: if K's seal is there, or any claim of K other than its
    own, it lost: it returns False and leaves its claim (the key is burnt: no later
    writer can win it; the Registry takes the next number);
 4. otherwise it pushes the seal (the same manifest under K's seal tag) and returns True.
+
+Tied writers (each sees the other's claim) both lose and would move on to the next
+number together; a loser pauses a random 0-10 ms, doubling with each loss in a row (at
+most 0.5 s), which breaks the symmetry.
 
 Readers (``read``, ``list``) see only seals. *At most one writer wins*, given
 read-after-write consistent tag listing (a listing started after a tag push returned
@@ -88,6 +93,7 @@ import base64
 import hashlib
 import json
 import os
+import random
 import re
 import secrets
 import time
@@ -253,6 +259,7 @@ class OciBackend:
         self._creds_source: str | None = None
         self._creds_loaded = False
         self._config_pushed = False
+        self._losses = 0  # create() lost in a row (its backoff)
 
     def __repr__(self) -> str:
         return f"OciBackend({self.url!r})"
@@ -554,17 +561,25 @@ class OciBackend:
     def create(self, key: str, data: bytes) -> bool:
         seal = encode_key(key)
         doing = f"creating {key}"
-        if self._head_manifest(seal, doing) is not None:
-            return False
+        if any(t == seal or t.startswith(seal + "_c") for t in self._tags(doing)):
+            return False  # taken, or burnt by an earlier race: no need to burn it again
         body = self._record_manifest(key, data)
         claim = f"{seal}_c{secrets.token_hex(8)}"
         self._put_manifest(claim, body, doing)
         tags = self._tags(doing)
         if claim not in tags:
             raise BackendError(f"OCI registry {self.netloc} does not list the tag {claim} we just pushed: its tag listing is not read-after-write consistent, so {key} cannot be created safely", hint="use a registry with consistent tag listing (the CNCF distribution registry, ghcr.io), or a folder/S3 registry")
-        if seal in tags or any(t.startswith(seal + "_c") and t != claim for t in tags):
-            return False  # lost (or a tie): our claim stays, the key is burnt
+        if seal in tags:
+            return False
+        if any(t.startswith(seal + "_c") and t != claim for t in tags):
+            # Lost, or a tie (nobody wins): our claim stays and the key is burnt. Tied
+            # writers would all move on to the next key together and tie again; a
+            # random pause, growing with each loss in a row, breaks the symmetry.
+            self._losses += 1
+            time.sleep(random.uniform(0, min(0.01 * 2**self._losses, 0.5)))
+            return False
         self._put_manifest(seal, body, doing)
+        self._losses = 0
         return True
 
     def list(self, prefix: str) -> list[str]:
