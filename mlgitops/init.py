@@ -17,15 +17,36 @@ ACTION_REF = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(/[\w./-]+)?@(?P<ref>[\w./-]
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
 BRANCH = re.compile(r"^[\w.-]+(/[\w.-]+)*$")  # written into the workflow's YAML as is
+GITHUB_REMOTE = re.compile(r"^(?:https://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(?:\.git)?/?$")
 RESOLVE_TIMEOUT = 30.0  # seconds for `git ls-remote`; a hung network must not hang init
 
 
-def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: bool, branch: str = "main") -> list[tuple[Path, bool]]:
+def default_registry(root: Path) -> str | None:
+    """GitHub's container registry for a repository whose origin is on github.com
+    (``oci://ghcr.io/owner/repo/models``: the job's GITHUB_TOKEN pushes there, so a
+    GitHub repository needs no cloud account); None (the folder) otherwise."""
+    proc = subprocess.run(["git", "remote", "get-url", "origin"], cwd=root, capture_output=True, text=True, timeout=RESOLVE_TIMEOUT)
+    m = GITHUB_REMOTE.match(proc.stdout.strip()) if proc.returncode == 0 else None
+    return f"oci://ghcr.io/{m['owner'].lower()}/{m['repo'].lower()}/models" if m else None
+
+
+def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: bool, branch: str = "main", registry: str = "auto") -> list[tuple[Path, bool]]:
     """Write mlops.yaml and the workflows; existing files are kept unless ``force``.
 
     The workflows pin the actions to a full commit sha: a tag or branch in
     ``action_ref`` is resolved with ``git ls-remote`` (only when a workflow is written).
+    ``registry``: "auto" (:func:`default_registry`), a URL, or a folder.
     """
+    from .registry.backends import open_backend
+
+    url = default_registry(root) if registry == "auto" else registry
+    if url is not None and url != ".mlops/registry":
+        open_backend(url, root)  # a malformed URL or unknown scheme is refused before anything is written
+        if "\n" in url or "'" in url or '"' in url or "#" in url:
+            raise InputError(f"--registry {url!r} cannot be written into mlops.yaml as is", hint="e.g. --registry s3://my-bucket/models")
+    else:
+        url = None
+    packages = bool(url and url.startswith("oci://ghcr.io/"))  # the jobs that push get `packages: write`
     match = ACTION_REF.match(action_ref)
     if not match:
         raise InputError(f"--action-ref {action_ref!r} is not OWNER/REPO[/PATH]@REF", hint="e.g. acme/mlgitops/actions/pull-request@v1")
@@ -36,7 +57,7 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
     files: dict[Path, str] = {}
     if Path("mlops.yaml") in written:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-.") or "model"
-        files[Path("mlops.yaml")] = env.get_template("init_mlops.yaml.j2").render(name=name, data=data, target=target)
+        files[Path("mlops.yaml")] = env.get_template("init_mlops.yaml.j2").render(name=name, data=data, target=target, registry_url=url)
     if WORKFLOW in written or MONITOR_WORKFLOW in written:
         sha = pin(match["repo"], match["ref"])
         uses, _, ref = action_ref.rpartition("@")
@@ -45,8 +66,8 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
         def pinned(name: str | None) -> str:
             return f"{sibling(uses, name) if name else uses}@{sha}{comment}"
 
-        files[WORKFLOW] = env.get_template("init_workflow.yml.j2").render(action_ref=pinned(None), deploy_ref=pinned("deploy"), chatops_ref=pinned("chatops"), config="mlops.yaml", branch=branch)
-        files[MONITOR_WORKFLOW] = env.get_template("init_monitor.yml.j2").render(monitor_ref=pinned("monitor"), current="data/recent.csv")
+        files[WORKFLOW] = env.get_template("init_workflow.yml.j2").render(action_ref=pinned(None), deploy_ref=pinned("deploy"), chatops_ref=pinned("chatops"), config="mlops.yaml", branch=branch, packages=packages)
+        files[MONITOR_WORKFLOW] = env.get_template("init_monitor.yml.j2").render(monitor_ref=pinned("monitor"), current="data/recent.csv", packages=packages)
     out = []
     for rel in (Path("mlops.yaml"), WORKFLOW, MONITOR_WORKFLOW):
         if rel not in written:

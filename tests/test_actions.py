@@ -90,12 +90,33 @@ def test_init_writes_a_valid_scaffold_and_keeps_existing_files(tmp_path: Path, c
     assert mdoc[True]["schedule"] == [{"cron": "23 5 * * *"}] and "workflow_dispatch" in mdoc[True]
     assert mdoc["jobs"]["monitor"]["steps"][1]["uses"] == f"acme/mlgitops/actions/monitor@{SHA}"
     assert cli_noprefect("validate", cwd=tmp_path).exit_code == 0
+    assert "registry:\n  path: .mlops/registry       # a folder;" in (tmp_path / "mlops.yaml").read_text()  # not on github.com
     (tmp_path / "mlops.yaml").write_text("# mine\n")
     again = cli_noprefect("init", cwd=tmp_path)  # the default tag is not resolved: no workflow is written
     assert again.exit_code == 0 and again.stdout.splitlines()[0] == "kept (exists; --force overwrites) mlops.yaml"
     assert (tmp_path / "mlops.yaml").read_text() == "# mine\n"
     bad = cli_noprefect("init", "--action-ref", "not a ref", cwd=tmp_path)
     assert bad.exit_code == 2 and "is not OWNER/REPO[/PATH]@REF" in bad.stderr
+    # Not on github.com: a folder registry, and no job gets `packages`.
+    assert all("packages" not in job["permissions"] for job in doc["jobs"].values())
+
+
+def test_init_registry_option(tmp_path: Path, cli_noprefect) -> None:
+    """--registry names registry.url; a URL it cannot open is exit 2 and nothing is written."""
+    s3 = tmp_path / "s3"
+    s3.mkdir()
+    result = cli_noprefect("init", "--action-ref", f"acme/mlgitops/actions/pull-request@{SHA}", "--registry", "s3://acme-models/churn", cwd=s3)
+    assert result.exit_code == 0, result.output
+    assert "registry:\n  # Versions, and each pull request's candidate, live here and outlive the runner:" in (s3 / "mlops.yaml").read_text()
+    assert "  url: s3://acme-models/churn\n" in (s3 / "mlops.yaml").read_text()
+    assert "packages" not in (s3 / ".github" / "workflows" / "mlops.yml").read_text()
+    assert cli_noprefect("validate", cwd=s3).exit_code == 0
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    refused = cli_noprefect("init", "--action-ref", f"acme/mlgitops/actions/pull-request@{SHA}", "--registry", "ftp://x/y", cwd=bad)
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("error: registry URL 'ftp://x/y': unknown scheme 'ftp' (known: file paths, file://, ")
+    assert sorted(p.name for p in bad.iterdir()) == []
 
 
 def test_init_refuses_an_action_ref_it_cannot_pin(tmp_path: Path, cli_noprefect, monkeypatch: pytest.MonkeyPatch) -> None:

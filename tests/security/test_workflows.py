@@ -58,6 +58,10 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generated]:
     action.git("tag", "-a", "v1", "-m", "v1")  # annotated: its own object is not the commit
     action.commit("after v1")  # main moved on: the pin must be the tag's commit
     root = tmp_path_factory.mktemp("scaffolded")
+    # On github.com: init picks GitHub's container registry, and the jobs that push
+    # to it get `packages: write` (the variant with the most permissions is checked).
+    subprocess.run(["git", "init", "--quiet", str(root)], check=True)
+    subprocess.run(["git", "remote", "add", "origin", "git@github.com:Acme/Shop.git"], cwd=root, check=True)
     with mock.patch.dict(os.environ, {"GITHUB_SERVER_URL": server.as_uri()}):
         write_scaffold(root, "sklearn:breast_cancer", "target", "acme/mlgitops/actions/pull-request@v1", force=False)
     yield Generated(root, tagged)
@@ -208,10 +212,22 @@ def test_each_job_holds_only_the_permissions_it_uses(generated: Generated) -> No
         assert yaml.safe_load(path.read_text())["permissions"] == {}, path
     jobs = generated.workflow["jobs"]
     gate = {"contents": "read", "pull-requests": "write", "statuses": "write", "checks": "write"}
-    assert jobs["gate"]["permissions"] == gate
-    assert jobs["deploy"]["permissions"] == {"contents": "write", "pull-requests": "write"}
-    assert jobs["chatops"]["permissions"] == {"contents": "write", "pull-requests": "write", "issues": "write", "statuses": "write", "checks": "write"}
-    assert generated.monitor["jobs"]["monitor"]["permissions"] == {"contents": "write", "pull-requests": "write", "issues": "write"}
+    ghcr = {"packages": "write"}  # the scaffold's registry is ghcr.io (see the next test)
+    assert jobs["gate"]["permissions"] == gate | ghcr
+    assert jobs["deploy"]["permissions"] == {"contents": "write", "pull-requests": "write"} | ghcr
+    assert jobs["chatops"]["permissions"] == {"contents": "write", "pull-requests": "write", "issues": "write", "statuses": "write", "checks": "write"} | ghcr
+    assert generated.monitor["jobs"]["monitor"]["permissions"] == {"contents": "write", "pull-requests": "write", "issues": "write", "packages": "read"}
     own = {path.name: yaml.safe_load(path.read_text())["jobs"] for path in OWN_WORKFLOWS}
     assert own["mlops.yml"]["gate"]["permissions"] == gate
     assert own["ci.yml"]["test"]["permissions"] == {"contents": "read"}
+
+
+def test_jobs_get_packages_write_only_where_they_push_to_ghcr(generated: Generated) -> None:
+    """The registry on ghcr.io (issue 12): the gate (publishes the PR's candidate), the
+    deploy (registers the version) and ChatOps (a retrain publishes) may write packages;
+    the monitor only reads the deployed model; nothing at the workflow level."""
+    assert "  url: oci://ghcr.io/acme/shop/models\n" in (generated.root / "mlops.yaml").read_text()
+    jobs = generated.workflow["jobs"]
+    assert {name: job["permissions"].get("packages") for name, job in jobs.items()} == {"gate": "write", "deploy": "write", "chatops": "write"}
+    assert generated.workflow["permissions"] == {} and generated.monitor["permissions"] == {}
+    assert generated.monitor["jobs"]["monitor"]["permissions"]["packages"] == "read"
