@@ -102,6 +102,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from .backends import BackendError
 
@@ -511,8 +512,19 @@ class OciBackend:
 
     def get_blob(self, sha256: str) -> bytes | None:
         self._blob_tag(sha256)
-        resp = self._request("GET", self._url(f"blobs/sha256:{sha256}"), f"pulling blob {sha256[:12]}", allow=(404,))
-        return None if resp.status_code == 404 else resp.content
+        doing = f"pulling blob {sha256[:12]}"
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                time.sleep(0.25 * 3 ** (attempt - 1))
+            with self._request("GET", self._url(f"blobs/sha256:{sha256}"), doing, allow=(404,), stream=True) as resp:
+                if resp.status_code == 404:
+                    return None
+                try:
+                    # one read of the whole body: twice as fast as resp.content's 10 KB chunks
+                    return resp.raw.read(decode_content=True)
+                except (urllib3.exceptions.HTTPError, OSError) as exc:  # cut short: urllib3 checks Content-Length
+                    reason = self._scrub(_reason(exc))
+        raise _Unavailable(f"the connection to the OCI registry {self.netloc} broke while {doing} ({reason}, {ATTEMPTS} tries)", hint="retry; if it persists, check the network and the registry's logs")
 
     def has_blob(self, sha256: str) -> bool:
         return self._head_manifest(self._blob_tag(sha256), f"checking blob {sha256[:12]}") is not None
