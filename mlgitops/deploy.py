@@ -32,6 +32,8 @@ class Target:
     path: str  # manifest path inside its repository
     same_repo: bool
     uri_base: Path  # the folder relative artifact URIs are relative to (mlops.yaml's)
+    files: list[Any] = field(default_factory=list)  # config.PinFile: pins in the deploy target's own YAML
+    files_base: str = ""  # the folder files[].path is relative to, inside the manifest's repository
 
     @property
     def branch(self) -> str:
@@ -80,9 +82,9 @@ def targets(cfg: LoadedConfig, root: Path, make_forge: Any) -> dict[str, Target]
     out = {}
     for name, env in cfg.config.deploy.environments.items():
         if env.repo:
-            out[name] = Target(name, make_forge(env.repo, env.branch), env.manifest, False, cfg.root)
+            out[name] = Target(name, make_forge(env.repo, env.branch), env.manifest, False, cfg.root, list(env.files), "")
         else:
-            out[name] = Target(name, make_forge(None, env.branch), (config_dir / env.manifest).as_posix(), True, cfg.root)
+            out[name] = Target(name, make_forge(None, env.branch), (config_dir / env.manifest).as_posix(), True, cfg.root, list(env.files), config_dir.as_posix())
     return out
 
 
@@ -213,7 +215,14 @@ def open_pull(cfg: LoadedConfig, action: str, target: Target, new: Pin, record: 
     verb = {"deploy": "Deploy", "promote": "Promote", "rollback": "Roll back"}[action]
     title = f"{verb} {new.name or cfg.config.name} {new.short()} to {target.env}" if action != "rollback" else f"Roll back {target.env} to {new.name or cfg.config.name} {new.short()}"
     body = promotion_body(cfg, action, target, new, current, record, rows, notes or [], warning)
-    pull = target.forge.upsert_pull(target.forge.default_branch(), target.branch, {target.path: new_text}, title, body)
+    from . import pinfiles
+
+    base = target.forge.default_branch()
+    files = {target.path: new_text}
+    # The deploy target's own files (a KServe storageUri, a Helm value): the same PR
+    # edits exactly those values. A missing file or key is exit 2 before anything is pushed.
+    files.update(pinfiles.apply(target.env, target.files, new, lambda p: target.forge.read_file(base, p), base=target.files_base))
+    pull = target.forge.upsert_pull(base, target.branch, files, title, body)
     what = "opened" if pull.created else ("updated" if pull.changed else "unchanged")
     return pull, f"{what} PR #{pull.number}: {title}"
 

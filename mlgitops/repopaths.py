@@ -54,6 +54,7 @@ def path_fields(cfg: "Config") -> list[tuple[tuple[Any, ...], str]]:
     for name, env in cfg.deploy.environments.items():
         if env.repo is None:  # a manifest in another repository is relative to that one
             out.append((("deploy", "environments", name, "manifest"), env.manifest))
+            out += [(("deploy", "environments", name, "files", i, "path"), f.path) for i, f in enumerate(env.files)]
     if cfg.drift is not None and cfg.drift.reference not in ("deployed", "base"):
         out.append((("drift", "reference"), cfg.drift.reference))
     return out

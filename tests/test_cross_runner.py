@@ -23,6 +23,8 @@ import pytest
 from tests.helpers import GitRepo, mixed_frame
 from tests.test_deploy import CONFIG, HAND_WRITTEN, Server
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
 
 def _registry_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if kind == "folder":
@@ -64,7 +66,16 @@ def _manifest_on(repo: GitRepo, branch: str, path: str) -> str:
 def test_pr_publishes_merge_on_another_runner_registers_those_bytes_and_a_bare_folder_serves_them(kind: str, cli, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     url = _registry_url(kind, request, tmp_path)
     a = GitRepo(tmp_path / "runner-a")
-    a.gen({"mlops.yaml": CONFIG + f"registry:\n  url: {url}\n", "deploy/staging.yaml": HAND_WRITTEN})
+    # staging is deployed by KServe (Argo CD syncs k8s/): the promotion PR also pins its storageUri.
+    kserve = """\
+      files:
+        - path: k8s/inference-service.yaml
+          key: spec.predictor.model.storageUri
+          annotate: metadata.annotations
+"""
+    config = CONFIG.replace("      manifest: deploy/staging.yaml\n", "      manifest: deploy/staging.yaml\n" + kserve) + f"registry:\n  url: {url}\n"
+    isvc = (EXAMPLES / "kserve" / "k8s" / "inference-service.yaml").read_text()
+    a.gen({"mlops.yaml": config, "deploy/staging.yaml": HAND_WRITTEN, "k8s/inference-service.yaml": isvc})
     (a.path / "data").mkdir()
     mixed_frame(500).to_csv(a.path / "data" / "churn.csv", index=False)
     a.commit("Add the churn model")
@@ -96,6 +107,18 @@ def test_pr_publishes_merge_on_another_runner_registers_those_bytes_and_a_bare_f
     if kind != "folder":
         assert pin.group(1).startswith(url.split("/models")[0].split("://")[0] + "://"), pin.group(1)
     assert "pr: 7" in manifest
+    # The KServe file: exactly the storageUri and the two annotations changed.
+    diff = b.git("diff", "--unified=0", "main", "mlops/deploy-staging", "--", "k8s/inference-service.yaml")
+    changed = [line for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    old_sha = "0c1d7f3a9b2e4c6d8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e"
+    assert changed == [
+        f'-    mlgitops.dev/model-sha256: "{old_sha}"',
+        '-    mlgitops.dev/model-version: "3"',
+        f'+    mlgitops.dev/model-sha256: "{pin.group(2)}"',
+        '+    mlgitops.dev/model-version: "1"',
+        f'-      storageUri: "s3://acme-models/iris/objects/0c/{old_sha}"  # pinned by mlgitops',
+        f'+      storageUri: "{pin.group(1)}"  # pinned by mlgitops',
+    ], diff
 
     # Folder C: the manifest alone (an init container, a serving host).
     c = tmp_path / "runner-c"
