@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -266,7 +267,7 @@ def test_plain_http_only_for_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def auth_url(oci_registry_auth: OciServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     clear_oci_env(monkeypatch, tmp_path / "home")
-    return oci_registry_auth.url("acme/models")
+    return oci_registry_auth.url(f"acme/m{uuid.uuid4().hex[:12]}")
 
 
 def test_anonymous_push_to_an_auth_registry_says_what_to_do(auth_url: str) -> None:
@@ -303,6 +304,19 @@ def test_credentials_go_only_to_their_host(auth_url: str, monkeypatch: pytest.Mo
         Registry(OciBackend(auth_url)).put_object(b"z")
     monkeypatch.setenv("MLOPS_OCI_HOST", auth_url.split("/")[2])
     assert Registry(OciBackend(auth_url)).put_object(b"z")
+
+
+def test_credentials_never_go_to_another_host(auth_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Location or Link naming another host (here: the same server as "localhost")
+    gets the request without our credentials."""
+    monkeypatch.setenv("MLOPS_OCI_USERNAME", AUTH_USER)
+    monkeypatch.setenv("MLOPS_OCI_PASSWORD", AUTH_PASSWORD)
+    backend = OciBackend(auth_url)
+    backend.write("models/m/1.json", b"{}")
+    assert backend._request("GET", backend._url("tags/list"), "test").json()["tags"] == ["models__m__1.json"]
+    port = auth_url.split("/")[2].split(":")[1]
+    with pytest.raises(BackendError, match=r"refused us as MLOPS_OCI_USERNAME/MLOPS_OCI_PASSWORD while test \(401"):
+        backend._request("GET", f"http://localhost:{port}/v2/{backend.repo}/tags/list", "test")
 
 
 def test_credentials_from_the_docker_config(auth_url: str, tmp_path: Path) -> None:

@@ -346,15 +346,16 @@ class OciBackend:
         """One registry call: authenticates on a 401, retries transient failures a
         bounded number of times, and turns every failure into a BackendError that says
         what we were doing and what to do."""
-        if urlsplit(url).netloc.lower() != self.netloc:  # a Location/Link to elsewhere: no token goes there
-            raise BackendError(f"OCI registry {self.netloc} sent us to another host ({urlsplit(url).netloc}) while {doing}", hint="point registry.url at the registry itself")
+        # An upload Location or a tags Link may name another host (a storage front):
+        # it gets the request, never our credentials.
+        ours = urlsplit(url).netloc.lower() == self.netloc
         headers = dict(kwargs.pop("headers", None) or {})
         last: str = ""
         for attempt in range(attempts):
             if attempt:
                 time.sleep(0.25 * 3 ** (attempt - 1))
             try:
-                resp = self._send(method, url, headers, **kwargs)
+                resp = self._send(method, url, headers, **kwargs) if ours else self.session.request(method, url, headers=headers, **kwargs)
             except requests.exceptions.SSLError as exc:
                 raise BackendError(f"cannot talk TLS to the OCI registry {self.netloc} while {doing}: {self._scrub(str(exc))[:300]}", hint="a plain-HTTP registry off this machine needs MLOPS_OCI_INSECURE=1; else check its certificate (REQUESTS_CA_BUNDLE)") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
