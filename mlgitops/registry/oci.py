@@ -30,7 +30,8 @@ repository grammar). Inside it:
   no ``_``; keys always have a ``/`` (hence ``__``), so blobs and records never meet.
   ``list(prefix)`` reads the tags list (following ``Link`` pagination) and decodes.
   ``write`` re-tags the seal (an overwrite), ``delete`` deletes the seal's manifest and
-  the key's claims (the distribution registry needs ``storage.delete.enabled: true``).
+  the key's claims, by digest (the API deletes manifests; every tag on one goes with it;
+  the distribution registry needs ``storage.delete.enabled: true``).
 
 **create (atomic create-if-absent) with mutable tags.** A writer of key K:
 
@@ -71,15 +72,16 @@ key is outside the guarantee (the Registry never deletes versions).
 
 They go only to this registry's host: as HTTP Basic when the registry asks for Basic,
 or to a Bearer token endpoint (``realm``) on the same host; a realm on another host
-gets an anonymous token request. requests drops ``Authorization`` on a redirect to
+gets an anonymous token request (so Docker Hub, whose realm is auth.docker.io, is
+read-only here). An upload ``Location`` or a tags ``Link`` on another host gets the
+request without credentials, and requests drops ``Authorization`` on a redirect to
 another host (blob downloads from ghcr.io redirect to a CDN). Plain HTTP only for
 127.0.0.1, localhost and ::1, or with ``MLOPS_OCI_INSECURE=1``; otherwise HTTPS with
 certificate checks. Messages never carry a secret (each is scrubbed).
 
 **Why not oras' ``Registry.push``/``pull``.** We use oras-py for its credential
 discovery (docker config and credential helpers), its Bearer token exchange
-(``TokenAuth.request_token``), its manifest skeleton and JSON schema, and its media
-type constants. Requests go through our own small ``_request`` over a requests session
+(``TokenAuth.request_token``), and its manifest skeleton and JSON schema. Requests go through our own small ``_request`` over a requests session
 because oras' ``push``/``pull`` take file paths (a 50 MB model would go bytes -> temp
 file -> bytes), its ``do_request`` retries every failure five times with 3**n-second
 sleeps (an unreachable registry takes two minutes to report), answers only Bearer
@@ -111,7 +113,6 @@ try:  # the `oci` extra
     import oras.auth
     import oras.auth.utils
     import oras.container
-    import oras.defaults
     import oras.oci
     import oras.schemas
 except ImportError as _exc:  # pragma: no cover - exercised by installs without the extra
@@ -327,7 +328,7 @@ class OciBackend:
                 token = self._auth.request_anonymous_token(h)
         except requests.RequestException:
             return None
-        if not token:
+        if not token or not isinstance(token, str):  # (older oras-py returned other shapes)
             return None
         self._secrets.append(token)
         return f"Bearer {token}"
@@ -589,7 +590,7 @@ class OciBackend:
             # writers would all move on to the next key together and tie again; a
             # random pause, growing with each loss in a row, breaks the symmetry.
             self._losses += 1
-            time.sleep(random.uniform(0, min(0.01 * 2**self._losses, 0.5)))
+            time.sleep(random.uniform(0, min(0.01 * 2 ** (self._losses - 1), 0.5)))
             return False
         self._put_manifest(seal, body, doing)
         self._losses = 0
