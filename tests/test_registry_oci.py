@@ -336,3 +336,34 @@ def test_records_written_elsewhere_are_not_trusted(oci_url: str) -> None:
     with pytest.raises(BackendError, match=r"registry record models/m/1\.json: oci://.*:models__m__1\.json holds an artifact mlops did not write for that key"):
         backend.read("models/m/1.json")
 
+
+
+# -- Bearer tokens (Docker token auth, as on ghcr.io) ----------------------------------------
+def test_bearer_tokens_from_the_registry_token_endpoint(oci_registry_token: OciServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clear_oci_env(monkeypatch, tmp_path / "home")
+    url = oci_registry_token.url(f"acme/m{uuid.uuid4().hex[:12]}")
+    tokens = oci_registry_token.tokens
+    assert tokens is not None
+    with pytest.raises(BackendError, match=r"refused us anonymously while listing models/ \(401 unauthorized: UNAUTHORIZED: authentication required"):
+        OciBackend(url).list("models/")
+    assert tokens.seen[-1] is None  # asked anonymously, refused
+    monkeypatch.setenv("MLOPS_OCI_USERNAME", AUTH_USER)
+    monkeypatch.setenv("MLOPS_OCI_PASSWORD", AUTH_PASSWORD)
+    before = len(tokens.seen)
+    reg = Registry(OciBackend(url))
+    v = register(reg, b"behind tokens")  # pull scope, then push: a new token when the scope grows
+    assert reg.load(reg.get("churn", v.version)) == b"behind tokens"
+    assert reg.backend.create(f"models/churn/{v.version}.json", b"{}") is False
+    assert len(tokens.seen) - before >= 2 and all(h and h.startswith("Basic ") for h in tokens.seen[before:])
+
+
+def test_credentials_never_go_to_a_token_endpoint_on_another_host(oci_registry_token_elsewhere: OciServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clear_oci_env(monkeypatch, tmp_path / "home")
+    monkeypatch.setenv("MLOPS_OCI_USERNAME", AUTH_USER)
+    monkeypatch.setenv("MLOPS_OCI_PASSWORD", AUTH_PASSWORD)
+    tokens = oci_registry_token_elsewhere.tokens
+    assert tokens is not None
+    with pytest.raises(BackendError, match=r"OCI registry 127\.0\.0\.1:\d+ refused us as MLOPS_OCI_USERNAME/MLOPS_OCI_PASSWORD while listing models/ \(401") as err:
+        OciBackend(oci_registry_token_elsewhere.url("acme/models")).list("models/")
+    assert tokens.seen and all(h is None for h in tokens.seen)  # asked, but only anonymously
+    assert AUTH_PASSWORD not in err.value.render()
