@@ -167,7 +167,10 @@ def _pending(forge: Forge, event: Event) -> None:
 def compute_report(cfg: LoadedConfig, plan: RunPlan, store: Store, forge: Forge | None = None) -> Report:
     """The report for ``plan``: reused when every input is unchanged, else the flow runs.
 
-    Nothing lands in `.mlops/` unless the run produced a report that renders.
+    Nothing lands in `.mlops/` unless the run produced a report that renders. An
+    untrusted run with a credential in reach trains, unpickles and scores in a
+    secret-less child (:mod:`mlgitops.compute_child`); this process only reads the
+    cached report (JSON) and sets the pending status.
     """
     started = time.perf_counter()
     event = plan.event
@@ -180,13 +183,24 @@ def compute_report(cfg: LoadedConfig, plan: RunPlan, store: Store, forge: Forge 
         return report
     if forge is not None:
         _pending(forge, event)
+    from . import compute_child
+    from .actions_runtime import group
+
+    with group(f"mlops: train and evaluate {cfg.config.name}"):
+        if not store.trusted and compute_child.wanted(cfg, plan, forge):
+            report = compute_child.compute(cfg, plan)
+            report.timings["total"] = round(time.perf_counter() - started, 3)
+            return report
+        return fresh_report(cfg, plan, store, started)
+
+
+def fresh_report(cfg: LoadedConfig, plan: RunPlan, store: Store, started: float) -> Report:
+    """Run the flow for ``plan`` and stage and commit its report (in this process: the
+    trusted deploy, an untrusted run with nothing to protect, or the compute child)."""
     if plan.retrain:  # the retrained model (and its export) replace the cached ones
         store.replacing.add(plan.candidate.key)
     try:
-        from .actions_runtime import group
-
-        with group(f"mlops: train and evaluate {cfg.config.name}"):
-            report = run_flow(plan, store)
+        report = run_flow(plan, store)
         report.timings["total"] = round(time.perf_counter() - started, 3)
         report.notes = [n for n in report.notes if not n.startswith(DIRTY_PREFIX)] + uncommitted_notes(plan)
         render(report, cfg, plan)  # a broken override template fails before anything lands in .mlops/
