@@ -306,7 +306,7 @@ def load_config(path: str | Path, display: str | None = None) -> LoadedConfig:
     except YamlLimitError as exc:
         raise ConfigError([f"{shown}:{exc.line}:{exc.column}: {exc.problem}"], hint=exc.hint) from None
     except FileNotFoundError:
-        raise ConfigError([f"{shown}: file not found"], hint="create mlops.yaml at the repository root (see the README's reference), or pass --config PATH") from None
+        raise ConfigError([f"{shown}: file not found"], hint="create mlops.yaml at the repository root (docs/configuration.md lists every key), or pass --config PATH") from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
     loaded = parse_config(text, path, shown)
@@ -330,7 +330,7 @@ def parse_config(text: str, path: Path, display: str) -> LoadedConfig:
     for dup_path, (line, col) in positions.duplicates:
         problems.append(f"{display}:{line}:{col}: {_dotted(dup_path)}: duplicate key (the earlier one would be ignored)")
     if data is None:
-        raise ConfigError([f"{display}:1:1: the file is empty"], hint="see `mlops schema` or the README for the keys")
+        raise ConfigError([f"{display}:1:1: the file is empty"], hint="see `mlops schema` or docs/configuration.md for the keys")
     if not isinstance(data, dict):
         raise ConfigError([f"{display}:1:1: expected a mapping of keys (data, training, ...), got {type(data).__name__}"])
     try:

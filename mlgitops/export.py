@@ -159,7 +159,7 @@ def to_onnx(model: Any, frame: Any, features: list[str], task: str, metadata: di
             first = f"{type(exc).__name__}: {first}"
         raise ExportError(
             f"cannot export {name} to ONNX: {first}",
-            hint="pick an estimator skl2onnx converts (the README lists the ones tested), or set export.on_failure: warn to deploy without ONNX parity",
+            hint="pick an estimator skl2onnx converts (docs/deploy.md lists the ones tested), or set export.on_failure: warn to deploy without ONNX parity",
         ) from None
     # skl2onnx turns column names into identifiers ("mean radius" -> "mean_radius"),
     # in order: keep both, so clients keep sending the column names they know.
