@@ -10,21 +10,28 @@ child started here, whose environment holds no credential; the parent, which hol
 keys), only plans, reads the cached report (JSON), sets the pending status, publishes
 the candidate's bytes, renders with the base ref's templates and delivers.
 
-When: a run isolates whenever this process has a credential in reach (see
-:func:`credentials_in_reach`: a forge other than the local files, which holds a
-token; a credential-like variable per :mod:`mlgitops.childenv`; a cloud provider's
-variable; the configured alert webhook's variable) or ``MLOPS_ISOLATE=1``. A run with
-no secret in reach has nothing to protect and computes in-process, which spares the
-child's start (about 3 s of interpreter and imports per run; bench numbers in the
-module's report) for local runs and most of the test suite.
+When: always, for an untrusted run. The child costs +0.2 s per run in a warm process
+and +0.4 s for a new `mlops run` (example pipeline, medians; `bench/bench_compute_child.py`,
+numbers in bench/RESULTS.md): the fresh interpreter's imports (2.5 s of CPU) are mostly
+paid back by running the flow in a process with no Prefect state yet. A run with no
+secret in reach has nothing to protect, so ``MLOPS_ISOLATE=0`` computes in-process
+(debuggers, profilers, tests that patch the flow), but only then: with anything
+credential-like in reach (:func:`credentials_in_reach`: a forge other than the local
+files, which holds a token; a credential-like variable per :mod:`mlgitops.childenv`;
+the configured alert webhook's variable) it is ignored.
 
 The protocol (one function each side, :func:`compute` and :func:`main`):
 
-* parent -> child, on stdin: a pickle of ``{"cfg", "plan", "hashes", "result"}``. A
+* parent -> child, on stdin: a pickle of ``{"cfg", "plan", "hashes", "result",
+  "prefect_parent"}``. A
   pickle goes the safe way only: from the more trusted process to the less trusted
   one, through a pipe nobody else can write. The plan is the parent's (no credential
   is needed to rebuild it: a remote pinned baseline was fetched with the parent's
-  registry credentials into the local cache, which the plan names).
+  registry credentials into the local cache, which the plan names). Under a Prefect
+  deployment (the ``mlops-event`` flow runs `mlops run` in the worker's process) the
+  flow run this process is in goes too, its secrets masked
+  (``FlowRunContext.serialize(include_secrets=False)``), so the child's pull-request
+  flow is recorded as its subflow, as when it ran in-process.
 * child -> parent: ``result.json`` in a private temp folder, read as JSON only (its
   size bounded): ``{"report": Report.to_dict()}``, or ``{"error": {class, exit_code,
   message, hint, problems}}`` for one of our errors (re-raised as the same class, so
@@ -68,9 +75,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .report import Report
 
 ISOLATE_ENV = "MLOPS_ISOLATE"
-# Names a cloud SDK reads credentials from (AWS_ACCESS_KEY_ID is caught by "KEY", but
-# e.g. AZURE_STORAGE_CONNECTION_STRING is not): never passed, and they count as "in reach".
-CLOUD_PREFIXES = ("AWS_", "AZURE_", "GOOGLE_", "GCP_", "GCLOUD_", "CLOUDSDK_", "ARM_")
+# Credentials childenv's name parts miss (AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS
+# and AZURE_CLIENT_SECRET it catches; AZURE_STORAGE_CONNECTION_STRING it does not).
+EXTRA_CREDENTIAL_PARTS = ("CONNECTION_STRING", "CONN_STR", "CERTIFICATE")
 # Besides childenv's allow-list, what the compute needs that is not a credential.
 PASSED_PREFIXES = ("PREFECT_", "MLOPS_")
 PASSED = frozenset(
@@ -114,12 +121,8 @@ class ChildTraceback(Exception):
 
 
 # -- when ----------------------------------------------------------------------------
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def _secret_name(name: str) -> bool:
-    return childenv.credential_like(name) or name.upper().startswith(CLOUD_PREFIXES)
+    return childenv.credential_like(name) or any(part in name.upper() for part in EXTRA_CREDENTIAL_PARTS)
 
 
 def _alert_names(cfg: LoadedConfig, plan: RunPlan) -> set[str]:
@@ -140,9 +143,12 @@ def credentials_in_reach(cfg: LoadedConfig, plan: RunPlan, forge: Forge | None, 
 
 
 def wanted(cfg: LoadedConfig, plan: RunPlan, forge: Forge | None, environ: Mapping[str, str] | None = None) -> bool:
-    """Whether this run computes in a child: a credential is in reach, or MLOPS_ISOLATE=1."""
+    """Whether this untrusted run computes in a child: yes, unless MLOPS_ISOLATE=0 and
+    nothing credential-like is in reach."""
     environ = os.environ if environ is None else environ
-    return _truthy(environ.get(ISOLATE_ENV)) or bool(credentials_in_reach(cfg, plan, forge, environ))
+    if (environ.get(ISOLATE_ENV) or "").strip().lower() in ("0", "false", "no", "off"):
+        return bool(credentials_in_reach(cfg, plan, forge, environ))
+    return True
 
 
 # -- the child's environment ------------------------------------------------------------
@@ -199,7 +205,8 @@ def compute(cfg: LoadedConfig, plan: RunPlan) -> Report:
     package_dir = str(Path(__file__).resolve().parent.parent)
     with tempfile.TemporaryDirectory(prefix=owned_prefix("stage")) as tmp:
         result = Path(tmp) / "result.json"
-        request = {"cfg": cfg, "plan": plan, "hashes": gitrepo.HASHES.entries if gitrepo.HASHES.dirty else {}, "result": str(result)}
+        hashes = gitrepo.HASHES.entries if gitrepo.HASHES.dirty else {}
+        request = {"cfg": cfg, "plan": plan, "hashes": hashes, "result": str(result), "prefect_parent": _prefect_parent()}
         payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         pdeathsig = "1" if threading.current_thread() is threading.main_thread() else "0"
         argv = [sys.executable, "-I", "-c", _BOOT, package_dir, str(os.getpid()), pdeathsig]
@@ -220,6 +227,18 @@ def compute(cfg: LoadedConfig, plan: RunPlan) -> Report:
         finally:
             relay.join()
         return _outcome(result, code, relay.tail())
+
+
+def _prefect_parent() -> bytes | None:
+    """The Prefect flow run this process runs in (a deployment's ``mlops-event``), with
+    its secrets masked, for the child to run the pull-request flow as its subflow."""
+    if "prefect.context" not in sys.modules:
+        return None  # not in a flow run (and no need to import Prefect to know it)
+    import cloudpickle  # Prefect's own dependency, which ships contexts to its task runners
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    return None if ctx is None else cloudpickle.dumps(ctx.serialize(include_secrets=False))
 
 
 class _Relay:
@@ -385,7 +404,16 @@ def _compute(request: dict[str, Any]) -> Report:
     if request.get("hashes"):
         gitrepo.HASHES.entries.update(request["hashes"])
         gitrepo.HASHES.dirty = True
-    return fresh_report(cfg, plan, store, time.perf_counter())
+    started = time.perf_counter()
+    if not request.get("prefect_parent"):
+        return fresh_report(cfg, plan, store, started)
+    from .prefect_server import import_prefect
+
+    import_prefect()  # first: Prefect must not read prefect.toml / .env from the checkout
+    from prefect.context import hydrated_context
+
+    with hydrated_context({"flow_run_context": pickle.loads(request["prefect_parent"])}):
+        return fresh_report(cfg, plan, store, started)
 
 
 def _terminated(signum: int, frame: Any) -> None:

@@ -247,17 +247,72 @@ def test_the_childs_environment_is_the_allow_list_and_non_secret_settings(repo: 
     assert "HF_TOKEN" not in env2 and env2["MY_SETTING"] == "v" and "PREFECT_API_URL" not in env2
 
 
-def test_a_run_isolates_when_a_credential_is_in_reach(repo: GitRepo) -> None:
+def test_an_untrusted_run_isolates_unless_opted_out_with_no_credential_in_reach(repo: GitRepo) -> None:
     from mlgitops.forges.github import GitHubForge
 
     cfg, plan = planned(repo, "[]")
-    plain = {"PATH": "/usr/bin", "HOME": "/h", "PREFECT_API_URL": "http://x/api", "MLOPS_VERBOSE": "1"}
-    assert compute_child.credentials_in_reach(cfg, plan, LocalForge(repo.path), plain) == []
-    for name in ("GITHUB_TOKEN", "MLOPS_WEBHOOK_SECRET", "TEAM_ALERT_URL", "AZURE_STORAGE_CONNECTION_STRING", "MLOPS_OCI_PASSWORD", "PREFECT_API_KEY"):
-        assert compute_child.credentials_in_reach(cfg, plan, LocalForge(repo.path), {**plain, name: "v"}) == [name]
-    assert compute_child.credentials_in_reach(cfg, plan, LocalForge(repo.path), {**plain, "GITHUB_TOKEN": ""}) == []  # set but empty: nothing held
-    forge = GitHubForge("o/r", "tok", "http://127.0.0.1:9")  # a token in memory, passed as --token
+    local = LocalForge(repo.path)
+    plain = {"PATH": "/usr/bin", "HOME": "/h", "PREFECT_API_URL": "http://x/api", "MLOPS_VERBOSE": "1", "AWS_CA_BUNDLE": "/etc/ca.pem", "AWS_REGION": "eu-west-3"}
+    assert compute_child.credentials_in_reach(cfg, plan, local, plain) == []
+    for name in ("GITHUB_TOKEN", "MLOPS_WEBHOOK_SECRET", "TEAM_ALERT_URL", "AZURE_STORAGE_CONNECTION_STRING", "MLOPS_OCI_PASSWORD", "PREFECT_API_KEY", "AWS_ACCESS_KEY_ID"):
+        assert compute_child.credentials_in_reach(cfg, plan, local, {**plain, name: "v"}) == [name]
+    assert compute_child.credentials_in_reach(cfg, plan, local, {**plain, "GITHUB_TOKEN": ""}) == []  # set but empty: nothing held
+    forge = GitHubForge("o/r", "tok", "http://127.0.0.1:9")  # a token in memory, e.g. from --token
     assert compute_child.credentials_in_reach(cfg, plan, forge, plain) == ["a GitHubForge token"]
-    assert compute_child.wanted(cfg, plan, LocalForge(repo.path), plain) is False
-    assert compute_child.wanted(cfg, plan, LocalForge(repo.path), {**plain, "MLOPS_ISOLATE": "1"}) is True
-    assert compute_child.wanted(cfg, plan, LocalForge(repo.path), {**plain, "MLOPS_ISOLATE": "0", "GITHUB_TOKEN": "t"}) is True
+
+    assert compute_child.wanted(cfg, plan, local, plain) is True  # always, by default
+    assert compute_child.wanted(cfg, plan, local, {**plain, "MLOPS_ISOLATE": "0"}) is False  # nothing to protect: in-process on request
+    assert compute_child.wanted(cfg, plan, local, {**plain, "MLOPS_ISOLATE": "0", "GITHUB_TOKEN": TOKEN}) is True  # ... but not with a token in reach
+    assert compute_child.wanted(cfg, plan, forge, {**plain, "MLOPS_ISOLATE": "0"}) is True
+
+
+SLEEPY_TRAIN = """\
+import json, os, sys, time
+open(sys.argv[1] + '.tmp', 'w').write(json.dumps({'pid': os.getpid(), 'ppid': os.getppid()}))
+os.replace(sys.argv[1] + '.tmp', sys.argv[1])
+time.sleep(120)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")  # ended; its reaper may be a container's init that never reaps
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_killing_mlops_outright_ends_the_compute_child_and_its_training_command(repo: GitRepo, tmp_path: Path, prefect_api: str) -> None:
+    """No debris: SIGKILL of `mlops run` while the child trains ends the child (parent-death
+    signal) and, through it, the training command."""
+    import signal
+    import time
+
+    marker = tmp_path / "training.json"
+    config = COMMAND_CONFIG.replace("python train.py --train_data_path {train} --model_output_path {model} --C 1.0", f"python train.py {marker} {{train}} {{model}}")
+    repo.gen({"mlops.yaml": config, "train.py": SLEEPY_TRAIN, "data/churn.csv": mixed_frame(60).to_csv(index=False)}).commit("base")
+    env = {**os.environ, "GITHUB_TOKEN": TOKEN, "PREFECT_API_URL": prefect_api, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    mlops = Path(sys.executable).with_name("mlops")
+    proc = subprocess.Popen([str(mlops), "run"], cwd=repo.path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), f"the training command never started (mlops exited {proc.returncode})"
+        training = json.loads(marker.read_text())
+        child = training["ppid"]
+        assert child != proc.pid and not _gone(child)  # the training command's parent is the compute child
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while not (_gone(child) and _gone(training["pid"])) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _gone(child) and _gone(training["pid"])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in (locals().get("child"), (locals().get("training") or {}).get("pid")):
+            if pid and not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
