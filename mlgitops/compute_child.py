@@ -11,9 +11,10 @@ keys), only plans, reads the cached report (JSON), sets the pending status, publ
 the candidate's bytes, renders with the base ref's templates and delivers.
 
 When: always, for an untrusted run. The child costs +0.2 s per run in a warm process
-and +0.4 s for a new `mlops run` (example pipeline, medians; `bench/bench_compute_child.py`,
-numbers in bench/RESULTS.md): the fresh interpreter's imports (2.5 s of CPU) are mostly
-paid back by running the flow in a process with no Prefect state yet. A run with no
+and +0.4 s for a new `mlops run` (example pipeline, medians of
+`bench/bench_compute_child.py`, numbers in bench/RESULTS-compute-child.md): the fresh
+interpreter's imports (2.5 s of CPU) are mostly paid back by running the flow in a
+process with no Prefect state yet. A run with no
 secret in reach has nothing to protect, so ``MLOPS_ISOLATE=0`` computes in-process
 (debuggers, profilers, tests that patch the flow), but only then: with anything
 credential-like in reach (:func:`credentials_in_reach`: a forge other than the local
@@ -23,9 +24,8 @@ the configured alert webhook's variable) it is ignored.
 The protocol (one function each side, :func:`compute` and :func:`main`):
 
 * parent -> child, on stdin: a pickle of ``{"cfg", "plan", "hashes", "result",
-  "prefect_parent"}``. A
-  pickle goes the safe way only: from the more trusted process to the less trusted
-  one, through a pipe nobody else can write. The plan is the parent's (no credential
+  "prefect_parent"}``. A pickle goes the safe way only: from the more trusted process
+  to the less trusted one, through a pipe nobody else can write. The plan is the parent's (no credential
   is needed to rebuild it: a remote pinned baseline was fetched with the parent's
   registry credentials into the local cache, which the plan names). Under a Prefect
   deployment (the ``mlops-event`` flow runs `mlops run` in the worker's process) the
