@@ -10,16 +10,16 @@ child started here, whose environment holds no credential; the parent, which hol
 keys), only plans, reads the cached report (JSON), sets the pending status, publishes
 the candidate's bytes, renders with the base ref's templates and delivers.
 
-When: always, for an untrusted run. The child costs +0.2 s per run in a warm process
-and +0.4 s for a new `mlops run` (example pipeline, medians of
-`bench/bench_compute_child.py`, numbers in bench/RESULTS-compute-child.md): the fresh
-interpreter's imports (2.5 s of CPU) are mostly paid back by running the flow in a
-process with no Prefect state yet. A run with no
-secret in reach has nothing to protect, so ``MLOPS_ISOLATE=0`` computes in-process
-(debuggers, profilers, tests that patch the flow), but only then: with anything
-credential-like in reach (:func:`credentials_in_reach`: a forge other than the local
-files, which holds a token; a credential-like variable per :mod:`mlgitops.childenv`;
-the configured alert webhook's variable) it is ignored.
+When: whenever this process has a credential in reach (:func:`credentials_in_reach`:
+a forge other than the local files, which holds a token; a credential-like variable
+per :mod:`mlgitops.childenv`; the configured alert webhook's variable), or
+``MLOPS_ISOLATE=1``. A run with no secret in reach has nothing to protect and computes
+in-process. Not always, because the child re-imports what the run needs: +0.2 s per
+run in a warm process and +0.4 s for a new `mlops run` on the example pipeline, but 7 s
+of imports where drift or a data contract loads Evidently; always isolating took the
+suite from 533 s to 741 s on 2 cores (numbers in bench/RESULTS-compute-child.md). On
+Actions (`GITHUB_TOKEN`), under the webhook service (its secret, the token) and with
+``--token`` the child is always used.
 
 The protocol (one function each side, :func:`compute` and :func:`main`):
 
@@ -143,12 +143,11 @@ def credentials_in_reach(cfg: LoadedConfig, plan: RunPlan, forge: Forge | None, 
 
 
 def wanted(cfg: LoadedConfig, plan: RunPlan, forge: Forge | None, environ: Mapping[str, str] | None = None) -> bool:
-    """Whether this untrusted run computes in a child: yes, unless MLOPS_ISOLATE=0 and
-    nothing credential-like is in reach."""
+    """Whether this untrusted run computes in a child: a credential is in reach, or
+    MLOPS_ISOLATE=1 (there is no way to turn it off while a credential is in reach)."""
     environ = os.environ if environ is None else environ
-    if (environ.get(ISOLATE_ENV) or "").strip().lower() in ("0", "false", "no", "off"):
-        return bool(credentials_in_reach(cfg, plan, forge, environ))
-    return True
+    forced = (environ.get(ISOLATE_ENV) or "").strip().lower() in ("1", "true", "yes", "on")
+    return forced or bool(credentials_in_reach(cfg, plan, forge, environ))
 
 
 # -- the child's environment ------------------------------------------------------------

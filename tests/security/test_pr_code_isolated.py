@@ -247,7 +247,7 @@ def test_the_childs_environment_is_the_allow_list_and_non_secret_settings(repo: 
     assert "HF_TOKEN" not in env2 and env2["MY_SETTING"] == "v" and "PREFECT_API_URL" not in env2
 
 
-def test_an_untrusted_run_isolates_unless_opted_out_with_no_credential_in_reach(repo: GitRepo) -> None:
+def test_an_untrusted_run_isolates_when_a_credential_is_in_reach(repo: GitRepo) -> None:
     from mlgitops.forges.github import GitHubForge
 
     cfg, plan = planned(repo, "[]")
@@ -260,10 +260,11 @@ def test_an_untrusted_run_isolates_unless_opted_out_with_no_credential_in_reach(
     forge = GitHubForge("o/r", "tok", "http://127.0.0.1:9")  # a token in memory, e.g. from --token
     assert compute_child.credentials_in_reach(cfg, plan, forge, plain) == ["a GitHubForge token"]
 
-    assert compute_child.wanted(cfg, plan, local, plain) is True  # always, by default
-    assert compute_child.wanted(cfg, plan, local, {**plain, "MLOPS_ISOLATE": "0"}) is False  # nothing to protect: in-process on request
-    assert compute_child.wanted(cfg, plan, local, {**plain, "MLOPS_ISOLATE": "0", "GITHUB_TOKEN": TOKEN}) is True  # ... but not with a token in reach
-    assert compute_child.wanted(cfg, plan, forge, {**plain, "MLOPS_ISOLATE": "0"}) is True
+    assert compute_child.wanted(cfg, plan, local, plain) is False  # nothing to protect: in-process
+    assert compute_child.wanted(cfg, plan, local, {**plain, "MLOPS_ISOLATE": "1"}) is True
+    assert compute_child.wanted(cfg, plan, local, {**plain, "GITHUB_TOKEN": TOKEN}) is True
+    assert compute_child.wanted(cfg, plan, local, {**plain, "MLOPS_ISOLATE": "0", "GITHUB_TOKEN": TOKEN}) is True  # no way out
+    assert compute_child.wanted(cfg, plan, forge, plain) is True
 
 
 SLEEPY_TRAIN = """\
