@@ -708,8 +708,11 @@ def webhook_serve(host: str, port: int, secret_env: str, max_body: int, header_t
     On SIGTERM or SIGINT the running delivery's processes are ended and its worktree
     removed; the next start runs it again, once.
     """
+    from . import childenv
     from .asgi import bind_server
     from .gitrepo import repo_root
+
+    childenv.make_undumpable()  # deliveries' PR code runs as this user: it must not read our /proc/<pid>/environ (token, secret)
     from .webhook import DeliveryLog, LocalDispatcher, lock_state, prune_worktrees, resume, worktree_base
     from .webhook_http import Limits, make_app
 

@@ -166,6 +166,7 @@ def test_internal_error_exits_3_with_a_log(cli, repo: GitRepo, monkeypatch, tmp_
         raise RuntimeError("simulated bug")
 
     monkeypatch.setattr(mlgitops.runner, "run_flow", boom)
+    monkeypatch.setattr("mlgitops.compute_child.wanted", lambda *a, **k: False)  # in-process even with a credential exported
     result = cli("run", "--base", "main", cwd=repo.path)
     assert result.exit_code == 3
     first, second, _third = result.stderr.splitlines()

@@ -28,7 +28,7 @@ def prefect(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 def worker(prefect_api: str) -> Iterator[dict[str, str]]:
     """prefect.yaml deployed to the session's server, and one process worker polling."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLOPS_"))}
-    env.update(PREFECT_API_URL=prefect_api, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_LOGGING_LEVEL="WARNING")
+    env.update(PREFECT_API_URL=prefect_api, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_LOGGING_LEVEL="WARNING", MLOPS_ISOLATE="1")  # the PR flow in the secret-less child, still the deployment run's subflow
     pool = prefect(env, "work-pool", "create", "mlops", "--type", "process")
     assert pool.returncode == 0 or "already exists" in pool.stdout + pool.stderr, pool.stdout + pool.stderr
     deployed = prefect(env, "--no-prompt", "deploy", "--all")
