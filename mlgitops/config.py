@@ -275,7 +275,17 @@ class LoadedConfig:
         line, col = self.positions.value(keys)
         return f"{self.display}:{line}:{col}"
 
+    def check_task(self, task: str) -> None:
+        """Refuse gates/metrics that do not apply to the (inferred) task, with positions.
+        A task set by `task:` was already checked when the file was loaded."""
+        if self.config.task is not None:
+            return
+        found = task_mismatches(self.config, task, f"inferred from the target column {self.config.data.target!r}")
+        if found:
+            raise ConfigError(_by_position([f"{self.where(*p)}: {_dotted(p)}: {m}" for p, m in found]), hint=task_metric_hint(task, inferred=True))
+
     def metric_names(self, task: str) -> list[str]:
+        self.check_task(task)  # before any training: a metric that cannot apply is a config error
         names = list(self.config.metrics or DEFAULT_METRICS[task])
         for gated in self.gated_metrics():  # a gated metric is always computed
             if gated not in names:
@@ -340,10 +350,12 @@ def parse_config(text: str, path: Path, display: str) -> LoadedConfig:
             problems.append(_format_error(err, positions, display))
         raise ConfigError(_by_position(problems), hint=_hint_for(exc)) from None
     loaded = LoadedConfig(config, path, positions, display)
-    problems += [f"{loaded.where(*p)}: {_dotted(p)}: {m}" for p, m in _semantic_problems(config)]
+    semantic = _semantic_problems(config)
+    problems += [f"{loaded.where(*p)}: {_dotted(p)}: {m}" for p, m in semantic]
     outside = [f"{loaded.where(*p)}: {_dotted(p)}: {m}" for p, m in outside_problems(config, path.parent)]
     if problems or outside:
-        raise ConfigError(_by_position(problems + outside), hint=OUTSIDE_HINT if outside else None)
+        mismatch = config.task is not None and bool(task_mismatches(config, config.task, ""))
+        raise ConfigError(_by_position(problems + outside), hint=OUTSIDE_HINT if outside else (task_metric_hint(config.task, inferred=False) if mismatch else None))
     return loaded
 
 
@@ -426,11 +438,8 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
                 out.append((("gates", metric_name, bound), f"expected a number in [0, 1], got {value:g}"))
         if gate.min is not None and gate.max is not None and gate.min > gate.max:
             out.append((("gates", metric_name), f"min ({gate.min}) is greater than max ({gate.max}); no model can pass"))
-        if cfg.task is not None and spec.task != cfg.task:
-            out.append((("gates", metric_name), f"{metric_name} is a {spec.task} metric but task is {cfg.task}"))
-    for i, name in enumerate(cfg.metrics or []):
-        if cfg.task is not None and METRICS[name].task != cfg.task:
-            out.append((("metrics", i), f"{name} is a {METRICS[name].task} metric but task is {cfg.task}"))
+    if cfg.task is not None:
+        out += task_mismatches(cfg, cfg.task, "set by `task:`")
     contract = cfg.data.contract
     if contract is not None:
         if contract.rows is not None and contract.rows.min is not None and contract.rows.max is not None and contract.rows.min > contract.rows.max:
@@ -475,6 +484,34 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
                 out.append((("deploy", "environments", env_name, "files", i, "key"), f"files[{seen_files[spot]}] already sets this key in this file"))
             seen_files.setdefault(spot, i)
     return out
+
+
+def task_mismatches(cfg: Config, task: str, why: str) -> list[tuple[tuple[Any, ...], str]]:
+    """Gates, reported metrics and the sweep's metric that do not apply to ``task``
+    (e.g. rmse on a classifier): refused before any training, since such a gate could
+    never be computed and would fail every run as "could not be computed"."""
+    out: list[tuple[tuple[Any, ...], str]] = []
+
+    def problem(name: str) -> str:
+        return f"{name} is a {METRICS[name].task} metric, but the task is {task} ({why})"
+
+    for name, gate in cfg.gates:
+        if gate is not None and METRICS[name].task != task:
+            out.append((("gates", name), problem(name)))
+    for i, name in enumerate(cfg.metrics or []):
+        if METRICS[name].task != task:
+            out.append((("metrics", i), problem(name)))
+    sweep = cfg.training.sweep
+    if sweep is not None and sweep.metric is not None and METRICS[sweep.metric].task != task:
+        out.append((("training", "sweep", "metric"), problem(sweep.metric)))
+    return out
+
+
+def task_metric_hint(task: str, inferred: bool) -> str:
+    fit = ", ".join(name for name, spec in METRICS.items() if spec.task == task)
+    other = "regression" if task == "classification" else "classification"
+    tail = f"if the target is really a {other} target, set `task: {other}`" if inferred else f"or change `task:` to {other}"
+    return f"metrics that fit a {task} task: {fit}; {tail}"
 
 
 def _dotted(path: tuple[Any, ...]) -> str:

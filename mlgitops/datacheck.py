@@ -198,6 +198,7 @@ def check_data(cfg: LoadedConfig) -> DataSummary:
         task, reason = cfg.config.task, "set in mlops.yaml"
     else:
         reason = f"inferred: {reason}"
+    cfg.check_task(task)  # e.g. rmse gated on a classifier: the same words as `mlops run`
     if data.holdout.path:
         if Path(data.holdout.path).suffix.lower() in (".parquet", ".pq") or data.format == "parquet":
             import pyarrow.parquet as pq

@@ -131,7 +131,7 @@ def test_command_placeholders(tmp_path: Path) -> None:
 
 def test_task_and_metric_mismatch(tmp_path: Path) -> None:
     assert problems(tmp_path, BASE + "task: regression\ngates:\n  accuracy: {min: 0.5}\n") == [
-        "mlops.yaml:9:13: gates.accuracy: accuracy is a classification metric but task is regression"
+        "mlops.yaml:9:13: gates.accuracy: accuracy is a classification metric, but the task is regression (set by `task:`)"
     ]
 
 
