@@ -124,7 +124,7 @@ def main() -> None:
 @click.option("--config", "config", default=None, help="Path of mlops.yaml (default: at the repo root).")
 @click.option("--repo", default=None, help="Repository folder (default: the current one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-@click.option("--forge", type=click.Choice(["auto", "local", "github"]), default="auto", show_default=True, help="Where the comment and status go; auto: GitHub on an Actions runner with a token and a PR event, else local files under .mlops/.")
+@click.option("--forge", type=click.Choice(["auto", "local", "github"]), default="auto", show_default=True, help="Where the comment and status go; auto: GitHub on an Actions runner with a token and a PR or merge_group event, else local files under .mlops/.")
 @click.option("--token", default=None, help="GitHub token (default: $GITHUB_TOKEN). Never printed.")
 @click.option("--check-command", is_flag=True, help="For a comment (issue_comment) event: only decide whether its /mlops command would run (parse, permission, fork); write nothing.")
 @click.option("--deployment", default=None, envvar="MLOPS_DEPLOYMENT", help="Run the event on Prefect workers through this deployment (FLOW/DEPLOYMENT, e.g. mlops-event/mlops-event; needs PREFECT_API_URL) and wait for it. Default: $MLOPS_DEPLOYMENT, else run here.")
@@ -132,7 +132,8 @@ def main() -> None:
 @guarded
 def run(base: str | None, event_path: str | None, event_name: str | None, config: str | None, repo: str | None, as_json: bool, forge: str, token: str | None, check_command: bool, deployment: str | None, wait_seconds: int) -> int:
     """Run the flow an event calls for: the pull-request flow for the checked-out
-    branch or a pull_request payload, the deploy flow for a push to the default
+    branch, a pull_request payload or a merge queue's merge_group payload (the gate's
+    status and check run only, no comment), the deploy flow for a push to the default
     branch, a ChatOps command for an issue_comment payload."""
     from rich.console import Console
 
@@ -176,11 +177,16 @@ def run(base: str | None, event_path: str | None, event_name: str | None, config
     cfg = load_config(cpath, display=rel)
     target = _make_forge(forge, token, event, root)
     outcome = run_pull_request(cfg, root, rel, event, target)
-    where = str(target.comment_path(event.pr_key).relative_to(root)) if isinstance(target, LocalForge) else outcome.comment.url
+    queue = event.kind == "merge_group"  # no PR comment: the status/check run is the result
+    where = None if queue else str(target.comment_path(event.pr_key).relative_to(root)) if isinstance(target, LocalForge) else outcome.comment.url
     if as_json:
         click.echo(render_json(outcome.report))
     else:
         print_terminal(outcome.report, Console(highlight=False), where)
+    if queue:
+        from .runner import queue_line
+
+        click.echo(queue_line(event), err=as_json)
     for note in [outcome.comment.note, *getattr(target, "warnings", [])]:
         if note:
             click.echo(f"note: {note}", err=True)
@@ -194,15 +200,15 @@ def _make_forge(kind: str, token: str | None, event: Any, root: Path) -> Any:
     from .forges.local import LocalForge
 
     token = token or os.environ.get("GITHUB_TOKEN") or None
-    wants_github = kind == "github" or (kind == "auto" and actions_runtime.on_actions() and token and event.kind == "pull_request")
+    wants_github = kind == "github" or (kind == "auto" and actions_runtime.on_actions() and token and event.kind in ("pull_request", "merge_group"))
     if not wants_github:
         return LocalForge(root)
     actions_runtime.mask(token)
     if not token:
         raise InputError("--forge github needs a token", hint="set GITHUB_TOKEN (in Actions: `env: GITHUB_TOKEN: ${{ github.token }}`) or pass --token")
     repo_name = event.repo or os.environ.get("GITHUB_REPOSITORY")
-    if not repo_name or event.pr_number is None:
-        raise InputError("--forge github needs a pull_request event naming the repository and PR", hint="run it for a pull_request payload (--event-path, or GITHUB_EVENT_PATH on Actions)")
+    if not repo_name or (event.pr_number is None and event.kind != "merge_group"):
+        raise InputError("--forge github needs a pull_request event naming the repository and PR (or a merge_group event)", hint="run it for a pull_request or merge_group payload (--event-path, or GITHUB_EVENT_PATH on Actions)")
     from .forges.github import GitHubForge
 
     interval = float(os.environ.get("MLOPS_GITHUB_WRITE_INTERVAL", "1.0"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,10 @@ from .errors import EventError
 from .gitrepo import current_branch, git, resolve
 
 PR_ACTIONS_THAT_RUN = ("opened", "synchronize", "reopened")
+# A merge queue asks for checks on its temporary branch (gh-readonly-queue/<base>/pr-N-<sha>)
+# with checks_requested; destroyed only says the group is gone (merged, dequeued, invalidated).
+MERGE_GROUP_ACTIONS_THAT_RUN = ("checks_requested",)
+_QUEUE_PR = re.compile(r"(?:^|/)pr-(\d+)-[0-9a-f]+$")
 
 # GitHub Security Lab's "pwn request": pull_request_target runs with a write token and
 # the base repository's secrets, so checking out and running the PR's code there hands
@@ -50,6 +55,7 @@ class Event:
     comment_body: str | None = None
     actor_is_bot: bool = False
     issue_number: int | None = None  # issue_comment: the issue or PR commented on
+    reason: str | None = None  # merge_group destroyed: merged | dequeued | invalidated
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +70,13 @@ class Event:
         if safe != raw:  # feature/x and feature-x must not share a comment
             safe += "-" + hashlib.sha1(raw.encode()).hexdigest()[:6]
         return f"branch-{safe}"
+
+    @property
+    def queue_pr(self) -> int | None:
+        """merge_group: the PR the queue's branch (gh-readonly-queue/main/pr-12-<sha>) was
+        made for, read from its name (the payload names no PR); None when it does not say."""
+        match = _QUEUE_PR.search(self.head_ref or "") if self.kind == "merge_group" else None
+        return int(match.group(1)) if match else None
 
     @property
     def ref_type(self) -> str | None:
@@ -88,6 +101,11 @@ class Event:
             if self.ref_type == "tag":
                 return False, f"tag push {self.ref}; nothing to run"
             return False, f"push to {self.ref}: the pull-request flow runs on pull_request events; the deploy flow on pushes to {self.default_branch or 'main'}"
+        if self.kind == "merge_group":
+            if self.action in MERGE_GROUP_ACTIONS_THAT_RUN:
+                return True, ""
+            why = f" ({self.reason})" if self.reason else ""
+            return False, f"merge queue group {self.head_ref or '?'} {self.action or 'event'}{why}; the gate runs on {', '.join(MERGE_GROUP_ACTIONS_THAT_RUN)}"
         if self.kind == "issue_comment":
             where = f"PR #{self.pr_number}" if self.pr_number is not None else "an issue"
             return False, f"comment on {where}: comments run ChatOps commands, not the pull-request flow"
@@ -148,6 +166,21 @@ def _issue_comment(payload: dict[str, Any], common: dict[str, Any], path: Path) 
     )
 
 
+def _merge_group(payload: dict[str, Any], common: dict[str, Any], path: Path) -> Event:
+    group = payload.get("merge_group")
+    if not isinstance(group, dict):
+        raise EventError(f"{path}: a merge_group event must have a 'merge_group' object")
+    action = payload.get("action") if isinstance(payload.get("action"), str) else None
+    fields = {k: group.get(k) if isinstance(group.get(k), str) else None for k in ("head_sha", "head_ref", "base_sha", "base_ref")}
+    if action in MERGE_GROUP_ACTIONS_THAT_RUN and not (fields["head_sha"] and fields["base_ref"]):
+        raise EventError(f"{path}: merge_group payload lacks merge_group.head_sha or merge_group.base_ref")
+    reason = payload.get("reason") if isinstance(payload.get("reason"), str) else None
+    short = {k: v.removeprefix("refs/heads/") if v else None for k, v in fields.items() if k.endswith("_ref")}
+    # ref keeps the queue's full ref (refs/heads/gh-readonly-queue/...); head_ref and
+    # base_ref are branch names, as a pull_request's are (localize resolves them).
+    return Event(kind="merge_group", action=action, ref=fields["head_ref"], head_ref=short["head_ref"], head_sha=fields["head_sha"], base_ref=short["base_ref"], base_sha=fields["base_sha"], reason=reason, **common)
+
+
 def _dispatch(kind: str) -> Any:
     def parse(payload: dict[str, Any], common: dict[str, Any], path: Path) -> Event:
         ref = payload.get("ref") if isinstance(payload.get("ref"), str) else None
@@ -160,6 +193,7 @@ PARSERS = {
     "pull_request": _pull_request,
     "push": _push,
     "issue_comment": _issue_comment,
+    "merge_group": _merge_group,
     "workflow_dispatch": _dispatch("workflow_dispatch"),
     "schedule": _dispatch("schedule"),
 }
@@ -171,6 +205,8 @@ def _guess_name(payload: dict[str, Any]) -> str:
         return "pull_request"
     if isinstance(payload.get("comment"), dict) and isinstance(payload.get("issue"), dict):
         return "issue_comment"
+    if isinstance(payload.get("merge_group"), dict):
+        return "merge_group"
     if "pusher" in payload or ("before" in payload and "after" in payload and "ref" in payload):
         return "push"
     if "workflow" in payload and "inputs" in payload:
@@ -229,18 +265,21 @@ def event_from_payload(path: Path, name: str | None = None) -> Event:
 
 def localize(event: Event, root: Path) -> Event:
     """Fill shas the payload names from the local clone; the base tip wins over a stale base.sha."""
+    what = f"merge queue group {event.head_ref}" if event.kind == "merge_group" else f"PR #{event.pr_number}"
     base_sha = resolve(root, event.base_ref) if event.base_ref else None
-    base_sha = base_sha or (event.base_sha if event.base_sha and resolve(root, event.base_sha) else None)
+    named = event.base_sha if event.base_sha and resolve(root, event.base_sha) else None
+    # A merge queue's base_sha is exactly what its group was built on: it wins when present.
+    base_sha = (named or base_sha) if event.kind == "merge_group" else (base_sha or named)
     if event.base_ref and base_sha is None:
-        raise EventError(f"base ref {event.base_ref!r} of PR #{event.pr_number} is not in {root}", hint="fetch it first (actions/checkout with fetch-depth: 0)")
+        raise EventError(f"base ref {event.base_ref!r} of {what} is not in {root}", hint="fetch it first (actions/checkout with fetch-depth: 0)")
     head = resolve(root, "HEAD")
     if event.head_sha and head and event.head_sha != head:
         # actions/checkout of a pull_request checks out the merge commit: head is its 2nd parent
         second_parent = resolve(root, "HEAD^2")
         if second_parent != event.head_sha:
             raise EventError(
-                f"the checkout (HEAD {head[:7]}) is not PR #{event.pr_number}'s head {event.head_sha[:7]} nor a merge of it",
-                hint="check out the PR's head (or its merge commit) before running, so the status lands on the commit that was evaluated",
+                f"the checkout (HEAD {head[:7]}) is not {what}'s head {event.head_sha[:7]} nor a merge of it",
+                hint="check out the PR's head (or its merge commit; for a merge queue, the group's head_sha) before running, so the status lands on the commit that was evaluated",
             )
     head_sha = event.head_sha or head
     return Event(**{**event.to_dict(), "base_sha": base_sha, "head_sha": head_sha})

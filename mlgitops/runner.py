@@ -116,7 +116,12 @@ def render(report: Report, cfg: LoadedConfig, plan: RunPlan) -> str:
 
 def publish(report: Report, body: str, event: Event, forge: Forge) -> CommentRef:
     """The comment, then the final status. The status is set even when the comment
-    fails, so `mlops/gate` never stays pending on a finished run."""
+    fails, so `mlops/gate` never stays pending on a finished run. A merge queue run
+    has no pull request to comment on: its status and check run are its result."""
+    if event.kind == "merge_group":
+        if event.head_sha:
+            forge.set_status(event.head_sha, "success" if report.passed else "failure", f"mlops: {report.summary}", summary=body)
+        return CommentRef(None, None, False)
     try:
         ref = forge.upsert_comment(event, marker(report.name), body)
     except Exception:
@@ -138,7 +143,7 @@ def deliver(report: Report, body: str, event: Event, forge: Forge) -> CommentRef
     from . import actions_runtime
     from .forges.github import ReadOnly
 
-    actions_runtime.append_summary(body)
+    actions_runtime.append_summary(f"{queue_line(event)}\n\n{body}" if event.kind == "merge_group" else body)
     ref = CommentRef(None, None, False)
     try:
         ref = publish(report, body, event, forge)
@@ -149,6 +154,13 @@ def deliver(report: Report, body: str, event: Event, forge: Forge) -> CommentRef
         drift_html = (report.drift or {}).get("html") or ""
         actions_runtime.set_outputs({"verdict": report.verdict, "summary": report.summary, "metrics": json.dumps(metrics, sort_keys=True), "comment-url": ref.url or "", "drift-report": drift_html})
     return ref
+
+
+def queue_line(event: Event) -> str:
+    """What a merge queue run did, in one line (the step summary, the terminal)."""
+    pr = f" (PR #{event.queue_pr})" if event.queue_pr is not None else ""
+    sha, base = (event.head_sha or "?")[:7], (event.base_sha or "?")[:7]
+    return f"merge queue: gated `{event.head_ref}`{pr} at {sha} against `{event.base_ref}` at {base}; the result is the `mlops/gate` status and check run on {sha}, no PR comment is written"
 
 
 def _pending(forge: Forge, event: Event) -> None:

@@ -71,9 +71,10 @@ def test_init_writes_a_valid_scaffold_and_keeps_existing_files(tmp_path: Path, c
     proc = subprocess.run([*CHECK, "--builtin-schema", "vendor.github-workflows", str(workflow)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
     doc = yaml.safe_load(workflow.read_text())
-    assert doc[True] == {"pull_request": {"types": ["opened", "synchronize", "reopened"]}, "push": {"branches": ["main"]}, "issue_comment": {"types": ["created"]}}  # YAML 1.1 reads `on` as true
+    assert doc[True] == {"pull_request": {"types": ["opened", "synchronize", "reopened"]}, "merge_group": {"types": ["checks_requested"]}, "push": {"branches": ["main"]}, "issue_comment": {"types": ["created"]}}  # YAML 1.1 reads `on` as true
     assert doc["permissions"] == {}
     gate = doc["jobs"]["gate"]
+    assert gate["if"] == "github.event_name == 'pull_request' || github.event_name == 'merge_group'"  # the merge queue's required check
     assert gate["permissions"] == {"contents": "read", "pull-requests": "write", "statuses": "write", "checks": "write"}
     assert gate["steps"][1] == {"uses": f"acme/mlgitops/actions/pull-request@{SHA}", "with": {"config": "mlops.yaml"}}  # a sha stays as given, no tag comment
     deploy = doc["jobs"]["deploy"]

@@ -23,11 +23,11 @@ def test_every_published_example_parses(path: Path) -> None:
     assert event.repo == "Codertocat/Hello-World" or event.repo is None or "/" in event.repo
     run, reason = event.should_run()
     if run:
-        assert name == "pull_request" and event.action in ("opened", "synchronize", "reopened")
+        assert (name, event.action) in {("pull_request", "opened"), ("pull_request", "synchronize"), ("pull_request", "reopened"), ("merge_group", "checks_requested")}
     else:
         assert reason and "\n" not in reason
     # The same payload without a name is recognised by its shape, for the handled kinds.
-    if name in ("pull_request", "issue_comment", "push", "workflow_dispatch"):
+    if name in ("pull_request", "issue_comment", "push", "workflow_dispatch", "merge_group"):
         assert event_from_payload(path).kind == name
 
 

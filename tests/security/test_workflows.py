@@ -120,7 +120,9 @@ def test_a_comment_or_a_push_never_shares_the_gate_runs_concurrency_group(genera
     # two job kinds can ever evaluate to the same group, whatever the event holds.
     prefixes = {name: group.split("${{", 1)[0] for name, group in groups.items()}
     assert prefixes == {"gate": "mlops-gate-", "deploy": "mlops-deploy-", "chatops": "mlops-chatops-"}
-    assert groups["gate"] == "mlops-gate-${{ github.event.pull_request.number }}"
+    # A PR's number, or a merge queue's ref (refs/heads/gh-readonly-queue/...): a queue
+    # run never shares (and so never cancels) a PR's own gate group.
+    assert groups["gate"] == "mlops-gate-${{ github.event.pull_request.number || github.event.merge_group.head_ref }}"
     # A `/mlops help` gets a group of its own (the comment's id): it never replaces a
     # waiting retrain, promote or rollback.
     assert groups["chatops"].endswith("&& 'command' || github.event.comment.id }}")
