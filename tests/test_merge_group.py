@@ -124,3 +124,23 @@ def test_a_checks_requested_without_its_head_is_exit_2(tmp_path: Path) -> None:
     with pytest.raises(EventError) as info:
         event_from_payload(path, "merge_group")
     assert info.value.message == f"{path}: merge_group payload lacks merge_group.head_sha or merge_group.base_ref"
+
+
+def test_the_group_is_gated_against_the_base_it_was_built_on(example_repo: GitRepo, tmp_path: Path) -> None:
+    """main moved on after the group was made: the group's base_sha, not main's tip."""
+    from mlgitops.events import localize
+
+    repo, pr_head = queue_repo(example_repo, ("max_depth: 2", "max_depth: 3"))
+    data = queue_payload(repo, 12, pr_head)
+    built_on = repo.git("rev-parse", "main")
+    head = repo.git("rev-parse", "HEAD")
+    repo.checkout("main").gen({"NOTES.md": "later\n"}).commit("main moves on")
+    repo.git("checkout", "--quiet", "--detach", head)
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(data))
+    event = localize(event_from_payload(path, "merge_group"), repo.path)
+    assert (event.base_sha, event.head_sha) == (built_on, head)
+    assert repo.git("rev-parse", "main") != built_on
+    # The pull-request flow keeps taking the base tip over a stale base.sha.
+    pr = localize(type(event)(**{**event.to_dict(), "kind": "pull_request"}), repo.path)
+    assert pr.base_sha == repo.git("rev-parse", "main")
