@@ -15,7 +15,7 @@ import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictInt, StrictStr, Tag, ValidationError, create_model, field_validator
 from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError
@@ -216,14 +216,42 @@ class Export(_Strict):
     parity: ParityTolerance = ParityTolerance()
 
 
+class DriftColumn(_Strict):
+    """Limits of one compared column. Evidently picks each column's test from the data
+    (below 1,000 rows K-S / chi-square p-values, where LOWER means drift; above, a
+    distance such as Wasserstein or Jensen-Shannon, where HIGHER means drift), so a
+    column may carry a limit for each kind: the one matching the test used applies."""
+
+    max_score: Optional[Number] = Field(None, ge=0, description="gate: the largest drift score allowed when Evidently measures this column with a distance (Wasserstein, Jensen-Shannon, ...; higher means more drift); the gate fails above it. A column tested with a p-value is held to min_p_value instead (without one, this limit fails, saying so)")
+    min_p_value: Optional[Number] = Field(None, ge=0, le=1, description="gate: the smallest p-value allowed when Evidently tests this column with a statistical test (K-S, chi-square, Z-test; lower means more drift); the gate fails below it. A column measured with a distance is held to max_score instead (without one, this limit fails, saying so)")
+
+
+# A list of names or a mapping of names to limits. Tagged by the value's own type, so
+# a bad value gets the message of its form only, not one per member of the union; the
+# tags are dropped from error locations (_format_error).
+_UNION_TAGS = ("<list>", "<mapping>")
+DriftColumns = Annotated[
+    Union[Annotated[list[StrictStr], Tag(_UNION_TAGS[0])], Annotated[dict[StrictStr, DriftColumn], Tag(_UNION_TAGS[1])]],
+    Discriminator(lambda v: _UNION_TAGS[0] if isinstance(v, list) else _UNION_TAGS[1]),
+]
+
+
 class Drift(_Strict):
     """Drift of the PR's training data against a reference, with Evidently."""
 
     reference: StrictStr = Field("deployed", description="deployed: the deployed model's training data (via its lineage), else the base ref's; base: the base ref's; or a CSV/Parquet path")
-    columns: Optional[list[StrictStr]] = Field(None, description="columns to compare (default: the features)")
+    columns: Optional[DriftColumns] = Field(None, description="columns to compare (default: the features): a list of names, or a mapping of names to per-column limits, e.g. {income: {max_score: 0.2}}")
     sample: StrictInt = Field(50_000, ge=0, description="rows sampled from each side (seeded) before comparing; 0: all rows")
     seed: StrictInt = Field(0, description="seed of the sample")
     max_drifted_share: Optional[Number] = Field(None, ge=0, le=1, description="gate: largest share of drifted columns (0-1)")
+    max_drifted_columns: Optional[StrictInt] = Field(None, ge=0, description="gate: largest number of drifted columns (0: none may drift)")
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _columns(cls, v: Any) -> Any:
+        if v is not None and not isinstance(v, (list, dict)):
+            raise PydanticCustomError("drift_columns", "expected a list of column names or a mapping of column names to limits ({max_score: ...})")
+        return v
 
 
 class Alerts(_Strict):
@@ -459,12 +487,13 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
             if spec.type in ("string", "boolean") and (spec.min is not None or spec.max is not None):
                 out.append((where, f"min/max apply to numbers, but the type is {spec.type}"))
     if cfg.drift is not None and cfg.drift.columns is not None:
-        if not cfg.drift.columns:
-            out.append((("drift", "columns"), "an empty list compares nothing; list columns or drop the key (default: the features)"))
+        columns = cfg.drift.columns
+        if not columns:
+            out.append((("drift", "columns"), f"an empty {'list' if isinstance(columns, list) else 'mapping'} compares nothing; list columns or drop the key (default: the features)"))
         elif cfg.data.features is not None:
-            for i, column in enumerate(cfg.drift.columns):
+            for i, column in enumerate(columns):
                 if column not in cfg.data.features and column != cfg.data.target:
-                    out.append((("drift", "columns", i), f"{column!r} is neither a feature (data.features) nor the target"))
+                    out.append((("drift", "columns", i if isinstance(columns, list) else column), f"{column!r} is neither a feature (data.features) nor the target"))
     envs = cfg.deploy.environments
     for key in ("baseline", "on_merge"):
         value = getattr(cfg.deploy, key)
@@ -546,7 +575,7 @@ def _expected_for(err: dict[str, Any]) -> str:
 
 
 def _format_error(err: dict[str, Any], positions: Positions, display: str) -> str:
-    loc = tuple(err["loc"])
+    loc = tuple(p for p in err["loc"] if p not in _UNION_TAGS)
     kind = err["type"]
     if kind == "extra_forbidden":
         line, col = positions.key(loc)
@@ -598,11 +627,29 @@ def _known_keys(parent: tuple[Any, ...]) -> list[str]:
             # dict[str, Model]: step into the value model on the next part
             dict_args = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
             if not dict_args:
-                return []
+                inner = _mapping_model(ann)  # drift.columns: a list or a mapping of names to limits
+                if inner is None:
+                    return []
+                model, skip_key = inner, True
+                continue
             candidates = dict_args
         model = candidates[0]
         skip_key = getattr(ann, "__origin__", None) is dict
     return list(getattr(model, "model_fields", {}))
+
+
+def _mapping_model(ann: Any) -> Any:
+    """The value model of a dict[str, Model] nested in an Optional/Union/Annotated."""
+    import typing
+
+    if typing.get_origin(ann) is dict:
+        value = typing.get_args(ann)[-1]
+        return value if isinstance(value, type) and issubclass(value, BaseModel) else None
+    for arg in typing.get_args(ann):
+        found = _mapping_model(arg)
+        if found is not None:
+            return found
+    return None
 
 
 _YAML11_FLOAT = re.compile(r"^[-+]?\d+(\.\d*)?[eE][-+]?\d+$")

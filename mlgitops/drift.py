@@ -214,6 +214,77 @@ def compute_drift(reference: Any, current: Any, columns: list[str], sample: int,
     return result, snapshot
 
 
+def _is_p_value(method: str) -> bool:
+    return "p_value" in method  # Evidently's statistical tests; the rest are distances
+
+
+def _column_gates(result: DriftResult | None, limits: dict[str, Any]) -> list[GateResult]:
+    """One gate per column limit (drift.columns NAME: {max_score, min_p_value}).
+
+    Evidently picks the test per column from the data: a p-value (K-S, chi-square,
+    Z-test; lower means drift) or a distance (Wasserstein, Jensen-Shannon...; higher
+    means drift). ``max_score`` holds distances, ``min_p_value`` p-values. A column
+    measured the other way than its only limit fails that limit, saying which key
+    would apply: comparing numbers of opposite meanings, or quietly skipping a limit
+    the user set, would both be a gate that cannot be trusted."""
+    out: list[GateResult] = []
+    by_name = {c.column: c for c in result.columns} if result is not None else {}
+    for name, limit in limits.items():
+        wanted = [(rule, key, value) for rule, key, value in (("max", "max_score", limit.max_score), ("min", "min_p_value", limit.min_p_value)) if value is not None]
+        if not wanted:
+            continue
+        col = by_name.get(name)
+        if result is None or col is None:
+            why = "no reference to compare with" if result is None else "not compared"
+            out += [GateResult(DRIFT_GATE, rule, value, None, True, True, f"drift: column {name!r}: {why}: {key} skipped") for rule, key, value in wanted]
+            continue
+        if col.method.startswith(("missing from", "empty", "type changed")):
+            out += [GateResult(DRIFT_GATE, rule, value, None, False, False, f"drift: column {name!r} is {col.method}: it has no score to hold to its {key} {value:g}") for rule, key, value in wanted]
+            continue
+        p_value = _is_p_value(col.method)
+        applies = [w for w in wanted if (w[1] == "min_p_value") == p_value]
+        if not applies:
+            rule, key, value = wanted[0]
+            other = "min_p_value" if p_value else "max_score"
+            kind = "a p-value, lower means drift" if p_value else "a distance, higher means drift"
+            out.append(GateResult(DRIFT_GATE, rule, value, col.score, False, False, f"drift: column {name!r} was measured with {col.method} ({kind}), so its {key} cannot be checked: set {other} for it (a column may have both)"))
+            continue
+        rule, key, value = applies[0]
+        if rule == "max":
+            ok = col.score <= value + 1e-12
+            text = f"{col.score:.4g} <= {key} {value:g}" if ok else f"{col.score:.4g} > {key} {value:g} (over by {col.score - value:.4g})"
+        else:
+            ok = col.score >= value - 1e-12
+            text = f"{col.score:.4g} >= {key} {value:g}" if ok else f"{col.score:.4g} < {key} {value:g} (under by {value - col.score:.4g})"
+        out.append(GateResult(DRIFT_GATE, rule, value, col.score, ok, False, f"drift: column {name!r}: {col.method} {text}"))
+    return out
+
+
+def drift_gates(result: DriftResult | None, spec: Any) -> list[GateResult]:
+    """Every drift gate of ``spec`` (config.Drift), in this order: the share of drifted
+    columns, their number (max_drifted_columns), then each column's own limit. Each
+    says which limit held or broke and by how much. Metric "drift" throughout (alerts
+    and the summary count them as drift); per-column and count limits use the rules
+    "max" (a score or count at most) and "min" (a p-value at least)."""
+    gates: list[GateResult] = []
+    share = drift_gate(result, spec.max_drifted_share)
+    if share is not None:
+        gates.append(share)
+    most = spec.max_drifted_columns
+    if most is not None:
+        if result is None:
+            gates.append(GateResult(DRIFT_GATE, "max", most, None, True, True, "drift: no reference to compare with: max_drifted_columns skipped"))
+        else:
+            names = [c.column for c in result.columns if c.drifted]
+            ok = len(names) <= most
+            over = "" if ok else f", {len(names) - most} too many"
+            listed = ": " + ", ".join(names) if names else ""
+            gates.append(GateResult(DRIFT_GATE, "max", most, len(names), ok, False, f"drift: {len(names)} drifted column(s) {'<=' if ok else '>'} max_drifted_columns {most}{over}{listed}"))
+    if isinstance(spec.columns, dict):
+        gates += _column_gates(result, spec.columns)
+    return gates
+
+
 def drift_gate(result: DriftResult | None, max_share: float | None) -> GateResult | None:
     if max_share is None:
         return None

@@ -185,3 +185,27 @@ def test_yaml_merge_keys_and_exponent_hint(tmp_path: Path) -> None:
 def test_unbalanced_quote_in_command(tmp_path: Path) -> None:
     text = BASE.replace("  estimator: sklearn.linear_model.LogisticRegression\n", "  command: python train.py '{train} {model}\n")
     assert problems(tmp_path, text) == ["mlops.yaml:6:12: training.command: cannot split the command into words: No closing quotation"]
+
+
+def test_drift_columns_as_a_mapping_of_limits(tmp_path: Path) -> None:
+    features = BASE.replace("  target: target\n", "  target: target\n  features: [a, b]\n")
+    path = tmp_path / "mlops.yaml"
+    path.write_text(features + "drift:\n  columns:\n    a: {max_score: 0.2}\n    b: {min_p_value: 0.01, max_score: 0.1}\n  max_drifted_columns: 1\n")
+    drift = load_config(path).config.drift
+    assert list(drift.columns) == ["a", "b"] and drift.columns["b"].min_p_value == 0.01 and drift.max_drifted_columns == 1
+    path.write_text(features + "drift:\n  columns: [a, b]\n")
+    assert load_config(path).config.drift.columns == ["a", "b"]  # the list form still works
+    assert problems(tmp_path, features + "drift:\n  columns:\n    a: {max_scor: 0.2}\n    c: {}\n") == [
+        "mlops.yaml:10:9: drift.columns.a.max_scor: unknown key 'max_scor'; did you mean 'max_score'?",
+    ]
+    assert problems(tmp_path, features + "drift:\n  columns:\n    a: {max_score: -1}\n    c: {}\n  max_drifted_columns: 0.5\n") == [
+        "mlops.yaml:10:20: drift.columns.a.max_score: expected a number >= 0, got -1",
+        "mlops.yaml:12:24: drift.max_drifted_columns: expected a whole number, got 0.5",
+    ]
+    assert problems(tmp_path, features + "drift:\n  columns:\n    a: {min_p_value: 2}\n") == ["mlops.yaml:10:22: drift.columns.a.min_p_value: expected a number <= 1, got 2"]
+    assert problems(tmp_path, features + "drift:\n  columns:\n    a: {}\n    c: {max_score: 1}\n") == ["mlops.yaml:11:8: drift.columns.c: 'c' is neither a feature (data.features) nor the target"]
+    assert problems(tmp_path, features + "drift:\n  columns: {}\n") == ["mlops.yaml:9:12: drift.columns: an empty mapping compares nothing; list columns or drop the key (default: the features)"]
+    assert problems(tmp_path, features + "drift:\n  columns: age\n") == [
+        "mlops.yaml:9:12: drift.columns: expected a list of column names or a mapping of column names to limits ({max_score: ...}), got 'age'"
+    ]
+    assert problems(tmp_path, features + "drift:\n  columns:\n    a: 0.2\n") == ["mlops.yaml:10:8: drift.columns.a: expected a mapping of keys, got 0.2"]
