@@ -44,7 +44,7 @@ from .errors import InputError
 from .webhook_procs import Children, Interrupted, end_recorded_group
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
-HANDLED = ("pull_request", "push", "issue_comment")
+HANDLED = ("pull_request", "push", "issue_comment", "merge_group")
 SIGNATURE = "x-hub-signature-256"
 UNFINISHED = ("queued", "running", "interrupted")
 
@@ -412,6 +412,12 @@ def prepare(root: Path, event: str, payload: dict[str, Any], tag: str) -> tuple[
         if not sha or not _has_commit(root, sha):
             return None, [], f"commit {str(sha)[:7]} of PR #{number} is not in the clone at {root}" + ("" if origin else " (it has no origin to fetch from)")
         return sha, (["--base", f"origin/{base}"] if origin and base and _has_commit(root, f"origin/{base}") else []), ""
+    if event == "merge_group":  # the queue's commit lives on a gh-readonly-queue/... branch, fetched above
+        group = payload.get("merge_group") or {}
+        sha = group.get("head_sha")
+        if not sha or not _has_commit(root, sha):
+            return None, [], f"commit {str(sha)[:7]} of merge queue group {group.get('head_ref')} is not in the clone at {root}" + ("" if origin else " (it has no origin to fetch from)")
+        return sha, [], ""
     if event == "push":
         sha = payload.get("after")
         if sha and not _has_commit(root, sha):
