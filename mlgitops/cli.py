@@ -698,7 +698,7 @@ def webhook() -> None:
 @click.option("--deployment", default=None, envvar="MLOPS_DEPLOYMENT", help="Hand each delivery to Prefect workers through this deployment (e.g. mlops-event/mlops-event; needs PREFECT_API_URL) instead of running it here.")
 @guarded
 def webhook_serve(host: str, port: int, secret_env: str, max_body: int, header_timeout: float, body_timeout: float, max_unfinished_per_client: int, max_unfinished: int, workers: int, queue_size: int, stop_grace: float, repo: str | None, forge: str, record_only: bool, deployment: str | None) -> int:
-    """Verify, deduplicate and run GitHub deliveries (pull_request, push, issue_comment).
+    """Verify, deduplicate and run GitHub deliveries (pull_request, push, issue_comment, merge_group).
 
     Point the repository's webhook (content type application/json, with a secret) at
     http://HOST:PORT/webhook. Each new delivery is answered at once (202) and run with
