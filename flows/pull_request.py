@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from mlgitops import pipeline
 from mlgitops.contract import Check, contract_gates
 from mlgitops.data import Dataset
-from mlgitops.drift import ColumnDrift, DriftResult, drift_gate
+from mlgitops.drift import ColumnDrift, DriftResult, drift_gates
 from mlgitops.export_step import ExportOutcome, export_gate, export_model
 from mlgitops.gates import check_gates
 from mlgitops.plan import RunPlan
@@ -119,9 +119,7 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
     if checks is not None:
         gates[:0] = contract_gates(checks, cfg.config.data.contract.on_violation == "fail")
     if drift is not None:
-        d_gate = drift_gate(None if "unavailable" in drift else DriftResult(**{**drift, "columns": [ColumnDrift(**c) for c in drift["columns"]]}), cfg.config.drift.max_drifted_share)
-        if d_gate is not None:
-            gates.append(d_gate)
+        gates += drift_gates(None if "unavailable" in drift else DriftResult(**{**drift, "columns": [ColumnDrift(**c) for c in drift["columns"]]}), cfg.config.drift)
     onnx_gate = export_gate(exported)
     if onnx_gate is not None:
         gates.append(onnx_gate)

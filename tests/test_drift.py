@@ -183,3 +183,21 @@ def test_the_comment_says_which_drift_limit_failed_and_by_how_much(tmp_path) -> 
     assert "2 of 7 gate checks failed: drift: 1 drifted column(s) > max_drifted_columns 0, 1 too many: age (+1 more)" in body
     assert "**Failing gates**\n- ❌ `drift.max`: drift: 1 drifted column(s) > max_drifted_columns 0, 1 too many: age\n- ❌ `drift.max`: drift: column 'age': Wasserstein distance (normed) 1.242 > max_score 0.2 (over by 1.042)\n" in body
     assert "| `age` | Wasserstein distance (normed) | 1.242 | 0.1 | ⚠️ yes |" in body
+
+
+def test_run_fails_on_a_column_limit_and_says_so(cli, repo: GitRepo) -> None:
+    make(repo).branch("shifted")
+    frame = mixed_frame(1000, seed=3)
+    frame["age"] = frame["age"] + 15
+    frame.to_csv(repo.path / "data" / "churn.csv", index=False)
+    repo.gen({"mlops.yaml": CONFIG.replace("  max_drifted_share: 0.2\n", "  columns:\n    age: {min_p_value: 0.01}\n    income: {min_p_value: 0.01}\n  max_drifted_columns: 0\n")})
+    repo.commit("older customers")
+    shifted = cli("run", "--base", "main", "--json", cwd=repo.path)
+    assert shifted.exit_code == 1, shifted.output
+    report = json.loads(shifted.stdout)
+    failed = [g["message"] for g in report["gates"] if not g["passed"]]
+    assert failed[0] == "drift: 1 drifted column(s) > max_drifted_columns 0, 1 too many: age"
+    assert failed[1].startswith("drift: column 'age': K-S p_value ") and failed[1].endswith(" < min_p_value 0.01 (under by 0.01)")
+    assert len(failed) == 2
+    body = (repo.path / ".mlops" / "forge" / "branch-shifted" / "comment.md").read_text()
+    assert "- ❌ `drift.max`: drift: 1 drifted column(s) > max_drifted_columns 0, 1 too many: age\n- ❌ `drift.min`: drift: column 'age': K-S p_value" in body
