@@ -735,8 +735,10 @@ def webhook_serve(host: str, port: int, secret_env: str, max_body: int, header_t
     if deployment and not record_only:
         if not os.environ.get("PREFECT_API_URL"):
             raise InputError("--deployment needs a Prefect server: PREFECT_API_URL is not set", hint="export PREFECT_API_URL=http://HOST:4200/api (see prefect.yaml), or serve without --deployment")
+        from .prefect_deploy import check_deployment
         from .webhook import deployment_runner
 
+        check_deployment(deployment)  # a typo stops the service now, not every delivery later
         run = deployment_runner(deployment, root, forge)
     worktrees = worktree_base(root)
     if prune_worktrees(root, worktrees):

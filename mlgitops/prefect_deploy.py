@@ -47,6 +47,24 @@ def run_deployment_and_wait(name: str, parameters: dict[str, Any], wait_seconds:
     return code, f"{where}: {state.name} ({state.message or 'no message'})"
 
 
+def check_deployment(name: str) -> None:
+    """Refuse, with `mlops run`'s message, a deployment the Prefect API does not have
+    (`webhook serve --deployment` checks at start instead of failing each delivery)."""
+    _deployment_or_error(name)
+    from .prefect_server import import_prefect
+
+    import_prefect()
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    api = os.environ.get("PREFECT_API_URL", "")
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            raise InputError(f"no Prefect deployment {name!r} on {api}", hint="deploy the flows first: `prefect --no-prompt deploy --all` next to prefect.yaml") from None
+
+
 def submit_deployment(name: str, parameters: dict[str, Any]) -> str:
     """Create a flow run of the deployment and return its id at once (no waiting)."""
     _deployment_or_error(name)

@@ -133,3 +133,12 @@ def test_the_webhook_service_hands_deliveries_to_the_deployment(worker: dict[str
     finally:
         service.terminate()
         service.wait(timeout=20)
+
+
+def test_webhook_serve_refuses_a_deployment_prefect_does_not_have_at_start(cli_noprefect: Any, prefect_api: str, example_repo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same message `mlops run --deployment` gives, before any delivery is accepted."""
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    monkeypatch.setenv("MLOPS_WEBHOOK_SECRET", "s3cret")
+    typo = cli_noprefect("webhook", "serve", "--port", "0", "--repo", str(example_repo.path), "--forge", "local", "--deployment", "mlops-event/nope", cwd=example_repo.path)
+    assert typo.exit_code == 2
+    assert typo.stderr == f"error: no Prefect deployment 'mlops-event/nope' on {prefect_api}\n  hint: deploy the flows first: `prefect --no-prompt deploy --all` next to prefect.yaml\n"
