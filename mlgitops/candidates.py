@@ -63,7 +63,7 @@ def publish(registry: Registry, name: str, key: str, store: Any, report: Any, ev
         return ""
     files["report"] = (json.dumps(report.to_dict(), sort_keys=True, default=str).encode(), "json")
     info = {
-        "pr": event.pr_number if event.pr_number is not None else getattr(event, "queue_pr", None),  # a merge-queue run names its PR in the queue branch
+        "pr": event.pr_number if event.pr_number is not None else event.queue_pr,  # a merge-queue run names its PR in the queue branch
         "repo": event.repo,
         "head_sha": event.head_sha,
         "head_ref": event.head_ref,
