@@ -1,4 +1,4 @@
-"""What computing a pull request in a secret-less child costs (mlgitops.compute_child).
+"""What computing a pull request in a secret-less child costs (mlgitops.run.compute_child).
 
     python bench/bench_compute_child.py [--runs 3]
 
@@ -57,10 +57,10 @@ def new_process(repo: GitRepo, api: str, token: bool, runs: int) -> list[float]:
 
 
 def warm_process(repo: GitRepo, isolate: bool, runs: int) -> list[float]:
-    from mlgitops.config import load_config
-    from mlgitops.events import local_event
+    from mlgitops.config.loader import load_config
+    from mlgitops.events.payloads import local_event
     from mlgitops.forges.local import LocalForge
-    from mlgitops.runner import run_pull_request
+    from mlgitops.run.runner import run_pull_request
 
     if isolate:
         os.environ["MLOPS_ISOLATE"] = "1"
@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.pop("GITHUB_TOKEN", None)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from mlgitops import prefect_server
+    from mlgitops.service import prefect_server
 
     os.environ.pop("PREFECT_API_URL", None)
     server = prefect_server.EmbeddedServer()

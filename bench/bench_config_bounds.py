@@ -5,7 +5,7 @@ Usage (from the repo root, in the project venv):
 
     python bench/bench_config_bounds.py
 
-Each case is `mlgitops.config.load_config` on a file in a temp folder, timed in this
+Each case is `mlgitops.config.loader.load_config` on a file in a temp folder, timed in this
 process (best of 5 after one warm-up, so imports are not counted), with the peak RSS
 of the process at the end. Cases: the 342-byte "billion laughs" (9^9 values once
 expanded), 5,000 levels of flow nesting, 70 levels of block mappings, a 50 MB file,
@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlgitops.config import load_config
+from mlgitops.config.loader import load_config
 from mlgitops.errors import ConfigError
-from mlgitops.yamlpos import MAX_BYTES
+from mlgitops.config.positions import MAX_BYTES
 
 GOOD = "name: churn\ndata: {path: 'sklearn:iris', target: target}\ntraining: {estimator: sklearn.linear_model.LogisticRegression}\n"
 LAUGHS = 'lol0: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(

@@ -11,8 +11,8 @@ A setup process writes the reference table (1,000,000 rows x 20 float columns) t
 file, as the deployed model's training data is a file in git. Each measurement then
 runs in a fresh process: it builds the current table in memory (the PR's training data,
 which the flow holds anyway: 160 MB; 3 of its columns shifted), then times the drift
-step: `mlgitops.drift.sample_file` streams a seeded sample of the reference file
-(never the whole file in memory) and `mlgitops.drift.compute_drift` runs Evidently's
+step: `mlgitops.data.drift.sample_file` streams a seeded sample of the reference file
+(never the whole file in memory) and `mlgitops.data.drift.compute_drift` runs Evidently's
 DataDriftPreset on the sampled rows. It reports the process's peak RSS, which
 includes the libraries (pandas, scikit-learn, Evidently) and the current table.
 With ``--current file`` the current table is a file sampled the same way: the drift
@@ -55,7 +55,7 @@ if not current_file:
     current = pd.DataFrame(rng.normal(size=(rows, cols)), columns=names)
     current[["x0", "x1", "x2"]] += 0.5
 import evidently  # imported before timing: the flow imports it once per run
-from mlgitops.drift import compute_drift, sample_file
+from mlgitops.data.drift import compute_drift, sample_file
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
 reference = sample_file(Path({path!r}), None, sample, 0)

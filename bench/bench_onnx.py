@@ -2,7 +2,7 @@
 
 Usage (from the repo root, in the project venv; about 2 minutes):
 
-    python bench/bench_onnx.py              # every estimator in mlgitops.export.SUPPORTED
+    python bench/bench_onnx.py              # every estimator in mlgitops.deploy.onnx.SUPPORTED
     python bench/bench_onnx.py --quick      # fewer repetitions
 
 For each estimator the auto pipeline (impute + scale numeric, impute + one-hot text
@@ -63,9 +63,9 @@ def main() -> None:
 
     import pandas as pd
 
-    from mlgitops import export
-    from mlgitops.config import parse_config
-    from mlgitops.training import build_pipeline
+    from mlgitops.deploy import onnx as export
+    from mlgitops.config.loader import parse_config
+    from mlgitops.train.training import build_pipeline
 
     singles = 100 if args.quick else 300
     print("| estimator | sklearn 1 row (ms) | ONNX 1 row (ms) | speed-up | compute only: sklearn / ONNX (ms) | speed-up | sklearn batch (rows/s) | ONNX batch (rows/s) |")

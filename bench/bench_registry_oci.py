@@ -60,8 +60,8 @@ def main() -> None:
     import oras.provider
     import oras.version
 
-    from mlgitops.registry import Registry
-    from mlgitops.registry.oci import OciBackend
+    from mlgitops.deploy.registry import Registry
+    from mlgitops.deploy.registry.oci import OciBackend
     from tests.fixtures_oci import CREDENTIAL_VARS, _serve
 
     for name in CREDENTIAL_VARS:

@@ -54,8 +54,8 @@ def main() -> None:
     import s3fs
     from moto.server import ThreadedMotoServer
 
-    from mlgitops.registry import Registry
-    from mlgitops.registry.fsspec_backend import FsspecBackend
+    from mlgitops.deploy.registry import Registry
+    from mlgitops.deploy.registry.fsspec_backend import FsspecBackend
     from tests.fixtures_s3 import make_bucket, s3_env
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -5,7 +5,7 @@ Usage (from the repo root, in the project venv):
     python bench/bench_sweep.py                 # 8 candidates, 20,000 x 20 rows
     python bench/bench_sweep.py --rows 50000
 
-Times `mlgitops.sweep.run_sweep` (the whole sweep: validation split, N candidate fits
+Times `mlgitops.train.sweep.run_sweep` (the whole sweep: validation split, N candidate fits
 scored on it, the winner refitted on all training rows) against one Prefect test
 server started once, for runner threads and dask with workers 1 and 2. The Dask
 numbers include starting and stopping its LocalCluster (worker processes), which a
@@ -51,9 +51,9 @@ def main() -> None:
     import pandas as pd
     from prefect.testing.utilities import prefect_test_harness
 
-    from mlgitops.config import load_config
-    from mlgitops.data import load_dataset
-    from mlgitops.sweep import run_sweep
+    from mlgitops.config.loader import load_config
+    from mlgitops.data.load import load_dataset
+    from mlgitops.train.sweep import run_sweep
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(args.rows, 20))

@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from mlgitops.webhook import signature
+    from mlgitops.service.webhook import signature
 
     body = PAYLOAD.read_bytes() if PAYLOAD.is_file() else json.dumps({"action": "opened", "pad": "x" * 30_000}).encode()
     rng = random.Random(0)

@@ -56,7 +56,7 @@ def handle_event(event_name: str, payload: dict[str, Any], repo: str, config: st
     ``repo`` (a temporary worktree; the clone's checkout is never moved). A fork's pull
     request is not run; a comment is decided (permission, fork) before any PR code is
     checked out, as in the webhook service."""
-    from mlgitops.webhook import checkout, prepare, refusal
+    from mlgitops.service.webhook import checkout, prepare, refusal
 
     root = Path(repo)
     why = refusal(root, event_name, payload, forge)
@@ -71,7 +71,7 @@ def handle_event(event_name: str, payload: dict[str, Any], repo: str, config: st
             issue = payload.get("issue") or {}
             if code != 0 or not said.startswith("accepted retrain") or not issue.get("number"):
                 return _finish(*invoke([*args, "--repo", repo, *(["--config", config] if config else [])]))
-            from mlgitops.webhook import git_at, has_origin
+            from mlgitops.service.webhook import git_at, has_origin
 
             ref = f"refs/mlops/flow-{issue['number']}"
             if has_origin(root):

@@ -1,6 +1,6 @@
 """The pull-request flow: data -> candidate -> baseline -> same-holdout scores -> gates -> report.
 
-Each step is one Prefect task wrapping a plain function from ``mlgitops.pipeline``;
+Each step is one Prefect task wrapping a plain function from ``mlgitops.run.steps``;
 the functions are unit-tested directly, the flow is tested under Prefect's harness.
 """
 
@@ -12,15 +12,15 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from mlgitops import pipeline
-from mlgitops.contract import Check, contract_gates
-from mlgitops.data import Dataset
-from mlgitops.drift import ColumnDrift, DriftResult, drift_gates
-from mlgitops.export_step import ExportOutcome, export_gate, export_model
-from mlgitops.gates import check_gates
-from mlgitops.plan import RunPlan
-from mlgitops.report import ModelInfo, Report, config_changes, metric_rows, summarize
-from mlgitops.store import Store
+from mlgitops.run import steps as pipeline
+from mlgitops.data.contract import Check, contract_gates
+from mlgitops.data.load import Dataset
+from mlgitops.data.drift import ColumnDrift, DriftResult, drift_gates
+from mlgitops.deploy.export_step import ExportOutcome, export_gate, export_model
+from mlgitops.train.gates import check_gates
+from mlgitops.plan.decide import RunPlan
+from mlgitops.report.model import ModelInfo, Report, config_changes, metric_rows, summarize
+from mlgitops.plan.store import Store
 
 # Our own content-addressed cache decides reuse; Prefect's input hashing of
 # DataFrames and models would only cost time.

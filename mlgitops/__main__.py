@@ -1,3 +1,3 @@
-from .cli import main
+from mlgitops.cli import main
 
 main()

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import click
 
-from .errors import EXIT_INTERNAL, EXIT_OK, ConfigError, InputError, MlopsError
+from mlgitops.errors import EXIT_INTERNAL, EXIT_OK, ConfigError, InputError, MlopsError
 
 MAX_SHOWN_PROBLEMS = 50  # a config with thousands of mistakes gets the first ones
 PROBLEM_CHARS = 2_000  # one problem line (it may quote a key the user wrote)
@@ -24,14 +24,14 @@ def guarded(fn: Callable[..., int]) -> Callable[..., None]:
     """Map our errors to their exit codes; anything else is exit 3 with a log."""
 
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        from . import alerts
+        from mlgitops.forges import alerts
 
         alerts.reset()
         try:
             code = fn(*args, **kwargs)
         except MlopsError as exc:
-            from . import alerts
-            from .actions_runtime import annotate_errors
+            from mlgitops.forges import alerts
+            from mlgitops.forges.actions_runtime import annotate_errors
 
             text = format_error(exc)
             annotate_errors(text)  # ::error file=mlops.yaml,line=N:: on an Actions runner
@@ -54,7 +54,7 @@ def guarded(fn: Callable[..., int]) -> Callable[..., None]:
 
 def _crashed(command: str, exc: Exception) -> None:
     """Exit 3's message, log and alert; nothing here may raise (see crashlog)."""
-    from .crashlog import safe_text, write_crash_log
+    from mlgitops.crashlog import safe_text, write_crash_log
 
     log, why = write_crash_log(exc)
     where = f"a log with versions and the traceback is at {log}\n  please attach it when reporting the problem" if log else f"no log could be written ({why})"
@@ -63,7 +63,7 @@ def _crashed(command: str, exc: Exception) -> None:
     except Exception:  # noqa: BLE001 - e.g. a closed stderr; the exit code still tells
         pass
     try:
-        from . import alerts
+        from mlgitops.forges import alerts
 
         alerts.send("run_failure", f"`mlops {command}` crashed (exit 3): {type(exc).__name__}", [safe_text(exc, 300)])
         _alert_notes()
@@ -72,7 +72,7 @@ def _crashed(command: str, exc: Exception) -> None:
 
 
 def _alert_notes() -> None:
-    from . import alerts
+    from mlgitops.forges import alerts
 
     for note in alerts.NOTES:
         click.echo(f"note: {note}", err=True)
@@ -91,7 +91,7 @@ def format_error(exc: MlopsError) -> str:
 
 def _find_config(repo: str | None, config: str | None) -> tuple[Path, Path, str]:
     """(repo root, config path, config path relative to the root)."""
-    from .gitrepo import repo_root
+    from mlgitops.gitrepo import repo_root
 
     start = Path(repo or ".").resolve()
     if config:
@@ -137,13 +137,13 @@ def run(base: str | None, event_path: str | None, event_name: str | None, config
     branch, a ChatOps command for an issue_comment payload."""
     from rich.console import Console
 
-    from .config import load_config
-    from .events import event_from_payload, local_event, localize
-    from .forges.local import LocalForge
-    from .render import print_terminal, render_json
-    from .runner import run_pull_request
+    from mlgitops.config.loader import load_config
+    from mlgitops.events.payloads import event_from_payload, local_event, localize
+    from mlgitops.forges.local import LocalForge
+    from mlgitops.report.render import print_terminal, render_json
+    from mlgitops.run.runner import run_pull_request
 
-    from . import actions_runtime
+    from mlgitops.forges import actions_runtime
 
     if as_json:
         actions_runtime.STREAM = sys.stderr  # keep stdout pure JSON
@@ -184,7 +184,7 @@ def run(base: str | None, event_path: str | None, event_name: str | None, config
     else:
         print_terminal(outcome.report, Console(highlight=False), where)
     if queue:
-        from .runner import queue_line
+        from mlgitops.run.runner import queue_line
 
         click.echo(queue_line(event), err=as_json)
     for note in [outcome.comment.note, *getattr(target, "warnings", [])]:
@@ -195,9 +195,9 @@ def run(base: str | None, event_path: str | None, event_name: str | None, config
 
 def _make_forge(kind: str, token: str | None, event: Any, root: Path) -> Any:
     """Local files, or GitHub through PyGithub (GITHUB_API_URL, so Enterprise works)."""
-    from . import actions_runtime
-    from .errors import InputError
-    from .forges.local import LocalForge
+    from mlgitops.forges import actions_runtime
+    from mlgitops.errors import InputError
+    from mlgitops.forges.local import LocalForge
 
     token = token or os.environ.get("GITHUB_TOKEN") or None
     wants_github = kind == "github" or (kind == "auto" and actions_runtime.on_actions() and token and event.kind in ("pull_request", "merge_group"))
@@ -209,7 +209,7 @@ def _make_forge(kind: str, token: str | None, event: Any, root: Path) -> Any:
     repo_name = event.repo or os.environ.get("GITHUB_REPOSITORY")
     if not repo_name or (event.pr_number is None and event.kind != "merge_group"):
         raise InputError("--forge github needs a pull_request event naming the repository and PR (or a merge_group event)", hint="run it for a pull_request or merge_group payload (--event-path, or GITHUB_EVENT_PATH on Actions)")
-    from .forges.github import GitHubForge
+    from mlgitops.forges.github import GitHubForge
 
     interval = float(os.environ.get("MLOPS_GITHUB_WRITE_INTERVAL", "1.0"))
     return GitHubForge(repo_name, token, os.environ.get("GITHUB_API_URL"), seconds_between_writes=interval, seconds_between_requests=min(interval, 0.25))
@@ -221,10 +221,10 @@ def _make_forge(kind: str, token: str | None, event: Any, root: Path) -> Any:
 @guarded
 def validate(config: str | None, repo: str | None) -> int:
     """Check mlops.yaml and that its data loads with the target present (no training, no Prefect)."""
-    from .config import load_config
-    from .datacheck import check_data, check_estimator
+    from mlgitops.config.loader import load_config
+    from mlgitops.data.check import check_data, check_estimator
 
-    from .errors import GitError
+    from mlgitops.errors import GitError
 
     try:
         _root, cpath, rel = _find_config(repo, config)
@@ -258,16 +258,16 @@ def validate(config: str | None, repo: str | None) -> int:
 
 def _forge_maker(cfg: Any, root: Path, forge: str, token: str | None) -> Callable[[str | None, str | None], Any]:
     """Builds the forge of a repository: (OWNER/NAME or folder, or None for this one; branch)."""
-    from . import actions_runtime
-    from .forges.local import LocalRepoForge
-    from .gitrepo import repo_root
+    from mlgitops.forges import actions_runtime
+    from mlgitops.forges.local import LocalRepoForge
+    from mlgitops.gitrepo import repo_root
 
     token = token or os.environ.get("GITHUB_TOKEN") or None
     use_github = forge == "github" or (forge == "auto" and actions_runtime.on_actions() and bool(token))
 
     def make(repo: str | None, branch: str | None) -> Any:
         if use_github:
-            from .forges.github import GitHubForge
+            from mlgitops.forges.github import GitHubForge
 
             if not token:
                 raise InputError("--forge github needs a token", hint="set GITHUB_TOKEN or pass --token")
@@ -289,13 +289,13 @@ def _forge_maker(cfg: Any, root: Path, forge: str, token: str | None) -> Callabl
 
 def _deploy_targets(cfg: Any, root: Path, forge: str, token: str | None) -> dict[str, Any]:
     """Each environment's manifest forge: local git branches, or GitHub pull requests."""
-    from .deploy import targets
+    from mlgitops.deploy.promote import targets
 
     return targets(cfg, root, _forge_maker(cfg, root, forge, token))
 
 
 def _print_outcome(outcome: Any) -> None:
-    from . import actions_runtime
+    from mlgitops.forges import actions_runtime
 
     click.echo(outcome.message)
     for line in getattr(outcome, "details", []):
@@ -317,8 +317,8 @@ repo_option = click.option("--repo", default=None, help="Repository folder (defa
 
 
 def run_deploy_command(root: Path, cpath: Path, rel: str, event: Any, forge: str, token: str | None, as_json: bool) -> int:
-    from .config import load_config
-    from .deploy import merged_pr, run_deploy
+    from mlgitops.config.loader import load_config
+    from mlgitops.deploy.promote import merged_pr, run_deploy
 
     cfg = load_config(cpath, display=rel)
     all_targets = _deploy_targets(cfg, root, forge, token)
@@ -338,7 +338,7 @@ def run_deploy_command(root: Path, cpath: Path, rel: str, event: Any, forge: str
 
 def run_through_deployment(deployment: str, root: Path, event_path: str | None, event_name: str | None, config: str | None, forge: str, wait_seconds: int) -> int:
     """Hand the event to Prefect workers (a deployment run) and wait for its end."""
-    from .events import event_from_payload
+    from mlgitops.events.payloads import event_from_payload
 
     if not os.environ.get("PREFECT_API_URL"):
         raise InputError("--deployment needs a Prefect server: PREFECT_API_URL is not set", hint="export PREFECT_API_URL=http://HOST:4200/api (see prefect.yaml), or run without --deployment")
@@ -346,9 +346,9 @@ def run_through_deployment(deployment: str, root: Path, event_path: str | None, 
         raise InputError("--deployment runs an event payload: pass --event-path (on Actions: GITHUB_EVENT_PATH)", hint="a local branch run (--base) runs here, without --deployment")
     event = event_from_payload(Path(event_path), event_name)  # a bad payload is exit 2 here, not on a worker
     payload = json.loads(Path(event_path).read_text(encoding="utf-8"))
-    from .prefect_deploy import run_deployment_and_wait
+    from mlgitops.service.prefect_deploy import run_deployment_and_wait
 
-    from . import actions_runtime
+    from mlgitops.forges import actions_runtime
 
     if forge == "auto":  # decided here, where the caller's context is, not on the worker
         forge = "github" if actions_runtime.on_actions() and os.environ.get("GITHUB_TOKEN") else "local"
@@ -359,16 +359,16 @@ def run_through_deployment(deployment: str, root: Path, event_path: str | None, 
 
 
 def run_chatops_command(root: Path, cpath: Path, rel: str, event: Any, forge: str, token: str | None, check_only: bool = False) -> int:
-    """An issue_comment event: a ChatOps command (see mlgitops.chatops)."""
-    from . import actions_runtime
-    from .chatops import CommentEvent, decide, environment_pair, handle, rollback_args
-    from .config import load_config
-    from .forges.local import LocalForge
+    """An issue_comment event: a ChatOps command (see mlgitops.events.chatops)."""
+    from mlgitops.forges import actions_runtime
+    from mlgitops.events.chatops import CommentEvent, decide, environment_pair, handle, rollback_args
+    from mlgitops.config.loader import load_config
+    from mlgitops.forges.local import LocalForge
 
     token = token or os.environ.get("GITHUB_TOKEN") or None
     use_github = forge == "github" or (forge == "auto" and actions_runtime.on_actions() and bool(token))
     if use_github:
-        from .forges.github import GitHubForge
+        from mlgitops.forges.github import GitHubForge
 
         if not token:
             raise InputError("--forge github needs a token", hint="set GITHUB_TOKEN or pass --token")
@@ -393,7 +393,7 @@ def run_chatops_command(root: Path, cpath: Path, rel: str, event: Any, forge: st
         return EXIT_OK
 
     def run_command(command: Any, pull: dict[str, Any] | None) -> str:
-        from .deploy import promote, registry_for, rollback
+        from mlgitops.deploy.promote import promote, registry_for, rollback
 
         loaded = cfg if cfg is not None else load_config(cpath, display=rel)  # raises the config's own error
         kind = "github" if use_github else "local"
@@ -416,9 +416,9 @@ def run_chatops_command(root: Path, cpath: Path, rel: str, event: Any, forge: st
 
 def _chat_retrain(cfg: Any, root: Path, rel: str, event: Any, pull: dict[str, Any], chat: Any) -> str:
     """`/mlops retrain`: the PR flow on the PR's head, training afresh."""
-    from .events import Event, localize
-    from .gitrepo import resolve
-    from .runner import run_pull_request
+    from mlgitops.events.payloads import Event, localize
+    from mlgitops.gitrepo import resolve
+    from mlgitops.run.runner import run_pull_request
 
     want = pull.get("head_sha") or resolve(root, "HEAD")
     if pull.get("state") not in (None, "open"):
@@ -441,8 +441,8 @@ def _chat_retrain(cfg: Any, root: Path, rel: str, event: Any, pull: dict[str, An
 def deploy(config: str | None, repo: str | None, forge: str, token: str | None, as_json: bool) -> int:
     """Deploy flow for the checked-out commit (what a push to the default branch runs):
     reuse or train, gate against what is deployed, register, open the promotion PR."""
-    from .events import Event
-    from .gitrepo import current_branch, resolve
+    from mlgitops.events.payloads import Event
+    from mlgitops.gitrepo import current_branch, resolve
 
     root, cpath, rel = _find_config(repo, config)
     event = Event(kind="push", head_sha=resolve(root, "HEAD"), head_ref=current_branch(root), ref=f"refs/heads/{current_branch(root) or 'HEAD'}")
@@ -459,8 +459,8 @@ def deploy(config: str | None, repo: str | None, forge: str, token: str | None, 
 @guarded
 def promote(source: str, dest: str, config: str | None, repo: str | None, forge: str, token: str | None) -> int:
     """Open (or update) a PR that deploys to DEST the model SOURCE runs."""
-    from .config import load_config
-    from .deploy import promote as do_promote, registry_for
+    from mlgitops.config.loader import load_config
+    from mlgitops.deploy.promote import promote as do_promote, registry_for
 
     root, cpath, rel = _find_config(repo, config)
     cfg = load_config(cpath, display=rel)
@@ -478,8 +478,8 @@ def promote(source: str, dest: str, config: str | None, repo: str | None, forge:
 @guarded
 def rollback(env: str, to: int | None, config: str | None, repo: str | None, forge: str, token: str | None) -> int:
     """Open (or update) a PR that pins ENV's previous model (or --to VERSION)."""
-    from .config import load_config
-    from .deploy import registry_for, rollback as do_rollback
+    from mlgitops.config.loader import load_config
+    from mlgitops.deploy.promote import registry_for, rollback as do_rollback
 
     root, cpath, rel = _find_config(repo, config)
     cfg = load_config(cpath, display=rel)
@@ -499,8 +499,8 @@ def status(config: str | None, repo: str | None, forge: str, token: str | None, 
     from rich.console import Console
     from rich.table import Table
 
-    from .config import load_config
-    from .deploy import registry_for, status as do_status
+    from mlgitops.config.loader import load_config
+    from mlgitops.deploy.promote import registry_for, status as do_status
 
     root, cpath, rel = _find_config(repo, config)
     cfg = load_config(cpath, display=rel)
@@ -532,7 +532,7 @@ def _pinned_source(env: str | None, manifest: str | None, ref: str | None, confi
     mlops.yaml or a ``--manifest`` file."""
     import subprocess
 
-    from .errors import GitError
+    from mlgitops.errors import GitError
 
     if manifest:
         path = Path(manifest).expanduser()
@@ -541,8 +541,8 @@ def _pinned_source(env: str | None, manifest: str | None, ref: str | None, confi
     else:
         if not env:
             raise InputError("which environment? give ENV (one of deploy.environments in mlops.yaml) or --manifest FILE", hint="e.g. `mlops pull production --to out/` or `mlops pull --manifest deploy/production.yaml --to out/`")
-        from .config import load_config
-        from .deploy import environment
+        from mlgitops.config.loader import load_config
+        from mlgitops.deploy.promote import environment
 
         root, cpath, rel = _find_config(repo, config)
         cfg = load_config(cpath, display=rel)
@@ -589,7 +589,7 @@ def serve(env: str | None, host: str, port: int, poll: float, ref: str | None, m
     that cannot be fetched or fails its hash leaves the previous model serving and
     /healthz "degraded" with the reason.
     """
-    from .serve import ModelHolder, serve as run_server
+    from mlgitops.deploy.serve import ModelHolder, serve as run_server
 
     name, read, where, uri_base = _pinned_source(env, manifest, ref, config, repo)
     holder = ModelHolder(name, read, where, uri_base)
@@ -620,9 +620,9 @@ def pull(env: str | None, to: str, ref: str | None, manifest: str | None, config
     """
     from datetime import datetime, timezone
 
-    from .fetch import fetch_pinned
-    from .manifest import ManifestError, read_pin
-    from .registry.backends import _atomic_write
+    from mlgitops.deploy.fetch import fetch_pinned
+    from mlgitops.deploy.manifest import ManifestError, read_pin
+    from mlgitops.deploy.registry.backends import _atomic_write
 
     name, read, where, uri_base = _pinned_source(env, manifest, ref, config, repo)
     try:
@@ -660,8 +660,8 @@ def gc(older_than: float | None, as_json: bool, config: str | None, repo: str | 
 
     Registered versions and their objects are never removed.
     """
-    from .config import load_config
-    from .deploy import registry_for
+    from mlgitops.config.loader import load_config
+    from mlgitops.deploy.promote import registry_for
 
     root, cpath, rel = _find_config(repo, config)
     cfg = load_config(cpath, display=rel)
@@ -714,13 +714,13 @@ def webhook_serve(host: str, port: int, secret_env: str, max_body: int, header_t
     On SIGTERM or SIGINT the running delivery's processes are ended and its worktree
     removed; the next start runs it again, once.
     """
-    from . import childenv
-    from .asgi import bind_server
-    from .gitrepo import repo_root
+    from mlgitops.run import childenv
+    from mlgitops.service.asgi import bind_server
+    from mlgitops.gitrepo import repo_root
 
     childenv.make_undumpable()  # deliveries' PR code runs as this user: it must not read our /proc/<pid>/environ (token, secret)
-    from .webhook import DeliveryLog, LocalDispatcher, lock_state, prune_worktrees, resume, worktree_base
-    from .webhook_http import Limits, make_app
+    from mlgitops.service.webhook import DeliveryLog, LocalDispatcher, lock_state, prune_worktrees, resume, worktree_base
+    from mlgitops.service.http import Limits, make_app
 
     secret = os.environ.pop(secret_env, "")  # runs started from here never see it
     if not secret:
@@ -735,8 +735,8 @@ def webhook_serve(host: str, port: int, secret_env: str, max_body: int, header_t
     if deployment and not record_only:
         if not os.environ.get("PREFECT_API_URL"):
             raise InputError("--deployment needs a Prefect server: PREFECT_API_URL is not set", hint="export PREFECT_API_URL=http://HOST:4200/api (see prefect.yaml), or serve without --deployment")
-        from .prefect_deploy import check_deployment
-        from .webhook import deployment_runner
+        from mlgitops.service.prefect_deploy import check_deployment
+        from mlgitops.service.webhook import deployment_runner
 
         check_deployment(deployment)  # a typo stops the service now, not every delivery later
         run = deployment_runner(deployment, root, forge)
@@ -771,9 +771,9 @@ def webhook_serve(host: str, port: int, secret_env: str, max_body: int, header_t
 @guarded
 def monitor(current: str, env: str | None, retrain_pr: bool, config: str | None, repo: str | None, forge: str, token: str | None, as_json: bool) -> int:
     """Drift of recent data (and live metrics) against the deployed model; one issue when over threshold."""
-    from .config import load_config
-    from .deploy import environment
-    from .monitor import run_monitor
+    from mlgitops.config.loader import load_config
+    from mlgitops.deploy.promote import environment
+    from mlgitops.deploy.monitor import run_monitor
 
     root, cpath, rel = _find_config(repo, config)
     cfg = load_config(cpath, display=rel)
@@ -811,7 +811,7 @@ DEFAULT_ACTION_REF = "mlgitops/mlgitops/actions/pull-request@v1"
 @guarded
 def init(data: str, target: str, action_ref: str, branch: str, registry: str, force: bool, repo: str | None) -> int:
     """Write a commented mlops.yaml and .github/workflows/mlops.yml that uses the action."""
-    from .init import write_scaffold
+    from mlgitops.config.scaffold import write_scaffold
 
     for path, created in write_scaffold(Path(repo or "."), data, target, action_ref, force, branch, registry):
         click.echo(f"{'wrote' if created else 'kept (exists; --force overwrites)'} {path}")
@@ -822,7 +822,7 @@ def init(data: str, target: str, action_ref: str, branch: str, registry: str, fo
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of mlops.yaml (for editors)."""
-    from .config import json_schema
+    from mlgitops.config.loader import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
 
@@ -832,7 +832,7 @@ def schema() -> None:
 @guarded
 def demo(directory: str | None) -> int:
     """Make a git repo from the bundled example, open a PR branch, run the PR flow."""
-    from .demo import run_demo
+    from mlgitops.run.demo import run_demo
 
     return run_demo(Path(directory) if directory else None)
 

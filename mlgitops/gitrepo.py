@@ -9,7 +9,7 @@ import posixpath
 import subprocess
 from pathlib import Path
 
-from .errors import GitError
+from mlgitops.errors import GitError
 
 
 def git(root: Path, *args: str, check: bool = True) -> str:
@@ -75,7 +75,7 @@ class HashCache:
 
     def save(self) -> None:
         if self.path is not None and self.dirty:
-            from .store import atomic_write
+            from mlgitops.plan.store import atomic_write
 
             atomic_write(self.path, json.dumps(self.entries))
             self.dirty = False

@@ -191,7 +191,7 @@ def test_action_outputs_are_the_ones_the_run_writes() -> None:
     assert declared == {name: f"${{{{ steps.run.outputs.{name} }}}}" for name in ("verdict", "summary", "metrics", "comment-url", "drift-report")}
     import inspect
 
-    from mlgitops import runner
+    from mlgitops.run import runner
 
     source = inspect.getsource(runner.deliver)
     for name in declared:

@@ -94,8 +94,8 @@ def test_a_webhook_url_without_scheme_is_a_note_not_a_crash(cli_noprefect, repo:
 def test_a_redirecting_webhook_is_not_counted_as_delivered() -> None:
     from types import SimpleNamespace
 
-    from mlgitops import alerts
-    from mlgitops.config import Alerts
+    from mlgitops.forges import alerts
+    from mlgitops.config.loader import Alerts
 
     class Redirect(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:

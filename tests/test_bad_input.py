@@ -160,13 +160,13 @@ def test_bad_event_payload(cli, repo: GitRepo, tmp_path) -> None:
 
 def test_internal_error_exits_3_with_a_log(cli, repo: GitRepo, monkeypatch, tmp_path) -> None:
     pr(repo, {"README.md": "x"})
-    import mlgitops.runner
+    import mlgitops.run.compute
 
     def boom(*args, **kwargs):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(mlgitops.runner, "run_flow", boom)
-    monkeypatch.setattr("mlgitops.compute_child.wanted", lambda *a, **k: False)  # in-process even with a credential exported
+    monkeypatch.setattr(mlgitops.run.compute, "run_flow", boom)
+    monkeypatch.setattr("mlgitops.run.compute_child.wanted", lambda *a, **k: False)  # in-process even with a credential exported
     result = cli("run", "--base", "main", cwd=repo.path)
     assert result.exit_code == 3
     first, second, _third = result.stderr.splitlines()

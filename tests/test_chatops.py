@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlgitops.chatops import Command, parse
+from mlgitops.events.chatops import Command, parse
 from tests.github_standin import SHARED, StandIn, github_for_cli
 from tests.helpers import REPO_ROOT, GitRepo
 from tests.test_deploy import deploy_v1, make_repo

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgitops.config import json_schema, load_config
+from mlgitops.config.loader import json_schema, load_config
 from mlgitops.errors import ConfigError
 from tests.helpers import EXAMPLE, REPO_ROOT
 

@@ -103,8 +103,8 @@ def test_validate_notes_a_contract_column_the_data_lacks(cli_noprefect, repo: Gi
 def test_contract_edge_cases_are_checks_not_crashes(tmp_path: Path) -> None:
     import pandas as pd
 
-    from mlgitops.config import parse_config
-    from mlgitops.contract import check_contract
+    from mlgitops.config.loader import parse_config
+    from mlgitops.data.contract import check_contract
 
     text = """\
 data:

@@ -130,8 +130,8 @@ def test_pr_publishes_merge_on_another_runner_registers_those_bytes_and_a_bare_f
     assert hashlib.sha256(data).hexdigest() == pin.group(2)
     assert pulled.output.strip().startswith(f"pulled churn v1 (sha256 {shown.group(1)}) to ")
 
-    from mlgitops.manifest import read_pin
-    from mlgitops.serve import ModelHolder
+    from mlgitops.deploy.manifest import read_pin
+    from mlgitops.deploy.serve import ModelHolder
 
     holder = ModelHolder("staging", lambda: (c / "staging.yaml").read_text(), "staging.yaml", c)
     server = Server(holder)
@@ -162,8 +162,8 @@ def test_a_merge_whose_candidate_is_gone_retrains_and_says_the_bytes_were_not_re
     a.git("add", "-A")
     a.git("commit", "--quiet", "-m", "Merge pull request #7 from acme/feature/stronger")
 
-    from mlgitops.registry import Registry
-    from mlgitops.registry.backends import open_backend
+    from mlgitops.deploy.registry import Registry
+    from mlgitops.deploy.registry.urls import open_backend
 
     registry = Registry(open_backend(url, a.path))
     reviewed = [c for c in registry.candidates("churn") if c.info.get("pr") == 7]

@@ -87,7 +87,7 @@ class Server:
     """`mlops serve`'s server on a free loopback port, in a thread."""
 
     def __init__(self, holder: Any) -> None:
-        from mlgitops.serve import make_server
+        from mlgitops.deploy.serve import make_server
 
         holder.load(initial=True)
         self.holder = holder
@@ -142,7 +142,7 @@ def serving() -> Iterator[Callable[[Any], Server]]:
 
 
 def holder_for(repo: GitRepo, env: str = "staging") -> Any:
-    from mlgitops.serve import ModelHolder
+    from mlgitops.deploy.serve import ModelHolder
 
     path = repo.path / "deploy" / f"{env}.yaml"
     return ModelHolder(env, lambda: path.read_text() if path.is_file() else None, f"deploy/{env}.yaml", repo.path)

@@ -84,7 +84,7 @@ def test_the_deployed_models_training_data_is_the_reference(cli, repo: GitRepo) 
 
 
 def test_columns_evidently_cannot_compare_are_reported_as_drift_not_a_crash() -> None:
-    from mlgitops.drift import compute_drift
+    from mlgitops.data.drift import compute_drift
 
     reference = mixed_frame(400, seed=0).drop(columns="churn")
     current = mixed_frame(400, seed=1).drop(columns="churn")
@@ -98,7 +98,7 @@ def test_columns_evidently_cannot_compare_are_reported_as_drift_not_a_crash() ->
 
 
 def drift_spec(tmp_path, drift_yaml: str):
-    from mlgitops.config import load_config
+    from mlgitops.config.loader import load_config
 
     (tmp_path / "mlops.yaml").write_text("name: churn\ndata: {path: data/churn.csv, target: churn}\ntraining: {estimator: sklearn.linear_model.LogisticRegression}\ndrift:\n" + drift_yaml)
     return load_config(tmp_path / "mlops.yaml").config.drift
@@ -113,7 +113,7 @@ def shifted_pair(rows: int):
 
 def test_per_column_limits_and_the_drifted_count_name_the_limit_and_the_margin(tmp_path) -> None:
     """Above 1,000 rows Evidently measures distances (higher = drift): max_score holds them."""
-    from mlgitops.drift import compute_drift, drift_gates
+    from mlgitops.data.drift import compute_drift, drift_gates
 
     spec = drift_spec(tmp_path, "  columns:\n    age: {max_score: 0.2}\n    income: {max_score: 0.05}\n    city: {}\n    plan: {min_p_value: 0.01}\n  max_drifted_columns: 0\n  max_drifted_share: 0.5\n")
     result, _ = compute_drift(*shifted_pair(1200), list(spec.columns), 0, 0, "ref")
@@ -138,7 +138,7 @@ def test_per_column_limits_and_the_drifted_count_name_the_limit_and_the_margin(t
 
 def test_p_value_columns_are_held_to_min_p_value(tmp_path) -> None:
     """Below 1,000 rows Evidently tests (p-values, lower = drift): min_p_value holds them."""
-    from mlgitops.drift import compute_drift, drift_gates
+    from mlgitops.data.drift import compute_drift, drift_gates
 
     spec = drift_spec(tmp_path, "  columns:\n    age: {max_score: 0.2, min_p_value: 0.01}\n    income: {max_score: 0.2}\n    city: {min_p_value: 0.01}\n    tenure: {min_p_value: 0.01}\n  max_drifted_columns: 3\n")
     reference, current = shifted_pair(300)
@@ -154,7 +154,7 @@ def test_p_value_columns_are_held_to_min_p_value(tmp_path) -> None:
 
 
 def test_without_a_reference_every_limit_is_skipped_and_the_list_form_has_no_column_limits(tmp_path) -> None:
-    from mlgitops.drift import drift_gates
+    from mlgitops.data.drift import drift_gates
 
     spec = drift_spec(tmp_path, "  columns:\n    age: {max_score: 0.2}\n  max_drifted_columns: 1\n")
     assert [(g.rule, g.passed, g.skipped, g.message) for g in drift_gates(None, spec)] == [
@@ -168,9 +168,9 @@ def test_without_a_reference_every_limit_is_skipped_and_the_list_form_has_no_col
 
 
 def test_the_comment_says_which_drift_limit_failed_and_by_how_much(tmp_path) -> None:
-    from mlgitops.drift import compute_drift, drift_gates
-    from mlgitops.render import render_comment
-    from mlgitops.report import summarize
+    from mlgitops.data.drift import compute_drift, drift_gates
+    from mlgitops.report.render import render_comment
+    from mlgitops.report.model import summarize
     from tests.test_render import make_report
 
     spec = drift_spec(tmp_path, "  columns:\n    age: {max_score: 0.2}\n  max_drifted_columns: 0\n")

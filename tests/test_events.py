@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgitops.events import Event, event_from_payload
+from mlgitops.events.payloads import Event, event_from_payload
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "github" / "webhooks" / "octokit-webhooks" / "api.github.com"
 ALL = sorted(EXAMPLES.glob("*/*.json")) if EXAMPLES.is_dir() else []

@@ -10,9 +10,9 @@ import numpy as np
 import onnx
 import pytest
 
-from mlgitops import export
-from mlgitops.config import parse_config
-from mlgitops.training import build_pipeline
+from mlgitops.deploy import onnx as export
+from mlgitops.config.loader import parse_config
+from mlgitops.train.training import build_pipeline
 from tests.helpers import mixed_frame, regression_frame
 
 REGRESSORS = ("Regressor", "LinearRegression", "Ridge", "Lasso", "ElasticNet")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mlgitops.config import Gate
-from mlgitops.gates import check_gates
+from mlgitops.config.loader import Gate
+from mlgitops.train.gates import check_gates
 
 
 def results(gates, cand, base=None):

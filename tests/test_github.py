@@ -221,7 +221,7 @@ def test_irrelevant_events_exit_0_with_a_reason(example_repo: GitRepo, github: S
 def test_two_runs_racing_leave_one_comment_with_the_newer_report(github: StandIn) -> None:
     import threading
 
-    from mlgitops.events import Event
+    from mlgitops.events.payloads import Event
     from mlgitops.forges.github import GitHubForge
 
     old, new = "a" * 40, "b" * 40
@@ -246,7 +246,7 @@ def test_two_runs_racing_leave_one_comment_with_the_newer_report(github: StandIn
 
 
 def test_slow_responses_time_out_and_are_retried(github: StandIn) -> None:
-    from mlgitops.events import Event
+    from mlgitops.events.payloads import Event
     from mlgitops.forges.github import ForgeError, GitHubForge
 
     github.add_pull("acme/models", 12, "d" * 40, "e" * 40)
@@ -288,7 +288,7 @@ def test_personal_access_token_without_checks_and_foreign_marker_comments(prefec
 
 
 def test_retry_after_beyond_the_budget_stops_at_once(github: StandIn) -> None:
-    from mlgitops.events import Event
+    from mlgitops.events.payloads import Event
     from mlgitops.forges.github import ForgeError, GitHubForge
 
     github.add_pull("acme/models", 14, "9" * 40, "8" * 40)
@@ -322,7 +322,7 @@ def test_runner_checkout_of_the_merge_commit(prefect_api: str, example_repo: Git
 def test_a_port_that_reads_404_does_not_look_like_a_404() -> None:
     """Regression: a 429 once passed for a 404 (and was retried) when the stand-in's
     random port happened to contain "404"; errors are told apart by status now."""
-    from mlgitops.events import Event
+    from mlgitops.events.payloads import Event
     from mlgitops.forges.github import ForgeError, GitHubForge
 
     for port in (40404, 14040, 24045, 34046, 44047, 54048):
@@ -350,7 +350,7 @@ def test_a_port_that_reads_404_does_not_look_like_a_404() -> None:
 
 def test_429_without_retry_after_waits_a_minute_or_stops(github: StandIn) -> None:
     """GitHub: with no Retry-After, wait at least a minute; over the budget we stop."""
-    from mlgitops.events import Event
+    from mlgitops.events.payloads import Event
     from mlgitops.forges.github import ForgeError, GitHubForge
 
     github.add_pull("acme/models", 16, "7" * 40, "8" * 40)

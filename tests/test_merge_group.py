@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgitops.events import event_from_payload
+from mlgitops.events.payloads import event_from_payload
 from tests.github_standin import SHARED, StandIn
 from tests.helpers import GitRepo
 from tests.test_github import TOKEN, outputs, runner
@@ -128,7 +128,7 @@ def test_a_checks_requested_without_its_head_is_exit_2(tmp_path: Path) -> None:
 
 def test_the_group_is_gated_against_the_base_it_was_built_on(example_repo: GitRepo, tmp_path: Path) -> None:
     """main moved on after the group was made: the group's base_sha, not main's tip."""
-    from mlgitops.events import localize
+    from mlgitops.events.payloads import localize
 
     repo, pr_head = queue_repo(example_repo, ("max_depth: 2", "max_depth: 3"))
     data = queue_payload(repo, 12, pr_head)
@@ -149,7 +149,7 @@ def test_the_group_is_gated_against_the_base_it_was_built_on(example_repo: GitRe
 def test_the_webhook_service_takes_merge_group_deliveries(tmp_path: Path) -> None:
     """The service handles merge_group: it runs at the queue's commit (fetched from
     origin's gh-readonly-queue branch), and names a commit the clone lacks."""
-    from mlgitops import webhook
+    from mlgitops.service import webhook
     from tests.helpers import GitRepo
 
     assert "merge_group" in webhook.HANDLED

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mlgitops import pinfiles
-from mlgitops.config import PinFile, load_config
+from mlgitops.deploy import pinfiles
+from mlgitops.config.loader import PinFile, load_config
 from mlgitops.errors import ConfigError, MlopsError
-from mlgitops.manifest import Pin
-from mlgitops.pinfiles import PinFileError
+from mlgitops.deploy.manifest import Pin
+from mlgitops.deploy.pinfiles import PinFileError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -100,7 +100,7 @@ def test_the_promoted_deployment_container_pins_the_new_model(tmp_path: Path) ->
 
     import yaml
 
-    from mlgitops.manifest import read_pin
+    from mlgitops.deploy.manifest import read_pin
 
     _, out = promote_example("deployment")
     deployment = next(d for d in yaml.safe_load_all(out["k8s/iris.yaml"]) if d and d["kind"] == "Deployment")
@@ -116,7 +116,7 @@ def test_the_promoted_deployment_container_pins_the_new_model(tmp_path: Path) ->
 def test_golden_diffs_catch_a_near_miss() -> None:
     """One extra reformatted line anywhere, or ruamel's round trip (which reformats
     more than the pin), would not match the golden diffs."""
-    from mlgitops.manifest import _yaml
+    from mlgitops.deploy.manifest import _yaml
 
     root, out = promote_example("kserve")
     old = (root / "k8s/inference-service.yaml").read_text()

@@ -108,7 +108,7 @@ def test_deployment_errors_are_clear(cli_noprefect: Any, example_repo: GitRepo, 
 def test_the_webhook_service_hands_deliveries_to_the_deployment(worker: dict[str, str], example_repo: GitRepo, tmp_path: Path) -> None:
     import urllib.request
 
-    from mlgitops.webhook import signature
+    from mlgitops.service.webhook import signature
 
     repo = example_repo
     repo.branch("feature").edit("mlops.yaml", "max_depth: 2", "max_depth: 3").commit("deeper")

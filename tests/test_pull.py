@@ -22,10 +22,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from mlgitops import export
-from mlgitops.fetch import cache_path
-from mlgitops.registry import Registry
-from mlgitops.registry.backends import open_backend
+from mlgitops.deploy import onnx as export
+from mlgitops.deploy.fetch import cache_path
+from mlgitops.deploy.registry import Registry
+from mlgitops.deploy.registry.urls import open_backend
 from tests.helpers import GitRepo, mixed_frame
 from tests.test_export import fitted
 
@@ -269,7 +269,7 @@ def test_pull_and_serve_from_a_remote_registry(cli_noprefect, request: pytest.Fi
     """A version registered on a real server (moto S3, the CNCF distribution registry),
     pinned by its object URI: pulled, then served, both sha256-checked."""
     from tests.test_deploy import Server
-    from mlgitops.serve import ModelHolder
+    from mlgitops.deploy.serve import ModelHolder
 
     url = request.getfixturevalue("s3_registry_url" if store == "s3" else "oci_url")  # tests/fixtures_s3.py, fixtures_oci.py
     registry = Registry(open_backend(url, tmp_path))

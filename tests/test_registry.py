@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mlgitops.manifest import ManifestError, Pin, read_pin, write_pin
-from mlgitops.registry import Registry, RegistryError
+from mlgitops.deploy.manifest import ManifestError, Pin, read_pin, write_pin
+from mlgitops.deploy.registry import Registry, RegistryError
 
 
 def register(reg: Registry, data: bytes, key: str = "k1") -> object:
@@ -34,7 +34,7 @@ def test_versions_are_numbered_content_addressed_and_verified(tmp_path: Path) ->
 
 def test_racing_writers_get_distinct_versions(tmp_path: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from mlgitops.registry import Registry\n"
+        "import sys; from pathlib import Path; from mlgitops.deploy.registry import Registry\n"
         "r = Registry(Path(sys.argv[1]))\n"
         "for i in range(10): r.register('m', {'onnx': (f'{sys.argv[2]}-{i}'.encode(), 'onnx')}, {}, {}, None, [], 'classification')\n"
     )

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mlgitops.registry import Registry, RegistryError
-from mlgitops.registry.backends import BackendError, backend_for_blob_uri, open_backend
-from mlgitops.registry.oci import OciBackend, decode_tag, encode_key
+from mlgitops.deploy.registry import Registry, RegistryError
+from mlgitops.deploy.registry.backends import BackendError
+from mlgitops.deploy.registry.urls import backend_for_blob_uri, open_backend
+from mlgitops.deploy.registry.oci import OciBackend, decode_tag, encode_key
 from tests.fixtures_oci import AUTH_PASSWORD, AUTH_USER, OciServer, clear_oci_env
 
 
@@ -120,7 +121,7 @@ def test_racing_processes_get_distinct_versions(oci_url: str, tmp_path: Path) ->
     go = tmp_path / "go"
     code = (
         "import sys, time; from pathlib import Path\n"
-        "from mlgitops.registry import Registry; from mlgitops.registry.oci import OciBackend\n"
+        "from mlgitops.deploy.registry import Registry; from mlgitops.deploy.registry.oci import OciBackend\n"
         "r = Registry(OciBackend(sys.argv[1]))\n"
         "r.versions('m')  # connected before the start line\n"
         "for _ in range(400):\n"

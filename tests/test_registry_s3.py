@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mlgitops.registry import Registry, RegistryError
-from mlgitops.registry.backends import BackendError, backend_for_blob_uri, open_backend
-from mlgitops.registry.fsspec_backend import FsspecBackend
+from mlgitops.deploy.registry import Registry, RegistryError
+from mlgitops.deploy.registry.backends import BackendError
+from mlgitops.deploy.registry.urls import backend_for_blob_uri, open_backend
+from mlgitops.deploy.registry.fsspec_backend import FsspecBackend
 from tests.fixtures_s3 import make_bucket, s3_env
 
 
@@ -119,8 +120,8 @@ def test_create_claims_a_key_once_and_other_writers_are_seen(s3_server: str, s3_
 RACER = """
 import sys, time
 from pathlib import Path
-from mlgitops.registry import Registry
-from mlgitops.registry.fsspec_backend import FsspecBackend
+from mlgitops.deploy.registry import Registry
+from mlgitops.deploy.registry.fsspec_backend import FsspecBackend
 
 url, who, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 reg = Registry(FsspecBackend(url))

@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 
-from mlgitops.config import Gate
-from mlgitops.gates import check_gates
-from mlgitops.render import GITHUB_COMMENT_LIMIT, STAMP_ROOM, marker, render_comment, render_json
-from mlgitops.export_step import ExportOutcome, describe, export_gate
-from mlgitops.report import Change, ModelInfo, Report, metric_rows, summarize
+from mlgitops.config.loader import Gate
+from mlgitops.train.gates import check_gates
+from mlgitops.report.render import GITHUB_COMMENT_LIMIT, STAMP_ROOM, marker, render_comment, render_json
+from mlgitops.deploy.export_step import ExportOutcome, describe, export_gate
+from mlgitops.report.model import Change, ModelInfo, Report, metric_rows, summarize
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("MLOPS_UPDATE_GOLDEN") == "1"

@@ -1,4 +1,4 @@
-"""The streamed, seeded sample drift reads reference files with (mlgitops.sampling)."""
+"""The streamed, seeded sample drift reads reference files with (mlgitops.data.sampling)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlgitops.sampling import BATCH_ROWS, read_sample
+from mlgitops.data.sampling import BATCH_ROWS, read_sample
 
 
 @pytest.mark.parametrize("kind", ["csv", "parquet"])

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mlgitops import export
+from mlgitops.deploy import onnx as export
 from mlgitops.errors import InputError
-from mlgitops.serve import ModelHolder
+from mlgitops.deploy.serve import ModelHolder
 from tests.helpers import mixed_frame
 from tests.test_deploy import Server
 from tests.test_export import fitted
@@ -111,7 +111,7 @@ def test_an_unreadable_manifest_degrades_and_recovers(manifest: Path, server: Se
 def test_a_port_in_use_is_input_not_a_crash(cli_noprefect, tmp_path: Path) -> None:
     import socket
 
-    from mlgitops.serve import make_server
+    from mlgitops.deploy.serve import make_server
 
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
@@ -134,7 +134,7 @@ ROW = {"age": 30, "income": 1000.0, "city": "nice", "plan": "pro"}
 def test_a_remote_pin_is_cached_and_one_that_fails_keeps_the_old_model(tmp_path: Path, manifest: Path, server: Server, remote, onnx_models: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     import socket
 
-    from mlgitops.fetch import cache_path
+    from mlgitops.deploy.fetch import cache_path
     from tests.fixtures_s3 import s3_vars
 
     sha2 = remote.put_object(onnx_models[1])

@@ -98,9 +98,9 @@ def test_validation_split_on_few_rows_of_many_classes(tmp_path: Any) -> None:
     the split is then plain (seeded), not a crash."""
     import pandas as pd
 
-    from mlgitops.config import load_config
-    from mlgitops.data import Dataset
-    from mlgitops.sweep import validation_split
+    from mlgitops.config.loader import load_config
+    from mlgitops.data.load import Dataset
+    from mlgitops.train.sweep import validation_split
 
     (tmp_path / "mlops.yaml").write_text("version: 1\ndata: {path: d.csv, target: y}\ntraining:\n  estimator: sklearn.tree.DecisionTreeClassifier\n  sweep: {grid: {max_depth: [1, 2]}, validation_size: 0.1}\n")
     cfg = load_config(tmp_path / "mlops.yaml")
@@ -111,8 +111,8 @@ def test_validation_split_on_few_rows_of_many_classes(tmp_path: Any) -> None:
 
 
 def test_a_sweep_candidates_package_is_in_the_cache_key(tmp_path: Any) -> None:
-    from mlgitops.config import load_config
-    from mlgitops.fingerprint import _versions
+    from mlgitops.config.loader import load_config
+    from mlgitops.plan.fingerprint import _versions
 
     (tmp_path / "mlops.yaml").write_text("version: 1\ndata: {path: d.csv, target: y}\ntraining:\n  estimator: sklearn.tree.DecisionTreeClassifier\n  sweep: {candidates: [{estimator: joblib.Memory}]}\n")
     assert "joblib" in _versions(load_config(tmp_path / "mlops.yaml").config)

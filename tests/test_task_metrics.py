@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlgitops.config import load_config
+from mlgitops.config.loader import load_config
 from mlgitops.errors import ConfigError
 from tests.helpers import GitRepo, mixed_frame, regression_frame
 

@@ -15,8 +15,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from mlgitops.webhook import Delivery, DeliveryLog, LocalDispatcher, signature, spool_path, verified
-from mlgitops.webhook_http import Limits, make_app
+from mlgitops.service.webhook import Delivery, DeliveryLog, LocalDispatcher, signature, spool_path, verified
+from mlgitops.service.http import Limits, make_app
 from tests.github_standin import SHARED
 from tests.helpers import GitRepo
 from tests.test_prefect_deploy import pr_payload
@@ -58,7 +58,7 @@ class Recorder:
 
 class Service:
     def __init__(self, root: Path, run: Any, queue: int = 100, max_body: int = 1 << 20) -> None:
-        from mlgitops.asgi import bind_server
+        from mlgitops.service.asgi import bind_server
 
         self.log = DeliveryLog(root / "deliveries.sqlite")
         self.dispatcher = LocalDispatcher(root, self.log, run=run, queue=queue)
@@ -183,7 +183,7 @@ def test_a_full_queue_is_503_and_the_redelivery_is_taken_later(tmp_path: Path) -
 
 
 def test_a_restart_requeues_what_was_accepted_but_not_run(tmp_path: Path) -> None:
-    from mlgitops.webhook import resume
+    from mlgitops.service.webhook import resume
 
     log = DeliveryLog(tmp_path / "deliveries.sqlite")
     spool = tmp_path / "payloads"
@@ -252,7 +252,7 @@ def test_real_runs_from_deliveries_a_pull_request_and_a_chatops_comment(prefect_
     state = repo.path / ".mlops" / "webhook"
     log = DeliveryLog(state / "deliveries.sqlite")
     dispatcher = LocalDispatcher(repo.path, log, forge="local")
-    from mlgitops.asgi import bind_server
+    from mlgitops.service.asgi import bind_server
 
     server, sock, port = bind_server(make_app(SECRET, log, dispatcher, state / "payloads"), "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ..events import Event
+    from mlgitops.events.payloads import Event
 
 GATE_CONTEXT = "mlops/gate"
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, MlopsError
-from . import BODY_LIMIT, CHECK_TEXT_LIMIT, GATE_CONTEXT, STATUS_DESCRIPTION_LIMIT, TITLE_LIMIT, CommentRef, fit
+from mlgitops.errors import EXIT_INTERNAL, EXIT_INVALID_INPUT, MlopsError
+from mlgitops.forges import BODY_LIMIT, CHECK_TEXT_LIMIT, GATE_CONTEXT, STATUS_DESCRIPTION_LIMIT, TITLE_LIMIT, CommentRef, fit
 
 if TYPE_CHECKING:
-    from ..events import Event
-    from . import PullRef
+    from mlgitops.events.payloads import Event
+    from mlgitops.forges import PullRef
 
 DEFAULT_API_URL = "https://api.github.com"
 ISSUE_LABEL = "mlops"  # the label our issues carry (GitHub creates it on first use)
@@ -398,7 +398,7 @@ class GitHubForge:
         from github.GithubException import UnknownObjectException
         from github.InputGitTreeElement import InputGitTreeElement
 
-        from . import PullRef
+        from mlgitops.forges import PullRef
 
         wanted = {path: text.encode() if isinstance(text, str) else text for path, text in files.items()}
         title, body = fit(title, TITLE_LIMIT), fit(body, BODY_LIMIT)
@@ -489,7 +489,7 @@ class GitHubForge:
 
     def upsert_issue(self, marker: str, title: str, body: str) -> Any:
         """Edit our open issue holding ``marker`` or open one (labelled ``mlops``)."""
-        from . import IssueRef
+        from mlgitops.forges import IssueRef
 
         def find() -> Any:
             for issue in self.repo.get_issues(state="open", labels=[ISSUE_LABEL]):

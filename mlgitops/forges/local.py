@@ -17,11 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..store import MLOPS_DIR, atomic_write
-from . import BODY_LIMIT, GATE_CONTEXT, STATUS_DESCRIPTION_LIMIT, TITLE_LIMIT, CommentRef, fit
+from mlgitops.plan.store import MLOPS_DIR, atomic_write
+from mlgitops.forges import BODY_LIMIT, GATE_CONTEXT, STATUS_DESCRIPTION_LIMIT, TITLE_LIMIT, CommentRef, fit
 
 if TYPE_CHECKING:
-    from ..events import Event
+    from mlgitops.events.payloads import Event
 
 STATES = ("pending", "success", "failure", "error")
 
@@ -67,7 +67,7 @@ class LocalForge:
         path = self.dir / "collaborators.json"
         if not path.is_file():
             return "admin"
-        from ..errors import InputError
+        from mlgitops.errors import InputError
 
         try:
             people = json.loads(path.read_text())
@@ -79,7 +79,7 @@ class LocalForge:
 
     def pull_info(self, number: int) -> dict:
         """The local forge has no PR records for comments: the checkout is the PR's head."""
-        from ..gitrepo import current_branch, resolve
+        from mlgitops.gitrepo import current_branch, resolve
 
         root = self.dir.parents[1]
         return {"number": number, "head_sha": resolve(root, "HEAD"), "head_ref": current_branch(root), "base_sha": None, "base_ref": None, "head_repo": None, "fork": False, "state": "open", "url": self.comment_path(f"pr-{number}").as_uri()}
@@ -131,7 +131,7 @@ class LocalRepoForge:
         import os
         import subprocess
 
-        from ..errors import GitError
+        from mlgitops.errors import GitError
 
         proc = subprocess.run(["git", *args], cwd=self.root, capture_output=True, text=True, input=input, env={**os.environ, **(env or {})})
         if check and proc.returncode != 0:
@@ -141,7 +141,7 @@ class LocalRepoForge:
     def default_branch(self) -> str:
         """The configured branch, else origin's HEAD, else init.defaultBranch, main or
         master, whichever exists; never simply the branch checked out."""
-        from ..errors import GitError
+        from mlgitops.errors import GitError
 
         if self._branch:
             return self._branch
@@ -192,7 +192,7 @@ class LocalRepoForge:
 
     def upsert_issue(self, marker: str, title: str, body: str) -> "IssueRef":
         """Edit the open issue holding ``marker`` or open one; never two."""
-        from . import IssueRef
+        from mlgitops.forges import IssueRef
 
         title, body = fit(title, TITLE_LIMIT), fit(body, BODY_LIMIT)
         issues = self.issues()
@@ -224,7 +224,7 @@ class LocalRepoForge:
         import os
         import tempfile
 
-        from . import PullRef
+        from mlgitops.forges import PullRef
 
         title, body = fit(title, TITLE_LIMIT), fit(body, BODY_LIMIT)
         base_sha = self._git("rev-parse", "--verify", f"refs/heads/{base}^{{commit}}")
@@ -246,7 +246,7 @@ class LocalRepoForge:
         if unchanged and mine is not None:
             commit = current
         else:
-            from ..errors import GitError
+            from mlgitops.errors import GitError
 
             worktrees = self._git("worktree", "list", "--porcelain", check=False).splitlines()
             if f"branch refs/heads/{head}" in worktrees:

@@ -54,9 +54,9 @@ class Setup:
     """A repo, its config, the candidate's plan and data, and a PR run's cache entries."""
 
     def __init__(self, repo: GitRepo) -> None:
-        from mlgitops.config import load_config
-        from mlgitops.data import load_dataset
-        from mlgitops.plan import plan_candidate
+        from mlgitops.config.loader import load_config
+        from mlgitops.data.load import load_dataset
+        from mlgitops.plan.decide import plan_candidate
 
         repo.gen({"mlops.yaml": CONFIG, "data/churn.csv": mixed_frame(160).to_csv(index=False)}).commit("model")
         self.root = repo.path
@@ -68,9 +68,9 @@ class Setup:
 
     def pr_run(self) -> None:
         """What a pull-request run leaves: its model and its parity-checked ONNX export."""
-        from mlgitops.export_step import export_model
-        from mlgitops.pipeline import obtain_model
-        from mlgitops.store import Store
+        from mlgitops.deploy.export_step import export_model
+        from mlgitops.run.steps import obtain_model
+        from mlgitops.plan.store import Store
 
         store = Store(self.root, trusted=False)
         outcome = obtain_model(self.side, self.dataset, self.root, store)
@@ -97,10 +97,10 @@ def ledger(root: Path) -> Path:
 
 
 def test_the_deploy_scores_the_prs_onnx_and_never_unpickles_a_planted_pickle(setup: Setup) -> None:
-    from mlgitops.export import OnnxModel
-    from mlgitops.export_step import export_model
-    from mlgitops.pipeline import evaluate_candidate, obtain_model
-    from mlgitops.store import Store
+    from mlgitops.deploy.onnx import OnnxModel
+    from mlgitops.deploy.export_step import export_model
+    from mlgitops.run.steps import evaluate_candidate, obtain_model
+    from mlgitops.plan.store import Store
 
     setup.pr_run()
     planted = setup.plant()
@@ -126,9 +126,9 @@ def test_the_deploy_scores_the_prs_onnx_and_never_unpickles_a_planted_pickle(set
 def test_without_an_export_the_deploy_trains_replaces_the_pickle_and_records_it(setup: Setup) -> None:
     import shutil
 
-    from mlgitops.deploy import model_origin
-    from mlgitops.pipeline import obtain_model
-    from mlgitops.store import Store
+    from mlgitops.deploy.promote import model_origin
+    from mlgitops.run.steps import obtain_model
+    from mlgitops.plan.store import Store
 
     setup.pr_run()
     setup.plant()
@@ -154,9 +154,9 @@ def test_without_an_export_the_deploy_trains_replaces_the_pickle_and_records_it(
 
 def test_a_pinned_pickle_no_trusted_run_wrote_is_not_loaded_by_the_deploy(setup: Setup) -> None:
     from mlgitops.errors import InputError
-    from mlgitops.pipeline import load_pinned
-    from mlgitops.plan import BaselinePlan
-    from mlgitops.store import Store
+    from mlgitops.run.steps import load_pinned
+    from mlgitops.plan.decide import BaselinePlan
+    from mlgitops.plan.store import Store
 
     artifact = setup.root / "artifacts" / "model.joblib"
     artifact.parent.mkdir()
@@ -170,7 +170,7 @@ def test_a_pinned_pickle_no_trusted_run_wrote_is_not_loaded_by_the_deploy(setup:
 
 
 def test_a_damaged_ledger_is_empty_and_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    from mlgitops.ledger import TrustLedger
+    from mlgitops.plan.ledger import TrustLedger
 
     book = TrustLedger(tmp_path / ".mlops")
     path = ledger(tmp_path)
@@ -190,9 +190,9 @@ def test_a_damaged_ledger_is_empty_and_concurrent_writers_lose_nothing(tmp_path:
 
 
 def test_a_pull_request_run_never_writes_the_ledger_and_the_deploy_is_trusted(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlgitops import runner
-    from mlgitops.deploy import run_deploy
-    from mlgitops.events import Event
+    from mlgitops.run import runner
+    from mlgitops.deploy.promote import run_deploy
+    from mlgitops.events.payloads import Event
     from mlgitops.forges.local import LocalForge
 
     setup.pr_run()

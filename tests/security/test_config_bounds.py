@@ -46,7 +46,7 @@ def test_alias_bomb_in_a_manifest_is_refused_before_ruamel_expands_it(tmp_path: 
     manifest = "model:\n  uri: models/m.onnx\n  sha256: " + "a" * 64 + "\n  metrics:\n" + "".join("    " + line + "\n" for line in LAUGHS.splitlines())
     (tmp_path / "production.yaml").write_text(manifest)
     code = (
-        "import sys; from pathlib import Path; from mlgitops.manifest import ManifestError, read_pin\n"
+        "import sys; from pathlib import Path; from mlgitops.deploy.manifest import ManifestError, read_pin\n"
         "try:\n    read_pin(Path(sys.argv[1]).read_text(), 'deploy/production.yaml')\n"
         "except ManifestError as exc:\n    print(exc.render()); sys.exit(2)\n"
     )
@@ -128,7 +128,7 @@ def test_a_config_of_exactly_the_limit_is_read(cli_noprefect, tmp_path: Path) ->
 
 def test_the_base_refs_deeply_nested_config_means_no_baseline(repo: GitRepo) -> None:
     """The base side parses a committed mlops.yaml too: same bounds, no RecursionError."""
-    from mlgitops.plan import plan_baseline
+    from mlgitops.plan.decide import plan_baseline
 
     repo.gen({"mlops.yaml": GOOD + DEEP["block mappings"][0]}).commit("base")
     plan = plan_baseline(repo.path, "mlops.yaml", "main", repo.git("rev-parse", "HEAD"))
@@ -142,7 +142,7 @@ class _Nasty(Exception):
 
 @pytest.mark.parametrize("exc", [_Nasty(), RuntimeError("A" * 5_000_000)], ids=["str raises", "5 MB message"])
 def test_the_crash_handler_survives_odd_exceptions_and_an_unwritable_log_dir(cli_noprefect, tmp_path: Path, monkeypatch, exc: Exception) -> None:
-    import mlgitops.datacheck
+    import mlgitops.data.check
 
     def boom(cfg: object) -> None:
         raise exc
@@ -151,7 +151,7 @@ def test_the_crash_handler_survives_odd_exceptions_and_an_unwritable_log_dir(cli
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # mkdir under a file fails
-    monkeypatch.setattr(mlgitops.datacheck, "check_data", boom)
+    monkeypatch.setattr(mlgitops.data.check, "check_data", boom)
     result = cli_noprefect("validate", cwd=tmp_path)
     assert result.exit_code == 3
     first, second, *rest = result.stderr.splitlines()

@@ -10,8 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mlgitops.debris import owned_prefix, sweep
-from mlgitops.store import Store
+from mlgitops.run.debris import owned_prefix, sweep
+from mlgitops.plan.store import Store
 
 
 def _dead_pid() -> int:

@@ -149,7 +149,7 @@ def test_already_exists_updates_the_open_pr(github: StandIn) -> None:
 @pytest.mark.parametrize("route", [r"/check-runs$", r"/repos/acme/models/issues$", r"/issues/8/comments$"])
 def test_other_creates_whose_answer_is_lost_are_made_once(github: StandIn, route: str) -> None:
     """The gate's check run, the monitor's issue and the sticky comment: one each."""
-    from mlgitops.events import Event
+    from mlgitops.events.payloads import Event
 
     github.add_pull("acme/models", 8, "5" * 40, "2" * 40)
     github.lose_answer("POST", route)
@@ -169,7 +169,7 @@ SECONDARY = {"message": "You have exceeded a secondary rate limit. Please wait a
 def test_a_secondary_rate_limit_without_retry_after_waits_a_minute(github: StandIn, method: str, route: str, status: int) -> None:
     """GitHub: no Retry-After and the primary limit not spent: "wait for at least one
     minute". Before: 30 s (secondary_rate_wait capped at the 30 s max_wait)."""
-    from mlgitops.events import Event
+    from mlgitops.events.payloads import Event
 
     github.add_pull("acme/models", 9, "6" * 40, "2" * 40)
     github.fail(method, route, status, body=SECONDARY)
@@ -181,7 +181,7 @@ def test_a_secondary_rate_limit_without_retry_after_waits_a_minute(github: Stand
 
 
 def test_a_second_secondary_limit_doubles_the_wait_and_beyond_the_budget_stops(github: StandIn) -> None:
-    from mlgitops.events import Event
+    from mlgitops.events.payloads import Event
     from mlgitops.forges.github import ForgeError
 
     github.add_pull("acme/models", 10, "7" * 40, "2" * 40)
@@ -200,7 +200,7 @@ def test_a_second_secondary_limit_doubles_the_wait_and_beyond_the_budget_stops(g
 
 
 def test_a_budget_under_a_minute_stops_at_once_rather_than_retry_early(github: StandIn) -> None:
-    from mlgitops.events import Event
+    from mlgitops.events.payloads import Event
     from mlgitops.forges.github import ForgeError
 
     github.add_pull("acme/models", 11, "8" * 40, "2" * 40)

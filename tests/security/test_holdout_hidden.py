@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from mlgitops.config import parse_config
-from mlgitops.data import load_dataset
+from mlgitops.config.loader import parse_config
+from mlgitops.data.load import load_dataset
 from mlgitops.errors import ConfigError
-from mlgitops.render import render_comment
-from mlgitops.training import run_command
+from mlgitops.report.render import render_comment
+from mlgitops.train.training import run_command
 from tests.helpers import mixed_frame
 from tests.test_render import make_report
 

@@ -102,8 +102,8 @@ def test_the_operator_may_allow_outside_paths(cli_noprefect, project: GitRepo, s
 def test_a_symlink_committed_at_the_base_ref_is_not_followed_at_read_time(project: GitRepo, secret: Path, tmp_path: Path) -> None:
     """The base side trains in a checkout of the base commit; a symlink there that
     leads out is refused when the file is opened, not only when the config is read."""
-    from mlgitops.config import load_config
-    from mlgitops.data import load_dataset
+    from mlgitops.config.loader import load_config
+    from mlgitops.data.load import load_dataset
     from mlgitops.errors import DataError
 
     project.gen({"mlops.yaml": config("data/churn.csv")}).commit("base")
@@ -150,7 +150,7 @@ def test_mlops_yaml_itself_may_not_be_a_symlink_out(cli_noprefect, project: GitR
 
 def test_the_base_refs_outside_path_means_no_baseline(project: GitRepo, secret: Path) -> None:
     """The base side reads the base commit's mlops.yaml: the same rule, before any read."""
-    from mlgitops.plan import plan_baseline
+    from mlgitops.plan.decide import plan_baseline
 
     project.gen({"mlops.yaml": config("../outside/secret.csv")}).commit("base")
     plan = plan_baseline(project.path, "mlops.yaml", "main", project.git("rev-parse", "HEAD"))

@@ -6,7 +6,7 @@ under `.mlops/` (one a previous pull request planted, under the webhook service)
 Unpickling runs code: a `__reduce__` read `os.environ` (GITHUB_TOKEN, the webhook
 secret, cloud keys) or ended the process with a chosen exit code. Now an untrusted run
 with a credential in reach trains, unpickles and scores in a secret-less child
-(`mlgitops.compute_child`), and its errors still reach the user as before.
+(`mlgitops.run.compute_child`), and its errors still reach the user as before.
 
 Each end-to-end test also replaces the flow in this (the parent's) process with one
 that fails: the compute must not run here at all.
@@ -26,11 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from mlgitops import compute_child
-from mlgitops.config import load_config
-from mlgitops.events import Event
+from mlgitops.run import compute_child
+from mlgitops.config.loader import load_config
+from mlgitops.events.payloads import Event
 from mlgitops.forges.local import LocalForge
-from mlgitops.plan import make_plan
+from mlgitops.plan.decide import make_plan
 from tests.helpers import COMMAND_CONFIG, TRAIN_SCRIPT, GitRepo, mixed_frame
 from tests.test_bad_input import CASES, pr
 
@@ -84,12 +84,12 @@ def secrets(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 @pytest.fixture
 def no_flow_here(monkeypatch: pytest.MonkeyPatch) -> None:
     """The flow must not run in the token holder (on the old code it did)."""
-    from mlgitops import runner
+    from mlgitops.run import compute
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the flow ran in the process that holds the token")
 
-    monkeypatch.setattr(runner, "run_flow", refuse)
+    monkeypatch.setattr(compute, "run_flow", refuse)
 
 
 def assert_ran_elsewhere(dump_path: Path) -> dict:
@@ -142,9 +142,9 @@ def test_a_planted_cached_pickle_is_unpickled_only_in_the_child(cli, repo: GitRe
 
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    from mlgitops import runner
+    from mlgitops.run import compute
 
-    monkeypatch.setattr(runner, "run_flow", lambda *a, **k: (_ for _ in ()).throw(AssertionError("the flow ran in the process that holds the token")))
+    monkeypatch.setattr(compute, "run_flow", lambda *a, **k: (_ for _ in ()).throw(AssertionError("the flow ran in the process that holds the token")))
     second = cli("run", "--base", "main", "--json", cwd=repo.path)
     assert second.exit_code == 0, second.output
     assert_ran_elsewhere(out)

@@ -18,7 +18,7 @@ import pytest
 
 STARTER = """\
 import time
-from mlgitops import prefect_server
+from mlgitops.service import prefect_server
 server = prefect_server.start()
 server.wait()
 print(server.proc.pid, server.port, flush=True)

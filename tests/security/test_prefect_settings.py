@@ -24,12 +24,12 @@ root:
 # What `mlops` does before its first Prefect import, then what a flow run does
 # (Prefect sets up logging from its settings when a flow starts).
 FIXED = (
-    "from mlgitops.prefect_server import import_prefect; import_prefect()\n"
+    "from mlgitops.service.prefect_server import import_prefect; import_prefect()\n"
     "from prefect.settings import get_current_settings\n"
     "print(get_current_settings().logging.config_path)\n"
     "from prefect.logging.configuration import setup_logging; setup_logging()\n"
 )
-PLAIN = FIXED.replace("from mlgitops.prefect_server import import_prefect; import_prefect()\n", "import prefect\n")
+PLAIN = FIXED.replace("from mlgitops.service.prefect_server import import_prefect; import_prefect()\n", "import prefect\n")
 
 
 def _checkout(tmp_path: Path, kind: str) -> Path:
@@ -69,7 +69,7 @@ def test_mlops_imports_prefect_without_the_checkouts_settings(tmp_path: Path, ki
 def test_every_prefect_entry_imports_it_safely() -> None:
     """The places `mlops` first imports Prefect go through import_prefect()."""
     root = Path(__file__).resolve().parents[2] / "mlgitops"
-    runner = (root / "runner.py").read_text()
+    runner = (root / "run" / "compute.py").read_text()
     assert runner.index("prefect_server.import_prefect()") < runner.index("from mlgitops.flows.pull_request import")
-    deploy = (root / "prefect_deploy.py").read_text()
+    deploy = (root / "service" / "prefect_deploy.py").read_text()
     assert deploy.count("import_prefect()") == deploy.count("from prefect.deployments import run_deployment") + deploy.count("from prefect.client.orchestration import get_client") == 3

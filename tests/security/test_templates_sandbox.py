@@ -14,12 +14,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from mlgitops import runner
-from mlgitops.config import parse_config
+from mlgitops.run import compute
+from mlgitops.config.loader import parse_config
 from mlgitops.errors import ConfigError
 import jinja2
 
-from mlgitops.render import render_comment
+from mlgitops.report.render import render_comment
 from tests.helpers import GitRepo
 from tests.test_render import make_report
 
@@ -56,7 +56,7 @@ def test_template_cannot_reach_python(attack: str, why: str, tmp_path: Path, mon
     cfg = loaded(tmp_path)
     plan = SimpleNamespace(baseline=SimpleNamespace(cfg=None), event=SimpleNamespace(base_sha=None), root=tmp_path, config_rel="mlops.yaml")
     with pytest.raises(ConfigError) as err:
-        runner.render(make_report(), cfg, plan)  # type: ignore[arg-type]
+        compute.render(make_report(), cfg, plan)  # type: ignore[arg-type]
     assert err.value.exit_code == 2
     assert err.value.message == f"mlops.yaml:4:21: report.templates: template pr_comment.md.j2 line 2 failed: {why}"
     assert TOKEN not in err.value.message
@@ -80,7 +80,7 @@ def test_a_pr_cannot_change_the_templates_its_comment_uses(tmp_path: Path, monke
     repo.gen({"mlops.yaml": CONFIG, "tpl/pr_comment.md.j2": "{{ marker }}\nbase says {{ report.verdict }}\n"})
     base_sha = repo.commit("base")
     repo.branch("pr").gen({"tpl/pr_comment.md.j2": "{{ marker }}\n" + ATTACKS["lipsum globals"][0] + "\n"}).commit("evil")
-    from mlgitops.render import run_templates
+    from mlgitops.report.render import run_templates
 
     base_cfg, cfg = loaded(tmp_path, "mlops.yaml@main"), loaded(tmp_path)
     body = render_comment(make_report(), templates=run_templates(cfg, base_cfg, base_sha, tmp_path, "mlops.yaml"))  # type: ignore[arg-type]
@@ -92,7 +92,7 @@ def test_a_pr_that_adds_templates_gets_the_built_in_comment(tmp_path: Path) -> N
     repo.gen({"mlops.yaml": CONFIG.replace("    report: {templates: tpl}\n", "")})
     base_sha = repo.commit("base")
     repo.branch("pr").gen({"mlops.yaml": CONFIG, "tpl/pr_comment.md.j2": "{{ marker }}\nall good, merge me\n"}).commit("pr")
-    from mlgitops.render import run_templates
+    from mlgitops.report.render import run_templates
 
     base_cfg = parse_config(textwrap.dedent(CONFIG.replace("    report: {templates: tpl}\n", "")), tmp_path / "mlops.yaml", "mlops.yaml@main")
     body = render_comment(make_report(), templates=run_templates(loaded(tmp_path), base_cfg, base_sha, tmp_path, "mlops.yaml"))  # type: ignore[arg-type]

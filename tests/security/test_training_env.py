@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from mlgitops.config import LoadedConfig, parse_config
-from mlgitops.data import load_dataset
+from mlgitops.config.loader import LoadedConfig, parse_config
+from mlgitops.data.load import load_dataset
 from mlgitops.errors import TrainingError
-from mlgitops.events import Event
-from mlgitops.plan import make_plan
-from mlgitops.training import run_command
+from mlgitops.events.payloads import Event
+from mlgitops.plan.decide import make_plan
+from mlgitops.train.training import run_command
 from tests.helpers import GitRepo, mixed_frame
 
 SECRETS = {
@@ -154,10 +154,10 @@ sys.exit(1)
 PARENT = """\
 import sys
 from pathlib import Path
-from mlgitops.config import parse_config
-from mlgitops.data import load_dataset
+from mlgitops.config.loader import parse_config
+from mlgitops.data.load import load_dataset
 from mlgitops.errors import TrainingError
-from mlgitops.training import run_command
+from mlgitops.train.training import run_command
 root = Path(sys.argv[1])
 cfg = parse_config("data: {path: data/churn.csv, target: churn}\\ntraining: {command: '" + sys.argv[2] + " {train} {model}'}\\n", root / "mlops.yaml", "mlops.yaml")
 try:

@@ -275,8 +275,8 @@ def test_delivery_ids_that_differ_only_in_punctuation_keep_their_own_payloads(tm
 # hold file exists, keeps running.
 BOOT = """
 import sys
-import mlgitops.webhook
-mlgitops.webhook._child = lambda args: [sys.executable, {fake!r}, *args]
+import mlgitops.service.webhook
+mlgitops.service.webhook._child = lambda args: [sys.executable, {fake!r}, *args]
 from mlgitops.cli import main
 main(sys.argv[1:], prog_name="mlops")
 """
@@ -369,7 +369,7 @@ def test_sigterm_ends_the_running_delivery_and_a_restart_runs_it_once(tmp_path: 
     assert not alive(int(child)) and not alive(int(grandchild))
     assert not Path(tree).exists() and leftovers(tmp_path) == [] and repo.git("worktree", "list").count("\n") == 0
     assert list(tmp_path.glob("mlops-webhook-*/*")) == []  # its folder for worktrees too
-    from mlgitops.webhook import DeliveryLog
+    from mlgitops.service.webhook import DeliveryLog
 
     row = DeliveryLog(repo.path / ".mlops" / "webhook" / "deliveries.sqlite").get("d-term")
     assert (row["status"], row["detail"]) == ("interrupted", "the service stopped during the run; a restart runs it again once")
@@ -413,7 +413,7 @@ def test_a_restart_after_the_service_was_killed_ends_the_leftover_run_first(tmp_
 
 
 def test_a_delivery_interrupted_twice_is_not_run_a_third_time(tmp_path: Path) -> None:
-    from mlgitops.webhook import DeliveryLog, resume, spool_path
+    from mlgitops.service.webhook import DeliveryLog, resume, spool_path
 
     class Taker:
         taken: list[str] = []

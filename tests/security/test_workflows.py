@@ -28,7 +28,7 @@ from unittest import mock
 import pytest
 import yaml
 
-from mlgitops.init import write_scaffold
+from mlgitops.config.scaffold import write_scaffold
 from tests.helpers import REPO_ROOT, GitRepo
 
 OWN_WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))

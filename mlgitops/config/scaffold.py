@@ -1,0 +1,115 @@
+"""`mlops init`: the scaffold a repository starts from."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from mlgitops.errors import InputError
+from mlgitops.report.render import environment
+from mlgitops.plan.store import atomic_write
+
+WORKFLOW = Path(".github/workflows/mlops.yml")
+MONITOR_WORKFLOW = Path(".github/workflows/mlops-monitor.yml")
+ACTION_REF = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(/[\w./-]+)?@(?P<ref>[\w./-]+)$")
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
+BRANCH = re.compile(r"^[\w.-]+(/[\w.-]+)*$")  # written into the workflow's YAML as is
+GITHUB_REMOTE = re.compile(r"^(?:https://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(?:\.git)?/?$")
+RESOLVE_TIMEOUT = 30.0  # seconds for `git ls-remote`; a hung network must not hang init
+
+
+def default_registry(root: Path) -> str | None:
+    """GitHub's container registry for a repository whose origin is on github.com
+    (``oci://ghcr.io/owner/repo/models``: the job's GITHUB_TOKEN pushes there, so a
+    GitHub repository needs no cloud account); None (the folder) otherwise."""
+    proc = subprocess.run(["git", "remote", "get-url", "origin"], cwd=root, capture_output=True, text=True, timeout=RESOLVE_TIMEOUT)
+    m = GITHUB_REMOTE.match(proc.stdout.strip()) if proc.returncode == 0 else None
+    return f"oci://ghcr.io/{m['owner'].lower()}/{m['repo'].lower()}/models" if m else None
+
+
+def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: bool, branch: str = "main", registry: str = "auto") -> list[tuple[Path, bool]]:
+    """Write mlops.yaml and the workflows; existing files are kept unless ``force``.
+
+    The workflows pin the actions to a full commit sha: a tag or branch in
+    ``action_ref`` is resolved with ``git ls-remote`` (only when a workflow is written).
+    ``registry``: "auto" (:func:`default_registry`), a URL, or a folder.
+    """
+    from mlgitops.deploy.registry.urls import open_backend
+
+    url = default_registry(root) if registry == "auto" else registry
+    if url is not None and url != ".mlops/registry":
+        open_backend(url, root)  # a malformed URL or unknown scheme is refused before anything is written
+        if "\n" in url or "'" in url or '"' in url or "#" in url:
+            raise InputError(f"--registry {url!r} cannot be written into mlops.yaml as is", hint="e.g. --registry s3://my-bucket/models")
+    else:
+        url = None
+    packages = bool(url and url.startswith("oci://ghcr.io/"))  # the jobs that push get `packages: write`
+    match = ACTION_REF.match(action_ref)
+    if not match:
+        raise InputError(f"--action-ref {action_ref!r} is not OWNER/REPO[/PATH]@REF", hint="e.g. acme/mlgitops/actions/pull-request@v1")
+    if not BRANCH.match(branch):
+        raise InputError(f"--branch {branch!r} is not a branch name", hint="e.g. --branch main")
+    written = [rel for rel in (Path("mlops.yaml"), WORKFLOW, MONITOR_WORKFLOW) if force or not (root / rel).exists()]
+    env = environment()
+    files: dict[Path, str] = {}
+    if Path("mlops.yaml") in written:
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-.") or "model"
+        files[Path("mlops.yaml")] = env.get_template("init_mlops.yaml.j2").render(name=name, data=data, target=target, registry_url=url)
+    if WORKFLOW in written or MONITOR_WORKFLOW in written:
+        sha = pin(match["repo"], match["ref"])
+        uses, _, ref = action_ref.rpartition("@")
+        comment = "" if sha == ref else f" # {ref}"  # the tag a reader (and Dependabot) updates
+
+        def pinned(name: str | None) -> str:
+            return f"{sibling(uses, name) if name else uses}@{sha}{comment}"
+
+        files[WORKFLOW] = env.get_template("init_workflow.yml.j2").render(action_ref=pinned(None), deploy_ref=pinned("deploy"), chatops_ref=pinned("chatops"), config="mlops.yaml", branch=branch, packages=packages)
+        files[MONITOR_WORKFLOW] = env.get_template("init_monitor.yml.j2").render(monitor_ref=pinned("monitor"), current="data/recent.csv", packages=packages)
+    out = []
+    for rel in (Path("mlops.yaml"), WORKFLOW, MONITOR_WORKFLOW):
+        if rel not in written:
+            out.append((rel, False))
+            continue
+        atomic_write(root / rel, files[rel])
+        out.append((rel, True))
+    return out
+
+
+def pin(repo: str, ref: str) -> str:
+    """The full commit sha ``ref`` names in GitHub repository ``repo`` (a sha is kept).
+
+    A tag can be moved by whoever controls the action's repository; a commit sha
+    cannot, so the workflows `mlops init` writes never name a tag (zizmor's
+    ``unpinned-uses``). ``GITHUB_SERVER_URL`` (GitHub Enterprise) replaces github.com.
+    """
+    if FULL_SHA.match(ref):
+        return ref
+    url = f"{os.environ.get('GITHUB_SERVER_URL', 'https://github.com').rstrip('/')}/{repo}"
+    hint = f"pass the full 40-character commit sha after the @ (`git ls-remote {url} {ref}` prints it)"
+    if SHORT_SHA.match(ref):
+        raise InputError(f"--action-ref: {ref!r} looks like a shortened commit sha; GitHub Actions needs all 40 characters", hint=hint)
+    # No credential prompt: GitHub answers an unknown repository with an auth challenge.
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true"}
+    try:
+        proc = subprocess.run(["git", "ls-remote", "--", url, ref, f"{ref}^{{}}"], capture_output=True, text=True, timeout=RESOLVE_TIMEOUT, env=env, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InputError(f"--action-ref: could not resolve {ref!r} to a commit of {url}: {exc}", hint=hint) from None
+    refs = {name: sha for sha, _, name in (line.partition("\t") for line in proc.stdout.splitlines())}
+    # An annotated tag's own object is not a commit: prefer its peeled `^{}` line
+    # (asked for by name above: ls-remote matches patterns against whole ref names).
+    for name in (f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}", f"refs/heads/{ref}"):
+        if FULL_SHA.match(refs.get(name, "")):
+            return refs[name]
+    errors = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+    # git's first `fatal:` line says what went wrong; the lines after it are boilerplate.
+    why = next((line for line in errors if line.startswith("fatal:")), errors[0] if errors else "") if proc.returncode else ""
+    why = why or "no such tag or branch"
+    raise InputError(f"--action-ref: could not resolve {ref!r} to a commit of {url}: {why}", hint=hint)
+
+
+def sibling(uses: str, name: str) -> str:
+    """OWNER/REPO/actions/<name> beside OWNER/REPO/actions/pull-request (no ref)."""
+    return f"{uses.removesuffix('/pull-request')}/{name}" if uses.endswith("/pull-request") else f"{uses}/actions/{name}"

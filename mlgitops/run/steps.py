@@ -1,0 +1,302 @@
+"""The steps of the PR run as plain functions; `flows/` wraps each in a Prefect task."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from mlgitops.run.debris import owned_prefix
+from mlgitops.data.load import Dataset, load_dataset
+from mlgitops.errors import InputError, TrainingError
+from mlgitops.train.evaluate import Evaluation, evaluate
+from mlgitops.plan.decide import BaselinePlan, RunPlan, SidePlan
+from mlgitops.plan.store import MLOPS_DIR, Store
+from mlgitops.train.select import train
+
+
+@dataclass
+class ModelOutcome:
+    model: Any
+    meta: dict[str, Any]
+    cached: bool
+    #: the evaluation on the holdout it was trained with, when trained in this run
+    evaluation: Evaluation | None = None
+    #: ``model`` is the cached ONNX export (an OnnxModel): a trusted run does not unpickle the cached pickle
+    onnx_only: bool = False
+
+
+@contextlib.contextmanager
+def base_worktree(root: Path, sha: str, config_dir: Path, data_paths: list[str]) -> Iterator[Path]:
+    """A detached checkout of ``sha`` in a temp dir; data kept out of git is linked in."""
+    tmp = Path(tempfile.mkdtemp(prefix=owned_prefix("base")))
+    target = tmp / "tree"
+    subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(target), sha], cwd=root, check=True, capture_output=True)
+    try:
+        for rel in data_paths:
+            if rel.startswith("sklearn:") or Path(rel).is_absolute():
+                continue
+            link, source = target / config_dir / rel, root / config_dir / rel
+            if not link.exists() and source.exists():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(source)
+        yield target
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(target)], cwd=root, capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def obtain_model(side: SidePlan, dataset: Dataset, train_root: Path, store: Store, reuse: bool = True) -> ModelOutcome:
+    """The cached model for ``side.key``, or a freshly trained one (then cached).
+
+    A trusted run never unpickles a pickle no trusted run recorded (e.g. the pull
+    request's): it reuses that model's parity-checked ONNX export instead, which is
+    data, scored through ONNX Runtime like the deployed model; without one it trains
+    and its own model replaces the cached one.
+    """
+    hit = store.get_model(side.key) if reuse else None
+    if hit is not None:
+        model, meta = hit
+        return ModelOutcome(model, meta, True)
+    if side.key in store.refused:
+        onnx = cached_onnx_model(side.key, store)
+        if onnx is not None:
+            return onnx
+        store.replacing.add(side.key)
+    trained = train(side.cfg, dataset, train_root, side.trusted)
+    own = evaluate_candidate(ModelOutcome(trained.model, {}, False), dataset, side.cfg.metric_names(dataset.task), side.cfg)
+    meta = {
+        "name": side.cfg.config.name,
+        "task": dataset.task,
+        "target": dataset.target,
+        "features": dataset.features,
+        "labels": [l.item() if hasattr(l, "item") else l for l in dataset.labels],
+        "metrics": own.metrics,
+        "holdout_rows": own.rows,
+        "train_rows": len(dataset.train),
+        "train_seconds": round(trained.seconds, 3),
+        "trained_with": trained.description,
+        "data_sha256": dataset.fingerprint,
+        "code_sha256": side.code_sha,
+        "code_files": side.code_files,
+        "params": trained.params if trained.params is not None else side.cfg.config.training.params,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    if trained.sweep is not None:
+        meta["sweep"] = trained.sweep
+    meta = store.put_model(side.key, trained.model, meta)
+    return ModelOutcome(trained.model, meta, False, own)
+
+
+def cached_onnx_model(key: str, store: Store) -> ModelOutcome | None:
+    """The cached model of ``key`` as its ONNX export, without unpickling anything:
+    only when its pickle is intact (its bytes are registered beside the ONNX, never
+    loaded) and the run that exported it recorded a passing parity check."""
+    from mlgitops.deploy.onnx import OnnxModel
+    from mlgitops.deploy.export_step import recorded_parity
+
+    exported = store.get_onnx(key)
+    pickle = store.intact_pickle(key)
+    if exported is None or pickle is None or pickle[1].get("key", key) != key:
+        return None
+    data, info = exported
+    meta = pickle[1]
+    parity = recorded_parity(info)
+    if parity is None or parity["passed"] is not True:
+        return None  # an export from before parity was recorded, or one that disagreed
+    try:
+        model = OnnxModel(data)
+    except Exception:  # noqa: BLE001 - ONNX Runtime refuses the graph: train instead
+        return None
+    return ModelOutcome(model, meta, True, onnx_only=True)
+
+
+def contract_checks(cfg: Any, dataset: Dataset) -> list[Any]:
+    """The data contract on the rows of the data file (both sides of a split)."""
+    import pandas as pd
+
+    from mlgitops.data.contract import check_contract
+
+    frame = dataset.train if cfg.config.data.holdout.path else pd.concat([dataset.train, dataset.holdout])
+    return check_contract(cfg, frame)
+
+
+def data_drift(plan: RunPlan, dataset: Dataset, store: Store) -> dict[str, Any]:
+    """Drift of the candidate's training data against the reference, as report data;
+    the full Evidently HTML report is staged under `.mlops/reports/<pr>/drift.html`."""
+    import pandas as pd
+
+    from mlgitops.data.drift import compute_drift, reference_data
+
+    cfg = plan.candidate.cfg
+    spec = cfg.config.drift
+    assert spec is not None
+    reference, what = reference_data(cfg, plan)
+    if reference is None:
+        return {"unavailable": what}
+    current = dataset.train if cfg.config.data.holdout.path else pd.concat([dataset.train, dataset.holdout])
+    columns = list(spec.columns or dataset.features)
+    result, snapshot = compute_drift(reference, current, columns, spec.sample, spec.seed, what)
+    if snapshot is not None:
+        rel = f"reports/{plan.event.pr_key}/drift.html"
+        target = store.staging / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.save_html(str(target))
+        result.html = f"{MLOPS_DIR}/{rel}"
+    return result.to_dict()
+
+
+def load_candidate_data(side: SidePlan) -> Dataset:
+    return load_dataset(side.cfg, side.cfg.root)
+
+
+def train_baseline(plan: BaselinePlan, root: Path, config_rel: str, sha: str, store: Store, candidate: SidePlan | None = None, candidate_data: Dataset | None = None) -> ModelOutcome:
+    """The base ref's model: cached, or trained in a worktree of the base commit.
+
+    When the base reads the very same data the same way, the candidate's loaded
+    dataset is reused instead of parsing the file again (a large CSV costs seconds).
+    """
+    assert plan.side is not None
+    cached = store.get_model(plan.side.key)
+    if cached is not None:
+        return ModelOutcome(cached[0], cached[1], True)
+    data = plan.side.cfg.config.data
+    same_data = (
+        candidate is not None
+        and candidate_data is not None
+        and candidate.data_sha == plan.side.data_sha
+        and candidate.cfg.config.data == data
+        and (candidate.cfg.config.task or None) == (plan.side.cfg.config.task or None)
+    )
+    config_dir = Path(config_rel).parent
+    if same_data and candidate_data is not None and plan.side.cfg.config.training.estimator:
+        # Same bytes, declarative estimator: nothing of the base checkout is needed.
+        return obtain_model(plan.side, candidate_data, root / config_dir, store)
+    with base_worktree(root, sha, config_dir, [data.path, *([data.holdout.path] if data.holdout.path else [])]) as tree:
+        dataset = candidate_data if same_data and candidate_data is not None else load_dataset(plan.side.cfg, tree / config_dir)
+        return obtain_model(plan.side, dataset, tree / config_dir, store)
+
+
+def load_pinned(plan: BaselinePlan, store: Store) -> ModelOutcome:
+    """The deployed model: its ONNX run through ONNX Runtime (exactly what serves), or a
+    joblib pin (a pickle: a trusted run loads only one a trusted run wrote)."""
+    import joblib
+
+    assert plan.artifact is not None
+    info = plan.manifest
+    task = None
+    if info.get("format", "onnx") != "onnx" and not store.may_unpickle(str(info.get("sha256"))):
+        raise InputError(
+            f"the pinned artifact {info.get('uri')} is a pickle (format {info.get('format')}) that no trusted run wrote, and this run never unpickles those",
+            hint="pin the model's ONNX artifact (a deploy's promotion PR does)",
+        )
+    try:
+        if info.get("format", "onnx") == "onnx":
+            from mlgitops.deploy.onnx import OnnxModel
+
+            model = OnnxModel(plan.artifact.read_bytes())
+            features = model.features
+            task = model.task
+        else:
+            model = joblib.load(plan.artifact)
+            features = info.get("features")
+    except Exception as exc:  # a pinned file that is not a loadable model is bad input
+        raise InputError(f"the pinned artifact {plan.manifest.get('uri')} cannot be loaded: {type(exc).__name__}: {exc}") from None
+    meta = {
+        "task": task,
+        "features": [str(f) for f in features] if isinstance(features, list) and features else [str(c) for c in getattr(model, "feature_names_in_", [])],
+        "metrics": info.get("metrics") if isinstance(info.get("metrics"), dict) else {},
+        "version": info.get("version"),
+        "sha256": info.get("sha256"),
+        "target": None,
+    }
+    return ModelOutcome(model, meta, False)
+
+
+def obtain_baseline(plan: RunPlan, store: Store, candidate_data: Dataset | None = None) -> tuple[ModelOutcome | None, str]:
+    """The baseline model, or None and why. A broken base never blocks the PR that fixes it."""
+    base = plan.baseline
+    try:
+        if base.kind == "manifest":
+            return load_pinned(base, store), ""
+        if base.kind == "train":
+            assert plan.event.base_sha is not None
+            return train_baseline(base, plan.root, plan.config_rel, plan.event.base_sha, store, plan.candidate, candidate_data), ""
+    except InputError as exc:
+        first = exc.message.splitlines()[0]
+        return None, f"the baseline could not be produced, so relative gates are skipped: {first}"
+    return None, ""
+
+
+def recorded_metrics(meta: dict[str, Any], names: list[str]) -> dict[str, float | None]:
+    """Metrics stored with a model (or in a manifest), keeping only numbers we know."""
+    raw = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
+    out: dict[str, float | None] = {}
+    for name in names:
+        value = raw.get(name)
+        out[name] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
+    return out
+
+
+def leakage_notes(plan: RunPlan, outcome: ModelOutcome) -> list[str]:
+    """Say when the baseline may have trained on rows of this holdout."""
+    side = plan.baseline.side
+    if side is None:
+        return []
+    same_data = outcome.meta.get("data_sha256") is None or side.data_sha == plan.candidate.data_sha
+    same_split = side.cfg.config.data.holdout == plan.candidate.cfg.config.data.holdout
+    if same_data and same_split:
+        return []
+    return ["The base ref uses different data or a different holdout split, so some rows of this holdout may have been in the baseline's training data; its scores may be optimistic."]
+
+
+def evaluate_candidate(outcome: ModelOutcome, dataset: Dataset, metric_names: list[str], cfg: Any) -> Evaluation:
+    if outcome.evaluation is not None and list(outcome.evaluation.metrics) == metric_names:
+        return outcome.evaluation  # trained on this dataset just now: scored already
+    try:
+        return evaluate(outcome.model, dataset.holdout, dataset.features, dataset.target, dataset.task, dataset.labels, metric_names)
+    except Exception as exc:  # the model is the user's; its failure to predict is input
+        where = cfg.where("training", "command" if cfg.config.training.command else "estimator")
+        raise TrainingError(
+            f"{where}: training: the trained model cannot score the holdout: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            hint="the model is called with the feature columns of the holdout; make it handle missing values and the same column types as {train}",
+        ) from None
+
+
+def score_baseline(outcome: ModelOutcome, dataset: Dataset, metric_names: list[str]) -> tuple[Evaluation | None, str]:
+    """Score the baseline on the candidate's holdout, or say why it cannot."""
+    meta = outcome.meta
+    features = list(meta.get("features") or [])
+    if meta.get("task") and meta["task"] != dataset.task:
+        return None, f"the baseline is a {meta['task']} model and the candidate a {dataset.task} model"
+    if meta.get("target") and meta["target"] != dataset.target:
+        return None, f"the baseline predicts {meta['target']!r}, the candidate {dataset.target!r}"
+    if not features:
+        return None, "the baseline does not record its feature columns"
+    missing = [f for f in features if f not in dataset.holdout.columns]
+    if missing:
+        shown = ", ".join(map(repr, missing[:5])) + (" ..." if len(missing) > 5 else "")
+        return None, f"this PR removed or renamed column(s) the baseline needs ({shown}), so it cannot score the new holdout"
+    try:
+        return evaluate(outcome.model, dataset.holdout, features, dataset.target, dataset.task, dataset.labels, metric_names), ""
+    except Exception as exc:  # a model from another config may reject the new data's types
+        return None, f"the baseline could not score the candidate's holdout: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def retrain_note(why: str, previous: dict[str, Any] | None, fresh: dict[str, Any], names: list[str]) -> str:
+    """What a requested retrain found: the same metrics (training is reproducible) or
+    which metrics moved against the model it replaces."""
+    if previous is None:
+        return f"Retrained from scratch ({why}); no earlier model of these inputs was cached."
+    old, new = previous.get("metrics") or {}, fresh.get("metrics") or {}
+    moved = [f"{n} {old.get(n):.4g} → {new.get(n):.4g}" for n in names if isinstance(old.get(n), (int, float)) and isinstance(new.get(n), (int, float)) and old.get(n) != new.get(n)]
+    if not moved:
+        return f"Retrained from scratch ({why}): same metrics as the cached model of these inputs, so training is reproducible; the new model replaces it."
+    return f"Retrained from scratch ({why}): metrics moved against the cached model of these inputs ({'; '.join(moved)}), so training is not reproducible; the new model replaces it."
+

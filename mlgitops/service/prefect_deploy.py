@@ -1,0 +1,77 @@
+"""Runs through Prefect deployments (see prefect.yaml): create the flow run, wait, read
+the exit code the entry flow put in its final state's message."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from mlgitops.errors import EXIT_INTERNAL, InputError, MlopsError
+
+EXIT_IN_MESSAGE = re.compile(r"\bmlops exit (\d+)\b")
+
+
+class DeploymentRunError(MlopsError):
+    exit_code = EXIT_INTERNAL
+
+
+def _deployment_or_error(name: str) -> None:
+    if name.count("/") != 1 or not all(name.split("/")):
+        raise InputError(f"--deployment {name!r} is not FLOW/DEPLOYMENT", hint="e.g. mlops-event/mlops-event (prefect.yaml names them)")
+
+
+def run_deployment_and_wait(name: str, parameters: dict[str, Any], wait_seconds: int) -> tuple[int, str]:
+    """(exit code, one line saying what ran where)."""
+    _deployment_or_error(name)
+    from mlgitops.service.prefect_server import import_prefect
+
+    import_prefect()  # never reads prefect.toml / .env from the checkout
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    api = os.environ.get("PREFECT_API_URL", "")
+    try:
+        flow_run = run_deployment(name=name, parameters=parameters, timeout=wait_seconds, poll_interval=1)
+    except ObjectNotFound:
+        raise InputError(f"no Prefect deployment {name!r} on {api}", hint="deploy the flows first: `prefect --no-prompt deploy --all` next to prefect.yaml") from None
+    state = flow_run.state
+    where = f"flow run {flow_run.name} ({flow_run.id}) of deployment {name}"
+    if state is None or not state.is_final():
+        raise DeploymentRunError(
+            f"{where} did not finish within {wait_seconds} s (state: {state.name if state else 'unknown'})",
+            hint="is a worker polling the work pool? `prefect worker start --pool mlops`; the run goes on, see it in the Prefect UI",
+        )
+    found = EXIT_IN_MESSAGE.search(state.message or "")
+    code = int(found.group(1)) if found else (0 if state.is_completed() else EXIT_INTERNAL)
+    return code, f"{where}: {state.name} ({state.message or 'no message'})"
+
+
+def check_deployment(name: str) -> None:
+    """Refuse, with `mlops run`'s message, a deployment the Prefect API does not have
+    (`webhook serve --deployment` checks at start instead of failing each delivery)."""
+    _deployment_or_error(name)
+    from mlgitops.service.prefect_server import import_prefect
+
+    import_prefect()
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    api = os.environ.get("PREFECT_API_URL", "")
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            raise InputError(f"no Prefect deployment {name!r} on {api}", hint="deploy the flows first: `prefect --no-prompt deploy --all` next to prefect.yaml") from None
+
+
+def submit_deployment(name: str, parameters: dict[str, Any]) -> str:
+    """Create a flow run of the deployment and return its id at once (no waiting)."""
+    _deployment_or_error(name)
+    from mlgitops.service.prefect_server import import_prefect
+
+    import_prefect()  # never reads prefect.toml / .env from the checkout
+    from prefect.deployments import run_deployment
+
+    flow_run = run_deployment(name=name, parameters=parameters, timeout=0)
+    return str(flow_run.id)
