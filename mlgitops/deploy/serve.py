@@ -8,7 +8,10 @@
   or unreachable registry delays only the next swap, never a request, nor a clean stop;
 * ``GET /healthz`` reports the served version; ``POST /predict`` takes
   ``{"instances": [{column: value, ...}, ...]}`` (or one object) and returns labels,
-  and class probabilities for classifiers.
+  and class probabilities for classifiers;
+* the Open Inference Protocol v2 (``/v2/...``, in ``mlgitops.deploy.serve_v2``) answers
+  the same rows as typed column tensors;
+* ``GET /metrics``: Prometheus metrics (``mlgitops.deploy.metrics``).
 
 Starlette + uvicorn (both already installed with Prefect) serve it.
 """
@@ -164,13 +167,39 @@ def predict(loaded: Loaded, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def make_app(holder: ModelHolder, poll: float) -> Any:
+async def read_body(request: Any) -> tuple[bytes | None, Any]:
+    """(the request body, None), or (None, a 413 response) past MAX_BODY."""
+    from starlette.responses import JSONResponse
+
+    too_big = JSONResponse({"error": f"request body over {MAX_BODY} bytes"}, status_code=413)
+    try:
+        size = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        size = 0  # h11 has already refused a malformed Content-Length
+    if size > MAX_BODY:
+        return None, too_big
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        return None, too_big
+    return raw, None
+
+
+def make_app(holder: ModelHolder, poll: float, metrics: Any = None) -> Any:
+    """The Starlette app; ``metrics`` (a ``ServeMetrics``) is made here when not given."""
     import json
 
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
+
+    from mlgitops.deploy import serve_v2
+    from mlgitops.deploy.metrics import ServeMetrics
+
+    if metrics is None:
+        metrics = ServeMetrics(holder.env, degraded=lambda: bool(holder.last_error))
+    if holder.current is not None:
+        metrics.serving(serve_v2.model_name(holder, holder.current), holder.current.pin.version, holder.current.pin.sha256)
 
     async def healthz(request: Request) -> JSONResponse:
         body = holder.health()
@@ -180,12 +209,9 @@ def make_app(holder: ModelHolder, poll: float) -> Any:
         loaded = holder.current
         if loaded is None:
             return JSONResponse({"error": holder.last_error or "no model loaded"}, status_code=503)
-        size = int(request.headers.get("content-length") or 0)
-        if size > MAX_BODY:
-            return JSONResponse({"error": f"request body over {MAX_BODY} bytes"}, status_code=413)
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            return JSONResponse({"error": f"request body over {MAX_BODY} bytes"}, status_code=413)
+        raw, refused = await read_body(request)
+        if refused is not None:
+            return refused
         try:
             payload = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -203,7 +229,8 @@ def make_app(holder: ModelHolder, poll: float) -> Any:
         # must not hold the event loop's executor, whose threads a stopping server joins.
         while not stop.wait(poll):  # bounded by the server's life: stop is set on shutdown
             try:
-                holder.load()
+                if holder.load() and holder.current is not None:
+                    metrics.swapped(serve_v2.model_name(holder, holder.current), holder.current.pin.version, holder.current.pin.sha256)
             except Exception as exc:  # noqa: BLE001 - the watcher must outlive any one bad read
                 holder.last_error = f"{holder.where}: reload failed: {type(exc).__name__}: {exc}"
 
@@ -219,7 +246,19 @@ def make_app(holder: ModelHolder, poll: float) -> Any:
         finally:
             stop.set()  # a load in progress finishes in the background (daemon thread)
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/predict", predict_route, methods=["POST"])], lifespan=lifespan)
+    async def metrics_route(request: Request) -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    routes = [
+        Route("/healthz", metrics.instrument("/healthz", healthz)),
+        Route("/predict", metrics.instrument("/predict", predict_route), methods=["POST"]),
+        *serve_v2.routes(holder, read_body, metrics.instrument),
+        Route("/metrics", metrics_route),  # not counted: a scrape would change what it reads
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.metrics = metrics
+    return app
 
 
 def make_server(holder: ModelHolder, host: str, port: int, poll: float, ready: Callable[[int], None] | None = None) -> tuple[Any, Any, int]:
