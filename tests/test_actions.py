@@ -13,7 +13,7 @@ import yaml
 
 from tests.helpers import REPO_ROOT
 
-ACTIONS = sorted(REPO_ROOT.glob("actions/*/action.yml"))
+ACTIONS = [*sorted(REPO_ROOT.glob("actions/*/action.yml")), REPO_ROOT / "action.yml"]  # the root one: the Marketplace's
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
 CHECK = [sys.executable, "-m", "check_jsonschema"]
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
@@ -25,7 +25,11 @@ def steps_of(doc: dict) -> list[dict]:
     return [s for job in doc["jobs"].values() for s in job.get("steps", [])]
 
 
-@pytest.mark.parametrize("path", ACTIONS, ids=lambda p: p.parent.name)
+def action_id(path: Path) -> str:
+    return "root" if path.parent == REPO_ROOT else path.parent.name
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=action_id)
 def test_action_validates_offline(path: Path) -> None:
     proc = subprocess.run([*CHECK, "--builtin-schema", "vendor.github-actions", str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -37,7 +41,7 @@ def test_workflow_validates_offline(path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("path", [*ACTIONS, *WORKFLOWS], ids=lambda p: p.name if p.suffix == ".yml" and p.name != "action.yml" else p.parent.name)
+@pytest.mark.parametrize("path", [*ACTIONS, *WORKFLOWS], ids=lambda p: p.name if p.name != "action.yml" else action_id(p))
 def test_no_expression_in_shell_and_every_action_pinned(path: Path) -> None:
     doc = yaml.safe_load(path.read_text())
     for step in steps_of(doc):
@@ -71,7 +75,7 @@ def test_init_writes_a_valid_scaffold_and_keeps_existing_files(tmp_path: Path, c
     proc = subprocess.run([*CHECK, "--builtin-schema", "vendor.github-workflows", str(workflow)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
     doc = yaml.safe_load(workflow.read_text())
-    assert doc[True] == {"pull_request": {"types": ["opened", "synchronize", "reopened"]}, "merge_group": {"types": ["checks_requested"]}, "push": {"branches": ["main"]}, "issue_comment": {"types": ["created"]}}  # YAML 1.1 reads `on` as true
+    assert doc[True] == {"pull_request": {"types": ["opened", "synchronize", "reopened"]}, "merge_group": {"types": ["checks_requested"]}, "push": {"branches": ["main"]}, "workflow_dispatch": None, "issue_comment": {"types": ["created"]}}  # YAML 1.1 reads `on` as true
     assert doc["permissions"] == {}
     gate = doc["jobs"]["gate"]
     assert gate["if"] == "github.event_name == 'pull_request' || github.event_name == 'merge_group'"  # the merge queue's required check
@@ -80,6 +84,13 @@ def test_init_writes_a_valid_scaffold_and_keeps_existing_files(tmp_path: Path, c
     deploy = doc["jobs"]["deploy"]
     assert (deploy["if"], deploy["permissions"]) == ("github.event_name == 'push'", {"contents": "write", "pull-requests": "write"})
     assert deploy["steps"][1] == {"uses": f"acme/mlgitops/actions/deploy@{SHA}", "with": {"config": "mlops.yaml"}}
+    # Promotion to production: a manual run on the default branch, held by the
+    # `production` GitHub Environment (its required reviewers approve the job).
+    production = doc["jobs"]["production"]
+    assert (production["if"], production["environment"]) == ("github.event_name == 'workflow_dispatch' && github.ref == 'refs/heads/main'", "production")
+    assert production["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert production["steps"][1] == {"uses": f"acme/mlgitops/actions/deploy@{SHA}", "with": {"config": "mlops.yaml", "promote-from": "staging", "promote-to": "production"}}
+    assert [name for name, job in doc["jobs"].items() if "environment" in job] == ["production"]
     chatops = doc["jobs"]["chatops"]
     assert chatops["if"] == "github.event_name == 'issue_comment' && github.event.issue.pull_request && startsWith(github.event.comment.body, '/mlops')"
     assert chatops["steps"][0]["with"] == {"fetch-depth": 0, "persist-credentials": False}  # the default branch: trusted code decides
@@ -151,7 +162,12 @@ def test_deploy_action_runs_mlops_deploy_and_declares_its_outputs() -> None:
     step = next(s for s in doc["runs"]["steps"] if s.get("id") == "deploy")
     assert step["run"].strip() == 'mlops deploy --config "$MLOPS_CONFIG"'
     declared = {name: out["value"] for name, out in doc["outputs"].items()}
-    assert declared == {name: f"${{{{ steps.deploy.outputs.{name} }}}}" for name in ("version", "pull-url", "deploy-message")}
+    assert declared == {name: f"${{{{ steps.deploy.outputs.{name} || steps.promote.outputs.{name} }}}}" for name in ("version", "pull-url", "deploy-message")}
+    assert step["if"] == "inputs.promote-to == ''"
+    promote = next(s for s in doc["runs"]["steps"] if s.get("id") == "promote")
+    assert promote["if"] == "inputs.promote-to != ''"
+    assert promote["run"].strip().splitlines()[-1] == 'mlops promote "$PROMOTE_FROM" "$PROMOTE_TO" --config "$MLOPS_CONFIG"'
+    assert promote["env"] == {"GITHUB_TOKEN": "${{ inputs.token }}", "MLOPS_CONFIG": "${{ inputs.config }}", "PROMOTE_FROM": "${{ inputs.promote-from }}", "PROMOTE_TO": "${{ inputs.promote-to }}"}
     import inspect
 
     from mlgitops import cli
@@ -196,3 +212,125 @@ def test_action_outputs_are_the_ones_the_run_writes() -> None:
     source = inspect.getsource(runner.deliver)
     for name in declared:
         assert f'"{name}"' in source
+
+
+# Installs in seconds (issue 15): uv, its download cache cached, never site-packages.
+UV_VERSION = "0.13.9"
+UV_KEY = re.compile(r"^mlops-uv-Linux-[0-9a-f]{16}$")
+
+
+def step_named(doc: dict, step_id: str) -> dict:
+    return next(s for s in steps_of(doc) if s.get("id") == step_id)
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=action_id)
+def test_action_installs_with_uv_and_caches_only_uvs_download_cache(path: Path) -> None:
+    doc = yaml.safe_load(path.read_text())
+    runs = "\n".join(s.get("run", "") for s in steps_of(doc))
+    pip_lines = [line.strip() for line in runs.splitlines() if "pip install" in line and not line.strip().startswith("uv pip install")]
+    assert pip_lines == [f'python -m pip install --disable-pip-version-check --quiet "uv=={UV_VERSION}"'], "pip only installs uv, pinned"
+    assert 'uv pip install --system --quiet "$MLGITOPS_SRC${EXTRAS:+[$EXTRAS]}"' in runs
+    caches = [s for s in steps_of(doc) if s.get("uses", "").startswith("actions/cache")]
+    paths = [p for s in caches for p in s["with"]["path"].split()]
+    assert not [p for p in paths if "pip" in p or "site-packages" in p], paths
+    uv = [s for s in caches if s["with"]["path"] == "~/.cache/uv"]
+    assert uv[0]["uses"].split("@")[0] == "actions/cache/restore" and uv[0]["id"] == "uv-cache"
+    assert (uv[0]["with"]["key"], uv[0]["with"]["restore-keys"]) == ("${{ steps.uv.outputs.key }}", "mlops-uv-${{ runner.os }}-\n")
+    ids = [s.get("id") or s.get("name") for s in steps_of(doc)]
+    install = next(i for i, s in enumerate(steps_of(doc)) if "uv pip install --system" in s.get("run", "") and "MLGITOPS_SRC" in s.get("env", {}))
+    assert ids.index("uv") < ids.index("uv-cache") < install
+    saves = [s for s in uv if s["uses"].split("@")[0] == "actions/cache/save"]
+    expected_save = {  # saved right after the install (before PR code runs), once per key
+        "pull-request": "success() && github.event_name == 'pull_request' && steps.uv-cache.outputs.cache-hit != 'true'",
+        "root": "success() && github.event_name == 'pull_request' && steps.uv-cache.outputs.cache-hit != 'true'",
+        "deploy": "success() && steps.trust.outputs.trusted == 'true' && steps.uv-cache.outputs.cache-hit != 'true'",
+        "monitor": "success() && steps.trust.outputs.trusted == 'true' && steps.uv-cache.outputs.cache-hit != 'true'",
+    }.get(action_id(path))
+    assert [s["if"] for s in saves] == ([expected_save] if expected_save else [])  # chatops: restore only
+    if saves:
+        assert steps_of(doc).index(saves[0]) == install + 1 and saves[0]["with"]["key"] == "${{ steps.uv.outputs.key }}"
+
+
+class Stubs:
+    """`python`, `uv` and `mlops` on PATH that record their arguments (and uv's cache
+    env), so an action's shell steps run for real with bash, as the runner runs them."""
+
+    def __init__(self, root: Path) -> None:
+        self.bin = root / "bin"
+        self.bin.mkdir()
+        self.log = root / "calls.log"
+        self.home = root / "home"
+        self.home.mkdir()
+        for name in ("python", "uv", "mlops"):
+            stub = self.bin / name
+            stub.write_text('#!/bin/bash\n{ printf "%s" "$(basename "$0")"; printf "\\t%s" "$@"; [ "$(basename "$0")" = uv ] && printf "\\tUV_CACHE_DIR=%s\\tUV_LINK_MODE=%s" "$UV_CACHE_DIR" "$UV_LINK_MODE"; printf "\\n"; } >> "$STUB_LOG"\n[ "$1" = -VV ] && echo "Python 3.11.7 (stub)"\nexit 0\n')
+            stub.chmod(0o755)
+
+    def run(self, step: dict, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+        base = {"PATH": f"{self.bin}:/usr/bin:/bin", "HOME": str(self.home), "STUB_LOG": str(self.log), "RUNNER_OS": "Linux"}
+        return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], env=base | env, cwd=cwd, capture_output=True, text=True)
+
+    def calls(self) -> list[list[str]]:
+        lines = self.log.read_text().splitlines() if self.log.exists() else []
+        self.log.unlink(missing_ok=True)
+        return [line.split("\t") for line in lines]
+
+
+def outputs(path: Path) -> dict[str, str]:
+    out = dict(line.split("=", 1) for line in path.read_text().splitlines())
+    path.unlink()
+    return out
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=action_id)
+def test_the_install_steps_run_key_and_install_as_declared(path: Path, tmp_path: Path) -> None:
+    """The key and install steps, run by bash with stubs: the source found from the
+    action's folder, a key that moves with the requirements and the extras only, and
+    one `uv pip install --system` with your requirements in the same resolution."""
+    doc = yaml.safe_load(path.read_text())
+    key_step, install = step_named(doc, "uv"), next(s for s in steps_of(doc) if "MLGITOPS_SRC" in s.get("env", {}))
+    takes_requirements = "REQUIREMENTS" in install["env"]
+    assert ("REQUIREMENTS" in key_step["env"]) == takes_requirements == (action_id(path) in ("pull-request", "root", "deploy"))
+    stubs, work = Stubs(tmp_path), tmp_path / "work"
+    work.mkdir()
+    (work / "requirements.txt").write_text("xgboost==2.1.0\n")
+    out = tmp_path / "github_output"
+    given = {"ACTION_PATH": str(path.parent), "EXTRAS": "oci", "REQUIREMENTS": "requirements.txt"}
+    env = {name: value for name, value in given.items() if name in key_step["env"]} | {"GITHUB_OUTPUT": str(out)}  # only what the step passes
+
+    def key(**changes: str) -> dict[str, str]:
+        proc = stubs.run(key_step, env | changes, work)
+        assert proc.returncode == 0, proc.stderr
+        assert stubs.calls() == [["python", "-VV"]]
+        return outputs(out)
+
+    first = key()
+    assert Path(first["root"]).resolve() == REPO_ROOT and UV_KEY.match(first["key"]), first
+    assert key()["key"] == first["key"]
+    assert key(EXTRAS="s3")["key"] != first["key"]
+    (work / "requirements.txt").write_text("xgboost==2.1.1\n")
+    assert (key()["key"] != first["key"]) is takes_requirements
+    bad = stubs.run(key_step, env | {"EXTRAS": "oci];curl x"}, work)
+    assert (bad.returncode, bad.stdout) == (2, "::error::extras: 'oci];curl x' is not a comma-separated list of extras (oci, s3, gcs, azure)\n")
+    assert not out.exists()
+
+    src = first["root"]
+    given = {"MLGITOPS_SRC": src, "EXTRAS": "oci", "REQUIREMENTS": "requirements.txt", "UV_LINK_MODE": install["env"]["UV_LINK_MODE"]}
+    install_env = {name: value for name, value in given.items() if name in install["env"]}
+    cache = f"UV_CACHE_DIR={stubs.home}/.cache/uv"  # what actions/cache saves as ~/.cache/uv
+    proc = stubs.run(install, install_env, work)
+    assert proc.returncode == 0, proc.stderr
+    uv_call = ["uv", "pip", "install", "--system", "--quiet", f"{src}[oci]", *(["-r", "requirements.txt"] if takes_requirements else []), cache, "UV_LINK_MODE=copy"]
+    assert stubs.calls() == [["python", "-m", "pip", "install", "--disable-pip-version-check", "--quiet", f"uv=={UV_VERSION}"], uv_call, ["mlops", "--version"]]
+    proc = stubs.run(install, install_env | {"EXTRAS": ""} | ({"REQUIREMENTS": ""} if takes_requirements else {}), work)
+    assert proc.returncode == 0, proc.stderr
+    assert stubs.calls()[1] == ["uv", "pip", "install", "--system", "--quiet", src, cache, "UV_LINK_MODE=copy"]
+
+
+def test_chatops_installs_the_requirements_with_uv_only_after_the_check(tmp_path: Path) -> None:
+    doc = yaml.safe_load((REPO_ROOT / "actions" / "chatops" / "action.yml").read_text())
+    step = next(s for s in steps_of(doc) if s.get("name") == "Install the training requirements (accepted retrain only)")
+    stubs = Stubs(tmp_path)
+    proc = stubs.run(step, {"REQUIREMENTS": "ml/requirements.txt", "UV_LINK_MODE": step["env"]["UV_LINK_MODE"]}, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert stubs.calls() == [["uv", "pip", "install", "--system", "--quiet", "-r", "ml/requirements.txt", f"UV_CACHE_DIR={stubs.home}/.cache/uv", "UV_LINK_MODE=copy"]]

@@ -57,7 +57,7 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
     files: dict[Path, str] = {}
     if Path("mlops.yaml") in written:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-.") or "model"
-        files[Path("mlops.yaml")] = env.get_template("init_mlops.yaml.j2").render(name=name, data=data, target=target, registry_url=url)
+        files[Path("mlops.yaml")] = env.get_template("init_mlops.yaml.j2").render(name=name, data=data, target=target, registry_url=url, schema_url=schema_url(match["repo"], match["ref"]))
     if WORKFLOW in written or MONITOR_WORKFLOW in written:
         sha = pin(match["repo"], match["ref"])
         uses, _, ref = action_ref.rpartition("@")
@@ -108,6 +108,17 @@ def pin(repo: str, ref: str) -> str:
     why = next((line for line in errors if line.startswith("fatal:")), errors[0] if errors else "") if proc.returncode else ""
     why = why or "no such tag or branch"
     raise InputError(f"--action-ref: could not resolve {ref!r} to a commit of {url}: {why}", hint=hint)
+
+
+def schema_url(repo: str, ref: str) -> str:
+    """Where an editor finds the JSON Schema of mlops.yaml (schema/mlops.schema.json,
+    kept equal to `mlops schema` by tests/test_conventions.py) at the action's ref:
+    the schema of the version the workflow runs. The ref is written as given (a tag
+    is not resolved: the modeline is for completion, not a security boundary)."""
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    if server == "https://github.com":
+        return f"https://raw.githubusercontent.com/{repo}/{ref}/schema/mlops.schema.json"
+    return f"{server}/{repo}/raw/{ref}/schema/mlops.schema.json"  # GitHub Enterprise Server
 
 
 def sibling(uses: str, name: str) -> str:

@@ -32,7 +32,7 @@ from mlgitops.config.scaffold import write_scaffold
 from tests.helpers import REPO_ROOT, GitRepo
 
 OWN_WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
-ACTIONS = sorted(REPO_ROOT.glob("actions/*/action.yml"))
+ACTIONS = [*sorted(REPO_ROOT.glob("actions/*/action.yml")), REPO_ROOT / "action.yml"]  # the root one: the Marketplace's
 SHA_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 TRUSTED = "steps.trust.outputs.trusted == 'true'"
 
@@ -89,7 +89,7 @@ def test_zizmor_finds_nothing_high_or_medium(generated: Generated) -> None:
     """One offline run over every workflow and action. --no-config: a suppression must
     be inline, next to its reason; --strict-collection: a file zizmor cannot parse
     fails instead of being skipped."""
-    inputs = [str(generated.workflow_path.parent), str(REPO_ROOT / ".github" / "workflows"), str(REPO_ROOT / "actions")]
+    inputs = [str(generated.workflow_path.parent), str(REPO_ROOT / ".github" / "workflows"), str(REPO_ROOT / "actions"), str(REPO_ROOT / "action.yml")]
     proc = subprocess.run([*zizmor(), "--offline", "--no-config", "--strict-collection", "--no-exit-codes", "--no-progress", "--format", "json", *inputs], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     serious = [
@@ -115,11 +115,11 @@ def test_a_comment_or_a_push_never_shares_the_gate_runs_concurrency_group(genera
     for doc in (generated.workflow, generated.monitor):
         assert "concurrency" not in doc, "a workflow-level group puts every job kind in one queue"
     groups = {name: job["concurrency"]["group"] for name, job in generated.workflow["jobs"].items()}
-    assert set(groups) == {"gate", "deploy", "chatops"}
+    assert set(groups) == {"gate", "deploy", "production", "chatops"}
     # Each group starts with its own literal prefix, none a prefix of another, so no
     # two job kinds can ever evaluate to the same group, whatever the event holds.
     prefixes = {name: group.split("${{", 1)[0] for name, group in groups.items()}
-    assert prefixes == {"gate": "mlops-gate-", "deploy": "mlops-deploy-", "chatops": "mlops-chatops-"}
+    assert prefixes == {"gate": "mlops-gate-", "deploy": "mlops-deploy-", "production": "mlops-promote-production", "chatops": "mlops-chatops-"}
     # A PR's number, or a merge queue's ref (refs/heads/gh-readonly-queue/...): a queue
     # run never shares (and so never cancels) a PR's own gate group.
     assert groups["gate"] == "mlops-gate-${{ github.event.pull_request.number || github.event.merge_group.head_ref }}"
@@ -134,6 +134,7 @@ def test_promote_rollback_retrain_and_deploy_are_never_cancelled_midway(generate
     jobs = generated.workflow["jobs"]
     assert jobs["gate"]["concurrency"]["cancel-in-progress"] is True  # a newer push supersedes the gate for an older commit
     assert jobs["deploy"]["concurrency"]["cancel-in-progress"] is False
+    assert jobs["production"]["concurrency"]["cancel-in-progress"] is False  # a promotion to production
     assert jobs["chatops"]["concurrency"]["cancel-in-progress"] is False  # retrain, promote, rollback
     assert generated.monitor["jobs"]["monitor"]["concurrency"] == {"group": "mlops-monitor", "cancel-in-progress": False}
 
@@ -145,15 +146,25 @@ def test_the_chatops_job_never_saves_a_cache(generated: Generated) -> None:
     assert all("cache" not in str(s.get("uses", "")) for s in generated.workflow["jobs"]["chatops"]["steps"])
     chatops = yaml.safe_load((REPO_ROOT / "actions" / "chatops" / "action.yml").read_text())
     caches = [s["uses"].split("@")[0] for s in steps(chatops) if s.get("uses", "").startswith("actions/cache")]
-    assert caches == ["actions/cache/restore"], "actions/cache saves in its post step; actions/cache/save saves"
+    assert caches == ["actions/cache/restore", "actions/cache/restore"], "actions/cache saves in its post step; actions/cache/save saves"  # the caches, uv's download cache
 
 
-def test_the_pr_job_saves_its_cache_only_on_pull_request() -> None:
-    """A pull_request run saves in its PR's merge-ref scope, which no other ref restores."""
-    doc = yaml.safe_load((REPO_ROOT / "actions" / "pull-request" / "action.yml").read_text())
+@pytest.mark.parametrize("path", [REPO_ROOT / "actions" / "pull-request" / "action.yml", REPO_ROOT / "action.yml"], ids=["pull-request", "root"])
+def test_the_pr_job_saves_its_caches_only_on_pull_request(path: Path) -> None:
+    """A pull_request run saves in its PR's merge-ref scope, which no other ref
+    restores; uv's download cache is saved before any of the PR's code has run."""
+    doc = yaml.safe_load(path.read_text())
     caches = [s for s in steps(doc) if s.get("uses", "").startswith("actions/cache")]
-    assert [s["uses"].split("@")[0] for s in caches] == ["actions/cache/restore", "actions/cache/save"]
-    assert caches[1]["if"] == "success() && github.event_name == 'pull_request' && steps.cache.outputs.cache-hit != 'true'"
+    assert [(s["uses"].split("@")[0], s["with"]["path"].split()) for s in caches] == [
+        ("actions/cache/restore", ["~/.prefect", ".mlops/cache"]),
+        ("actions/cache/restore", ["~/.cache/uv"]),
+        ("actions/cache/save", ["~/.cache/uv"]),
+        ("actions/cache/save", ["~/.prefect", ".mlops/cache"]),
+    ]
+    assert caches[2]["if"] == "success() && github.event_name == 'pull_request' && steps.uv-cache.outputs.cache-hit != 'true'"
+    assert caches[3]["if"] == "success() && github.event_name == 'pull_request' && steps.cache.outputs.cache-hit != 'true'"
+    ids = [s.get("id") for s in steps(doc)]
+    assert steps(doc).index(caches[2]) < ids.index("run")
 
 
 def covers_the_ledger(cache_path: str) -> bool:
@@ -217,6 +228,7 @@ def test_each_job_holds_only_the_permissions_it_uses(generated: Generated) -> No
     ghcr = {"packages": "write"}  # the scaffold's registry is ghcr.io (see the next test)
     assert jobs["gate"]["permissions"] == gate | ghcr
     assert jobs["deploy"]["permissions"] == {"contents": "write", "pull-requests": "write"} | ghcr
+    assert jobs["production"]["permissions"] == {"contents": "write", "pull-requests": "write", "packages": "read"}  # reads staging's version
     assert jobs["chatops"]["permissions"] == {"contents": "write", "pull-requests": "write", "issues": "write", "statuses": "write", "checks": "write"} | ghcr
     assert generated.monitor["jobs"]["monitor"]["permissions"] == {"contents": "write", "pull-requests": "write", "issues": "write", "packages": "read"}
     own = {path.name: yaml.safe_load(path.read_text())["jobs"] for path in OWN_WORKFLOWS}
@@ -230,6 +242,18 @@ def test_jobs_get_packages_write_only_where_they_push_to_ghcr(generated: Generat
     the monitor only reads the deployed model; nothing at the workflow level."""
     assert "  url: oci://ghcr.io/acme/shop/models\n" in (generated.root / "mlops.yaml").read_text()
     jobs = generated.workflow["jobs"]
-    assert {name: job["permissions"].get("packages") for name, job in jobs.items()} == {"gate": "write", "deploy": "write", "chatops": "write"}
+    assert {name: job["permissions"].get("packages") for name, job in jobs.items()} == {"gate": "write", "deploy": "write", "production": "read", "chatops": "write"}
     assert generated.workflow["permissions"] == {} and generated.monitor["permissions"] == {}
     assert generated.monitor["jobs"]["monitor"]["permissions"]["packages"] == "read"
+
+
+def test_only_the_production_job_is_held_by_an_environment(generated: Generated) -> None:
+    """GitHub Environments (issue 15): the `production` environment's required
+    reviewers approve the promotion job, and its secrets reach no other job. It runs
+    only when started by hand on the default branch (workflow_dispatch)."""
+    jobs = generated.workflow["jobs"]
+    assert {name: job.get("environment") for name, job in jobs.items()} == {"gate": None, "deploy": None, "production": "production", "chatops": None}
+    assert jobs["production"]["if"] == "github.event_name == 'workflow_dispatch' && github.ref == 'refs/heads/main'"
+    assert generated.workflow[True]["workflow_dispatch"] is None  # no inputs: nothing typed reaches a shell
+    for name in ("gate", "deploy", "chatops"):
+        assert "workflow_dispatch" not in jobs[name]["if"], name
