@@ -18,7 +18,8 @@ from __future__ import annotations
 import time
 from typing import Any, Awaitable, Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import choose_encoder
 
 # A model answers one row in well under a millisecond (bench/RESULTS.md); the default
 # buckets start at 5 ms and would put every request in the first one.
@@ -72,6 +73,8 @@ class ServeMetrics:
         counted.__name__ = getattr(endpoint, "__name__", "endpoint")
         return counted
 
-    def exposition(self) -> tuple[bytes, str]:
-        """(body, content type) of the text exposition format."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """(body, content type): the format the ``Accept`` header asks for (OpenMetrics
+        for a Prometheus server, which asks for it), else the text format 0.0.4."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type

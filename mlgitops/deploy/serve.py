@@ -247,13 +247,13 @@ def make_app(holder: ModelHolder, poll: float, metrics: Any = None) -> Any:
             stop.set()  # a load in progress finishes in the background (daemon thread)
 
     async def metrics_route(request: Request) -> Response:
-        body, content_type = metrics.exposition()
+        body, content_type = metrics.exposition(request.headers.get("accept"))
         return Response(body, media_type=content_type)
 
     routes = [
         Route("/healthz", metrics.instrument("/healthz", healthz)),
         Route("/predict", metrics.instrument("/predict", predict_route), methods=["POST"]),
-        *serve_v2.routes(holder, read_body, metrics.instrument),
+        *serve_v2.routes(holder, read_body, metrics.instrument, MAX_ROWS),
         Route("/metrics", metrics_route),  # not counted: a scrape would change what it reads
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -23,9 +23,10 @@ from __future__ import annotations
 import json
 import math
 import struct
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from mlgitops.deploy.serve import MAX_ROWS, Loaded, ModelHolder
+if TYPE_CHECKING:  # serve.py imports this module to add its routes
+    from mlgitops.deploy.serve import Loaded, ModelHolder
 
 #: "onnx_onnxv1: A ONNX model encoded for ONNX Runtime" (the protocol's Platforms list)
 PLATFORM = "onnx_onnxv1"
@@ -206,7 +207,7 @@ def _column(name: str, datatype: str, expected: str, values: list[Any]) -> list[
     return values
 
 
-def rows_from_request(request: dict[str, Any], binary: bytes, loaded: Loaded) -> list[dict[str, Any]]:
+def rows_from_request(request: dict[str, Any], binary: bytes, loaded: Loaded, max_rows: int) -> list[dict[str, Any]]:
     """One row per element of the column tensors, as ``/predict`` takes them."""
     types = input_types(loaded)
     columns: dict[str, list[Any]] = {}
@@ -247,8 +248,8 @@ def rows_from_request(request: dict[str, Any], binary: bytes, loaded: Loaded) ->
         raise V2Error(f"missing input(s) {', '.join(map(repr, missing[:5]))}" + (" ..." if len(missing) > 5 else ""))
     if rows < 1:
         raise V2Error("the inputs hold no rows")
-    if rows > MAX_ROWS:
-        raise V2Error(f"at most {MAX_ROWS} rows per request, got {rows}")
+    if rows > max_rows:
+        raise V2Error(f"at most {max_rows} rows per request, got {rows}")
     names = list(columns)
     return [dict(zip(names, values)) for values in zip(*(columns[n] for n in names))]
 
@@ -267,9 +268,9 @@ def requested_outputs(request: dict[str, Any], loaded: Loaded) -> list[str]:
     return names
 
 
-def infer(holder: ModelHolder, loaded: Loaded, request: dict[str, Any], binary: bytes) -> dict[str, Any]:
+def infer(holder: ModelHolder, loaded: Loaded, request: dict[str, Any], binary: bytes, max_rows: int) -> dict[str, Any]:
     """The inference response for a parsed request (V2Error for a bad one)."""
-    rows = rows_from_request(request, binary, loaded)
+    rows = rows_from_request(request, binary, loaded, max_rows)
     wanted = requested_outputs(request, loaded)
     if "id" in request and not isinstance(request["id"], str):
         raise V2Error(f"id must be a string, got {json.dumps(request['id'])}")
@@ -306,9 +307,10 @@ def _json_float(value: Any) -> float | None:
 # -- routes -----------------------------------------------------------------------------
 
 
-def routes(holder: ModelHolder, read_body: Callable[[Any], Any], count: Callable[[str, Any], Any]) -> list[Any]:
+def routes(holder: ModelHolder, read_body: Callable[[Any], Any], count: Callable[[str, Any], Any], max_rows: int) -> list[Any]:
     """The protocol's routes; ``count(template, endpoint)`` wraps each for the metrics,
-    ``read_body(request)`` returns (bytes, None) or (None, an error response)."""
+    ``read_body(request)`` returns (bytes, None) or (None, an error response), and a
+    request holds at most ``max_rows`` rows."""
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
@@ -350,7 +352,7 @@ def routes(holder: ModelHolder, read_body: Callable[[Any], Any], count: Callable
             return refused
         try:
             parsed, binary = parse_request(raw, request.headers.get(BINARY_HEADER))
-            return JSONResponse(infer(holder, loaded, parsed, binary))
+            return JSONResponse(infer(holder, loaded, parsed, binary, max_rows))
         except V2Error as exc:
             return error(exc)
 
