@@ -1,7 +1,7 @@
 """A GitHub REST stand-in: a real HTTP server on 127.0.0.1 with state.
 
 It serves exactly the endpoints mlgitops calls, and is held to GitHub's own material
-in ../shared/github/: every JSON body it returns starts from the operation's example
+in tests/github/: every JSON body it returns starts from the operation's example
 response in the OpenAPI description and is validated against the operation's
 response schema (violations are recorded and asserted empty by the tests). It can
 inject faults (500, 502, 403/429 with Retry-After, 401, slow responses, an answer
@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "github"
+from tests.helpers import GITHUB_MATERIAL
+
+SHARED = GITHUB_MATERIAL  # the name from when it lay beside the checkout in ../shared/github
 SPEC_PATH = SHARED / "openapi" / "api.github.com.subset.json"
-# Operations the shared cut lacks (permissions, reactions, issues): the same package
+# Operations that cut lacks (permissions, reactions, issues): the same package
 # and version, cut the same way; see tests/github_extra/README.md.
 EXTRA_SPEC_PATH = Path(__file__).resolve().parent / "github_extra" / "api.github.com.extra.json"
 ROLES = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read"}  # role_name -> legacy permission (GitHub's description of the endpoint)

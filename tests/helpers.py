@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# GitHub's published material (webhook examples, the OpenAPI cut, PyGithub's recorded
+# exchanges), vendored with its licences: tests/github/README.md.
+GITHUB_MATERIAL = Path(__file__).resolve().parent / "github"
 EXAMPLE = (REPO_ROOT / "mlops.yaml").read_text()
 
 

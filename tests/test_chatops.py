@@ -23,7 +23,6 @@ from tests.github_standin import SHARED, StandIn, github_for_cli
 from tests.helpers import REPO_ROOT, GitRepo
 from tests.test_deploy import deploy_v1, make_repo
 
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/github is not beside this checkout")
 TOKEN = "ghs_chatops_secret_token_789"
 DELIVERY = SHARED / "webhooks" / "octokit-webhooks" / "api.github.com" / "issue_comment" / "created.1.payload.json"
 HELP_LINES = [
@@ -171,7 +170,6 @@ def replies(github: StandIn, number: int) -> list[str]:
     return [c["body"] for c in sorted(github.repos["acme/models"].comments.values(), key=lambda c: c["id"]) if c["number"] == number and c["author"] == github.identity]
 
 
-@needs_shared
 def test_github_asks_the_api_not_the_payload(cli_noprefect: Any, repo: GitRepo, github: StandIn, tmp_path: Path) -> None:
     make_repo(repo)
     github.add_pull("acme/models", 5, "1" * 40, "2" * 40)
@@ -190,7 +188,6 @@ def test_github_asks_the_api_not_the_payload(cli_noprefect: Any, repo: GitRepo, 
     assert replies(github, 5)[-1] == f"<!-- mlgitops:chatops reply-to={cid} -->\n> `/mlops help`\n\n@carol: " + "\n".join(HELP_LINES) + "\n\nEnvironments: `staging`, `production`.\n"
 
 
-@needs_shared
 def test_github_refuses_commands_on_a_fork_pull_request(cli_noprefect: Any, repo: GitRepo, github: StandIn, tmp_path: Path) -> None:
     make_repo(repo)
     pull = github.add_pull("acme/models", 6, "3" * 40, "2" * 40, head_ref="patch-1")
@@ -220,7 +217,6 @@ def deployed_on_github(cli: Any, repo: GitRepo, github: StandIn) -> Any:
     return remote
 
 
-@needs_shared
 def test_github_promote_from_a_comment(cli: Any, repo: GitRepo, github: StandIn, tmp_path: Path) -> None:
     remote = deployed_on_github(cli, repo, github)
     remote.issues[20] = {"id": 99, "number": 20, "title": "Release 1", "body": "", "labels": [], "state": "open", "author": "alice", "created_at": "2026-11-27T00:00:00Z", "updated_at": "2026-11-27T00:00:00Z"}
@@ -239,7 +235,6 @@ def action_steps() -> dict[str, str]:
     return {s["id"]: s["run"] for s in doc["runs"]["steps"] if s.get("id")}
 
 
-@needs_shared
 def test_retrain_on_github_as_the_action_runs_it(prefect_api: str, example_repo: GitRepo, github: StandIn, tmp_path: Path) -> None:
     """The chatops action's two steps (check, then run) with a runner's environment."""
     repo = example_repo

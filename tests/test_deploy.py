@@ -320,7 +320,6 @@ def test_parity_tolerances_decide_the_gate(cli, repo: GitRepo) -> None:
     assert gate["rule"] == "parity" and not gate["passed"] and gate["message"].startswith("ONNX parity failed: labels agree on")
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/github (the push payload example) is not beside this checkout")
 def test_a_push_to_the_default_branch_runs_the_deploy_flow(cli, repo: GitRepo, tmp_path: Path) -> None:
     make_repo(repo)
     pr_and_merge(cli, repo, "feature/stronger", "C: 0.01", "C: 1.0", 7)

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.github_standin import SHARED, StandIn, github_for_cli
+from tests.github_standin import StandIn, github_for_cli
 from tests.helpers import GitRepo
 from tests.test_deploy import HAND_WRITTEN, holder_for, make_repo, pr_and_merge, serving  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/github is not beside this checkout")
 TOKEN = "ghs_deploy_secret_token_456"
 
 

@@ -1,4 +1,4 @@
-"""Events from GitHub's own payload examples (../shared/github/webhooks), and from odd ones."""
+"""Events from GitHub's own payload examples (tests/github/webhooks), and from odd ones."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 
 from mlgitops.events.payloads import Event, event_from_payload
+from tests.helpers import GITHUB_MATERIAL
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "github" / "webhooks" / "octokit-webhooks" / "api.github.com"
-ALL = sorted(EXAMPLES.glob("*/*.json")) if EXAMPLES.is_dir() else []
-needs_examples = pytest.mark.skipif(not ALL, reason="../shared/github is not beside this checkout")
+EXAMPLES = GITHUB_MATERIAL / "webhooks" / "octokit-webhooks" / "api.github.com"
+ALL = sorted(EXAMPLES.glob("*/*.json"))
 
 
-@needs_examples
 @pytest.mark.parametrize("path", ALL, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_published_example_parses(path: Path) -> None:
     name = path.parent.name
@@ -31,7 +30,6 @@ def test_every_published_example_parses(path: Path) -> None:
         assert event_from_payload(path).kind == name
 
 
-@needs_examples
 def test_pull_request_opened_fields() -> None:
     event = event_from_payload(EXAMPLES / "pull_request" / "opened.payload.json", "pull_request")
     assert event == Event(
@@ -50,7 +48,6 @@ def test_pull_request_opened_fields() -> None:
     )
 
 
-@needs_examples
 def test_push_kinds() -> None:
     tag_delete = event_from_payload(EXAMPLES / "push" / "payload.json", "push")
     assert (tag_delete.ref, tag_delete.deleted, tag_delete.ref_type, tag_delete.head_sha) == ("refs/tags/simple-tag", True, "tag", None)
@@ -60,7 +57,6 @@ def test_push_kinds() -> None:
     assert branch.should_run() == (False, "push to refs/heads/master: the pull-request flow runs on pull_request events; the deploy flow on pushes to master")
 
 
-@needs_examples
 def test_issue_comment_and_dispatch() -> None:
     comment = event_from_payload(EXAMPLES / "issue_comment" / "created.payload.json", "issue_comment")
     assert comment.kind == "issue_comment" and comment.pr_number is None and comment.comment_body.startswith("You are totally right!")
@@ -68,7 +64,6 @@ def test_issue_comment_and_dispatch() -> None:
     assert (dispatch.ref, dispatch.head_ref) == ("refs/heads/master", "master")
 
 
-@needs_examples
 def test_closed_merged_pr_reason(tmp_path: Path) -> None:
     payload = json.loads((EXAMPLES / "pull_request" / "closed.payload.json").read_text())
     payload["pull_request"]["merged"] = True

@@ -16,7 +16,6 @@ import yaml
 from tests.github_standin import SHARED, StandIn
 from tests.helpers import GitRepo
 
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/github is not beside this checkout")
 TOKEN = "ghs_standin_secret_token_123"
 ACTION_STEP = next(step["run"] for step in yaml.safe_load((Path(__file__).resolve().parents[1] / "actions" / "pull-request" / "action.yml").read_text())["runs"]["steps"] if step.get("id") == "run")
 OPENED = SHARED / "webhooks" / "octokit-webhooks" / "api.github.com" / "pull_request" / "opened.payload.json"

@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import GitRepo, mixed_frame
 from tests.github_standin import StandIn
-from tests.test_chatops import deployed_on_github, github, needs_shared  # noqa: F401  (fixture)
+from tests.test_chatops import deployed_on_github, github  # noqa: F401  (fixture)
 from tests.test_deploy import deployed  # noqa: F401  (fixture: staging runs v1)
 
 
@@ -79,7 +79,6 @@ def test_bad_current_data_exits_2(cli_noprefect, deployed: GitRepo, content: str
     assert result.output.startswith(message.format(p=path))
 
 
-@needs_shared
 def test_on_github_the_monitor_opens_one_issue_and_updates_it(cli, repo: GitRepo, github: StandIn) -> None:  # noqa: F811
     remote = deployed_on_github(cli, repo, github)
     path = recent(repo, "november.csv", shift=True, labels=False)

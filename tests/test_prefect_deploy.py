@@ -60,7 +60,6 @@ def pr_payload(repo: GitRepo, number: int, head: str | None = None) -> dict[str,
     return data
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/github is not beside this checkout")
 def test_the_pull_request_flow_runs_on_a_worker_through_a_deployment(worker: dict[str, str], example_repo: GitRepo, tmp_path: Path) -> None:
     repo = example_repo
     repo.branch("feature").edit("mlops.yaml", "max_depth: 2", "max_depth: 3").commit("deeper")
@@ -104,7 +103,6 @@ def test_deployment_errors_are_clear(cli_noprefect: Any, example_repo: GitRepo, 
     assert bad_name.exit_code == 2 and "lacks number, base.ref or head.sha" in bad_name.output
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/github is not beside this checkout")
 def test_the_webhook_service_hands_deliveries_to_the_deployment(worker: dict[str, str], example_repo: GitRepo, tmp_path: Path) -> None:
     import urllib.request
 
