@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 
 from mlgitops.events.payloads import event_from_payload
-from tests.github_standin import SHARED, StandIn
+from tests.github_standin import StandIn
 from tests.helpers import GitRepo
 from tests.test_github import TOKEN, outputs, runner
 
 # GitHub's own example delivery, vendored (tests/github_extra/webhooks/README.md).
 EXAMPLE = Path(__file__).resolve().parent / "github_extra" / "webhooks" / "merge_group" / "checks_requested.payload.json"
-needs_standin = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/github (the stand-in's OpenAPI cut) is not beside this checkout")
 
 
 @pytest.fixture
@@ -68,7 +67,6 @@ def test_the_example_parses_to_the_queue_head_and_base() -> None:
     assert event_from_payload(EXAMPLE).kind == "merge_group"  # told by its shape without a name
 
 
-@needs_standin
 def test_checks_requested_gates_the_queue_commit_and_comments_nowhere(prefect_api: str, example_repo: GitRepo, github: StandIn, tmp_path: Path) -> None:
     repo, pr_head = queue_repo(example_repo, ("max_depth: 2", "max_depth: 3"))
     head, base = repo.git("rev-parse", "HEAD"), repo.git("rev-parse", "main")
@@ -89,7 +87,6 @@ def test_checks_requested_gates_the_queue_commit_and_comments_nowhere(prefect_ap
     assert (out["verdict"], out["comment-url"]) == ("pass", "")
 
 
-@needs_standin
 def test_a_failing_queue_commit_is_exit_1_and_a_failure_status(prefect_api: str, example_repo: GitRepo, github: StandIn, tmp_path: Path) -> None:
     repo, pr_head = queue_repo(example_repo, ("n_estimators: 60", "n_estimators: 1"))
     head = repo.git("rev-parse", "HEAD")
@@ -103,7 +100,6 @@ def test_a_failing_queue_commit_is_exit_1_and_a_failure_status(prefect_api: str,
     assert outputs(output)["verdict"] == "fail"
 
 
-@needs_standin
 @pytest.mark.parametrize("reason", ["merged", "dequeued", "invalidated"])
 def test_destroyed_exits_0_with_its_one_line(example_repo: GitRepo, github: StandIn, tmp_path: Path, reason: str) -> None:
     # GitHub publishes no destroyed example: its schema adds a top-level reason.
