@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:  # serve.py imports this module to add its routes
@@ -52,8 +53,14 @@ def model_name(holder: ModelHolder, loaded: Loaded) -> str:
 def input_types(loaded: Loaded) -> dict[str, str]:
     """{feature column: "FP32" | "BYTES"}, in the model's input order."""
     model = loaded.model
-    per_column = {spec.get("column", spec["name"]): spec["type"] for spec in model.inputs if spec.get("column", spec["name"])}
-    return {column: "BYTES" if per_column.get(column, "float") == "string" else "FP32" for column in model.features}
+    known = _TYPES.get(model)
+    if known is None:  # once per model, not per request
+        per_column = {spec.get("column", spec["name"]): spec["type"] for spec in model.inputs if spec.get("column", spec["name"])}
+        known = _TYPES[model] = {column: "BYTES" if per_column.get(column, "float") == "string" else "FP32" for column in model.features}
+    return known
+
+
+_TYPES: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
 def label_datatype(classes: list[Any] | None) -> str:
@@ -138,7 +145,9 @@ def parse_request(raw: bytes, header_length: str | None) -> tuple[dict[str, Any]
     return request, binary
 
 
-def _flatten(data: Any) -> list[Any]:
+def _flatten(data: list[Any]) -> list[Any]:
+    if not any(isinstance(item, list) for item in data):
+        return data  # already flat: the common case
     flat: list[Any] = []
     stack = [iter([data])]
     while stack:  # iterative: a deeply nested array must not exhaust the recursion limit
