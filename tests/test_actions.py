@@ -263,7 +263,7 @@ class Stubs:
         self.home.mkdir()
         for name in ("python", "uv", "mlops"):
             stub = self.bin / name
-            stub.write_text('#!/bin/bash\n{ printf "%s" "$(basename "$0")"; printf "\\t%s" "$@"; [ "$(basename "$0")" = uv ] && printf "\\tUV_CACHE_DIR=%s\\tUV_LINK_MODE=%s" "$UV_CACHE_DIR" "$UV_LINK_MODE"; printf "\\n"; } >> "$STUB_LOG"\n[ "$1" = -VV ] && echo "Python 3.11.7 (stub)"\nexit 0\n')
+            stub.write_text('#!/bin/bash\n{ printf "%s" "$(basename "$0")"; printf "\\t%s" "$@"; [ "$(basename "$0")" = uv ] && printf "\\tUV_CACHE_DIR=%s" "$UV_CACHE_DIR"; printf "\\n"; } >> "$STUB_LOG"\n[ "$1" = -VV ] && echo "Python 3.11.7 (stub)"\nexit 0\n')
             stub.chmod(0o755)
 
     def run(self, step: dict, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
@@ -315,22 +315,22 @@ def test_the_install_steps_run_key_and_install_as_declared(path: Path, tmp_path:
     assert not out.exists()
 
     src = first["root"]
-    given = {"MLGITOPS_SRC": src, "EXTRAS": "oci", "REQUIREMENTS": "requirements.txt", "UV_LINK_MODE": install["env"]["UV_LINK_MODE"]}
+    given = {"MLGITOPS_SRC": src, "EXTRAS": "oci", "REQUIREMENTS": "requirements.txt"}
     install_env = {name: value for name, value in given.items() if name in install["env"]}
     cache = f"UV_CACHE_DIR={stubs.home}/.cache/uv"  # what actions/cache saves as ~/.cache/uv
     proc = stubs.run(install, install_env, work)
     assert proc.returncode == 0, proc.stderr
-    uv_call = ["uv", "pip", "install", "--system", "--quiet", f"{src}[oci]", *(["-r", "requirements.txt"] if takes_requirements else []), cache, "UV_LINK_MODE=copy"]
+    uv_call = ["uv", "pip", "install", "--system", "--quiet", f"{src}[oci]", *(["-r", "requirements.txt"] if takes_requirements else []), cache]
     assert stubs.calls() == [["python", "-m", "pip", "install", "--disable-pip-version-check", "--quiet", f"uv=={UV_VERSION}"], uv_call, ["mlops", "--version"]]
     proc = stubs.run(install, install_env | {"EXTRAS": ""} | ({"REQUIREMENTS": ""} if takes_requirements else {}), work)
     assert proc.returncode == 0, proc.stderr
-    assert stubs.calls()[1] == ["uv", "pip", "install", "--system", "--quiet", src, cache, "UV_LINK_MODE=copy"]
+    assert stubs.calls()[1] == ["uv", "pip", "install", "--system", "--quiet", src, cache]
 
 
 def test_chatops_installs_the_requirements_with_uv_only_after_the_check(tmp_path: Path) -> None:
     doc = yaml.safe_load((REPO_ROOT / "actions" / "chatops" / "action.yml").read_text())
     step = next(s for s in steps_of(doc) if s.get("name") == "Install the training requirements (accepted retrain only)")
     stubs = Stubs(tmp_path)
-    proc = stubs.run(step, {"REQUIREMENTS": "ml/requirements.txt", "UV_LINK_MODE": step["env"]["UV_LINK_MODE"]}, tmp_path)
+    proc = stubs.run(step, {"REQUIREMENTS": "ml/requirements.txt"}, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert stubs.calls() == [["uv", "pip", "install", "--system", "--quiet", "-r", "ml/requirements.txt", f"UV_CACHE_DIR={stubs.home}/.cache/uv", "UV_LINK_MODE=copy"]]
+    assert stubs.calls() == [["uv", "pip", "install", "--system", "--quiet", "-r", "ml/requirements.txt", f"UV_CACHE_DIR={stubs.home}/.cache/uv"]]
