@@ -13,8 +13,6 @@ so the caller (``mlops run --deployment``) exits as a local run would: 0 and 1
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import tempfile
 from pathlib import Path
@@ -26,75 +24,63 @@ from prefect.states import Completed, Failed
 EXIT_MESSAGE = "mlops exit {code}"
 
 
-def invoke(args: list[str]) -> tuple[int, str]:
-    """``mlops ARGS`` in this process: (exit code, what it printed)."""
-    import os
+def _in_process(lines: list[str]) -> Any:
+    """The dispatcher in this process; what it prints is kept in ``lines``."""
+    from mlgitops.events.dispatch import handle_request
 
-    from mlgitops.cli import main
+    def echo(text: str = "", err: bool = False) -> None:
+        lines.append(str(text))
 
-    os.environ.pop("MLOPS_DEPLOYMENT", None)  # else `mlops run` here would hand the event to a deployment again
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        try:
-            main.main(args=args, prog_name="mlops", standalone_mode=False)
-            code = 0
-        except SystemExit as exc:  # `guarded` ends every command with sys.exit(code)
-            code = int(exc.code or 0)
-    return code, out.getvalue()
+    def execute(request: dict[str, Any], tree: Path) -> int:
+        return handle_request(request, echo=echo)
+
+    return execute
 
 
-def _finish(code: int, output: str) -> Any:
-    print(output.rstrip())  # log_prints: the command's own output lands in the flow run's logs
-    last = next((line for line in reversed(output.strip().splitlines()) if line.strip()), "")
+def _finish(code: int | None, lines: list[str], why: str = "") -> Any:
+    output = "\n".join([*lines, why]).strip()
+    print(output)  # log_prints: the command's own output lands in the flow run's logs
+    if code is None:
+        return Completed(message=f"{EXIT_MESSAGE.format(code=0)}: not run: {why}")
+    last = next((line for line in reversed(output.splitlines()) if line.strip()), "")
     message = f"{EXIT_MESSAGE.format(code=code)}: {last[:300]}"
     return Completed(message=message) if code in (0, 1) else Failed(message=message)
 
 
 @flow(name="mlops-event", log_prints=True)
 def handle_event(event_name: str, payload: dict[str, Any], repo: str, config: str | None = None, forge: str = "github") -> Any:
-    """`mlops run` for one GitHub event payload, at the payload's commit of the clone at
-    ``repo`` (a temporary worktree; the clone's checkout is never moved). A fork's pull
-    request is not run; a comment is decided (permission, fork) before any PR code is
-    checked out, as in the webhook service."""
-    from mlgitops.service.webhook import checkout, prepare, refusal
+    """What ``mlops run`` does for one GitHub event payload, at the payload's commit of
+    the clone at ``repo`` (a temporary worktree; the clone's checkout is never moved),
+    through the same delivery steps and dispatcher as the webhook service: a fork's pull
+    request is not run; a comment is decided before any PR code is checked out."""
+    import os
+    import uuid
 
-    root = Path(repo)
-    why = refusal(root, event_name, payload, forge)
-    if why:
-        return Completed(message=f"{EXIT_MESSAGE.format(code=0)}: not run: {why}")
+    from mlgitops.service.delivery import run_event
+
+    os.environ.pop("MLOPS_DEPLOYMENT", None)  # never hand the event to a deployment again
+    lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mlops-event-") as tmp:
         path = Path(tmp) / "event.json"
         path.write_text(json.dumps(payload))
-        args = ["run", "--event-path", str(path), "--event-name", event_name, "--forge", forge]
-        if event_name == "issue_comment":
-            code, said = invoke([*args, "--check-command", "--repo", repo])
-            issue = payload.get("issue") or {}
-            if code != 0 or not said.startswith("accepted retrain") or not issue.get("number"):
-                return _finish(*invoke([*args, "--repo", repo, *(["--config", config] if config else [])]))
-            from mlgitops.service.webhook import git_at, has_origin
-
-            ref = f"refs/mlops/flow-{issue['number']}"
-            if has_origin(root):
-                git_at(root, "fetch", "--quiet", "origin", f"+refs/pull/{issue['number']}/head:{ref}")
-            sha = git_at(root, "rev-parse", "--verify", "--quiet", ref).stdout.strip() or None
-            extra: list[str] = []
-        else:
-            sha, extra, error = prepare(root, event_name, payload, f"flow-{event_name}")
-            if error:
-                return Failed(message=f"{EXIT_MESSAGE.format(code=2)}: {error}")
-        with checkout(root, sha, event_name) as tree:
-            rel_config = ["--config", str(tree / Path(config).relative_to(root))] if config and Path(config).is_relative_to(root) else (["--config", config] if config else [])
-            return _finish(*invoke([*args, *extra, "--repo", str(tree), *rel_config]))
+        code, why = run_event(Path(repo), event_name, payload, path, forge, _in_process(lines), f"flow-{uuid.uuid4().hex}", config=config)
+    return _finish(code, lines, why)
 
 
 @flow(name="mlops-monitor", log_prints=True)
 def monitor(current: str, repo: str, env: str | None = None, retrain_pr: bool = False, config: str | None = None, forge: str = "github") -> Any:
     """`mlops monitor` for the recent data at ``current`` (a path the worker can read)."""
-    args = ["monitor", "--current", current, "--repo", repo, "--forge", forge]
-    if env:
-        args += ["--env", env]
-    if retrain_pr:
-        args.append("--retrain-pr")
-    if config:
-        args += ["--config", config]
-    return _finish(*invoke(args))
+    from mlgitops.deploy.monitor import monitor_command
+    from mlgitops.guard import call_guarded
+
+    lines: list[str] = []
+
+    def echo(text: str = "", err: bool = False) -> None:
+        lines.append(str(text))
+
+    def work() -> int:
+        outcome = monitor_command(current, env, retrain_pr, config, repo, forge, None)
+        lines.extend([outcome.message, *([f"  issue: {outcome.issue.url}"] if outcome.issue else []), *([f"  retraining PR: {outcome.pull.url}"] if outcome.pull else [])])
+        return outcome.exit_code
+
+    return _finish(call_guarded("monitor", work, echo=echo), lines)

@@ -170,9 +170,9 @@ def test_deploy_action_runs_mlops_deploy_and_declares_its_outputs() -> None:
     assert promote["env"] == {"GITHUB_TOKEN": "${{ inputs.token }}", "MLOPS_CONFIG": "${{ inputs.config }}", "PROMOTE_FROM": "${{ inputs.promote-from }}", "PROMOTE_TO": "${{ inputs.promote-to }}"}
     import inspect
 
-    from mlgitops import cli
+    from mlgitops.events import handlers
 
-    source = inspect.getsource(cli._print_outcome)
+    source = inspect.getsource(handlers.deploy_outputs)
     for name in declared:
         assert f'"{name}"' in source
 
@@ -194,9 +194,9 @@ def test_chatops_action_checks_before_it_installs_requirements() -> None:
     assert {s.get("env", {}).get("GITHUB_TOKEN") for s in (steps[check], steps[run])} == {"${{ inputs.token }}"}
     import inspect
 
-    from mlgitops import cli
+    from mlgitops.events import handlers
 
-    source = inspect.getsource(cli.run_chatops_command)
+    source = inspect.getsource(handlers.chatops)
     for name in ("chatops-command", "chatops-run", "chatops-reply"):
         assert f'"{name}"' in source
 

@@ -145,7 +145,7 @@ def test_the_group_is_gated_against_the_base_it_was_built_on(example_repo: GitRe
 def test_the_webhook_service_takes_merge_group_deliveries(tmp_path: Path) -> None:
     """The service handles merge_group: it runs at the queue's commit (fetched from
     origin's gh-readonly-queue branch), and names a commit the clone lacks."""
-    from mlgitops.service import webhook
+    from mlgitops.service import delivery, webhook
     from tests.helpers import GitRepo
 
     assert "merge_group" in webhook.HANDLED
@@ -153,8 +153,8 @@ def test_the_webhook_service_takes_merge_group_deliveries(tmp_path: Path) -> Non
     head = repo.commit("queue head")
     payload = json.loads(EXAMPLE.read_text())
     payload["merge_group"]["head_sha"] = head
-    assert webhook.prepare(repo.path, "merge_group", payload, "t1") == (head, [], "")
+    assert delivery.prepare(repo.path, "merge_group", payload, "t1") == (head, None, "")
     payload["merge_group"]["head_sha"] = "f" * 40
-    sha, args, error = webhook.prepare(repo.path, "merge_group", payload, "t2")
-    assert (sha, args) == (None, [])
+    sha, base, error = delivery.prepare(repo.path, "merge_group", payload, "t2")
+    assert (sha, base) == (None, None)
     assert error == f"commit fffffff of merge queue group {payload['merge_group']['head_ref']} is not in the clone at {repo.path} (it has no origin to fetch from)"

@@ -214,3 +214,39 @@ def check_data(cfg: LoadedConfig) -> DataSummary:
         holdout_rows = math.ceil(data.holdout.size * rows)  # train_test_split's rounding
         train_rows = rows - holdout_rows
     return DataSummary(rows, train_rows, holdout_rows, features, data.target, task, reason, notes)
+
+
+def validate_config(repo: str | None, config: str | None) -> list[str]:
+    """`mlops validate`'s lines: the config loads, its data loads with the target, the
+    estimator imports; each problem raises with file:line:col. Works outside git too."""
+    from pathlib import Path
+
+    from mlgitops.config.loader import load_config
+    from mlgitops.config.locate import find_config
+    from mlgitops.errors import GitError
+
+    try:
+        _root, cpath, rel = find_config(repo, config)
+    except GitError:  # validate also works outside a git repository
+        cpath = Path(config) if config else Path(repo or ".").resolve() / "mlops.yaml"
+        rel = cpath.name if not config else config
+    cfg = load_config(cpath, display=rel)
+    dataset = check_data(cfg)
+    check_estimator(cfg)
+    t = cfg.config.training
+    how = f"estimator {t.estimator}" if t.estimator else f"command `{t.command}`"
+    gates = cfg.gated_metrics()
+    lines = [
+        f"{cfg.display}: OK",
+        f"  data: {cfg.config.data.path} -> {dataset.train_rows} training + {dataset.holdout_rows} holdout rows, {len(dataset.features)} feature(s), target {dataset.target!r}",
+        f"  task: {dataset.task} ({dataset.task_reason})",
+        f"  training: {how}",
+        f"  gates: {', '.join(gates) if gates else 'none'}",
+    ]
+    contract = cfg.config.data.contract
+    if contract is not None and not cfg.config.data.path.startswith("sklearn:"):
+        known = {*dataset.features, dataset.target}
+        for column in contract.columns:
+            if column not in known:
+                dataset.notes.append(f"{cfg.where('data', 'contract', 'columns', column)}: data.contract.columns.{column}: not a column of {cfg.config.data.path}; the run's contract check will fail")
+    return lines + [f"  note: {note}" for note in dataset.notes]

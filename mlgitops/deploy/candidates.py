@@ -131,3 +131,16 @@ def not_reviewed(registry: Registry, name: str, key: str, pr: Any, trained_sha: 
         return f"{head}; {where} reviewed ONNX sha256 {reviewed} (model key {other.model_key[:12]}), and the merged commit's inputs give model key {key[:12]}."
     reason = why or f"the registry {registry.url} holds no candidate for model key {key[:12]} (a fork's PR without registry credentials, a read-only token, or pruned by `mlops gc`)"
     return f"{head}; {reason}."
+
+
+def gc_command(repo: str | None, config: str | None, older_than: float | None) -> dict[str, Any]:
+    """`mlops gc`: candidates older than ``older_than`` days (default from the config)."""
+    from mlgitops.config.loader import load_config
+    from mlgitops.config.locate import find_config
+    from mlgitops.deploy.registry.urls import registry_for
+
+    _root, cpath, rel = find_config(repo, config)
+    cfg = load_config(cpath, display=rel)
+    days = float(older_than if older_than is not None else cfg.config.registry.candidates_max_age_days)
+    registry = registry_for(cfg)
+    return {"registry": registry.url, "older_than_days": days, **registry.gc(days)}

@@ -161,3 +161,23 @@ def retraining_pull(cfg: LoadedConfig, root: Path, config_rel: str, current_path
     title = f"Retrain {cfg.config.name} on {rel}"
     note = f"Opened by `mlops monitor`: the data of {env} moved away from what the deployed model learned. This PR moves `data.path` to the new snapshot; the pull-request flow retrains and gates it as usual.\n\n"
     return forge.upsert_pull(forge.default_branch(), RETRAIN_BRANCH.format(name=cfg.config.name), files, title, note + body)
+
+
+def monitor_command(current: str, env: str | None, retrain_pr: bool, config: str | None, repo: str | None, forge: str, token: str | None) -> Any:
+    """`mlops monitor`: the environment to check, its deployed model, then :func:`run_monitor`."""
+    from mlgitops.config.loader import load_config
+    from mlgitops.config.locate import find_config
+    from mlgitops.deploy.promote import environment
+    from mlgitops.forges.factory import deploy_targets, forge_maker
+
+    root, cpath, rel = find_config(repo, config)
+    cfg = load_config(cpath, display=rel)
+    envs = cfg.config.deploy.environments
+    name = env or cfg.config.deploy.baseline or next(iter(envs), None)
+    if name is None:
+        raise InputError(f"{cfg.display} has no deploy.environments: there is no deployed model to monitor", hint="add deploy.environments and deploy a model first")
+    environment(cfg, name)
+    target = deploy_targets(cfg, root, forge, token)[name]
+    path = Path(current) if Path(current).is_absolute() else Path.cwd() / current
+    own = forge_maker(cfg, root, forge, token)(None, None)  # the issue and the PR belong to this repo
+    return run_monitor(cfg, root, rel, path, current, target, retrain_pr, own)

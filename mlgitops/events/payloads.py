@@ -283,3 +283,11 @@ def localize(event: Event, root: Path) -> Event:
             )
     head_sha = event.head_sha or head
     return Event(**{**event.to_dict(), "base_sha": base_sha, "head_sha": head_sha})
+
+
+def checked_out_push(root: Path) -> Event:
+    """The push `mlops deploy` stands for: the checked-out commit on its branch."""
+    from mlgitops.gitrepo import current_branch
+
+    branch = current_branch(root)
+    return Event(kind="push", head_sha=resolve(root, "HEAD"), head_ref=branch, ref=f"refs/heads/{branch or 'HEAD'}")

@@ -75,3 +75,23 @@ def submit_deployment(name: str, parameters: dict[str, Any]) -> str:
 
     flow_run = run_deployment(name=name, parameters=parameters, timeout=0)
     return str(flow_run.id)
+
+
+def run_event_on_deployment(deployment: str, root: Any, event_path: str | None, event_name: str | None, config: str | None, forge: str, wait_seconds: int) -> tuple[int, str]:
+    """`mlops run --deployment`: hand the event to Prefect workers and wait for its end."""
+    import json
+    from pathlib import Path
+
+    from mlgitops.events.payloads import event_from_payload
+    from mlgitops.forges import actions_runtime
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise InputError("--deployment needs a Prefect server: PREFECT_API_URL is not set", hint="export PREFECT_API_URL=http://HOST:4200/api (see prefect.yaml), or run without --deployment")
+    if not event_path:
+        raise InputError("--deployment runs an event payload: pass --event-path (on Actions: GITHUB_EVENT_PATH)", hint="a local branch run (--base) runs here, without --deployment")
+    event = event_from_payload(Path(event_path), event_name)  # a bad payload is exit 2 here, not on a worker
+    payload = json.loads(Path(event_path).read_text(encoding="utf-8"))
+    if forge == "auto":  # decided here, where the caller's context is, not on the worker
+        forge = "github" if actions_runtime.on_actions() and os.environ.get("GITHUB_TOKEN") else "local"
+    parameters = {"event_name": event.kind, "payload": payload, "repo": str(root), "config": str(Path(config).resolve()) if config else None, "forge": forge}
+    return run_deployment_and_wait(deployment, parameters, wait_seconds)

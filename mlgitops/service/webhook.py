@@ -29,18 +29,17 @@ import re
 import shutil
 import sqlite3
 import stat
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Protocol
+from typing import IO, Any, Callable, Protocol
 
 from mlgitops.errors import InputError
+from mlgitops.service.delivery import git_at, run_event
 from mlgitops.service.procs import Children, Interrupted, end_recorded_group
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
@@ -348,134 +347,35 @@ def deployment_runner(deployment: str, root: Path, forge: str = "github") -> Cal
     return run
 
 
-def refusal(root: Path, event: str, payload: dict[str, Any], forge: str) -> str | None:
-    """Why a delivery must not run here, or None. A service holds a token: a fork's
-    code never runs with it, and ChatOps needs a real permission source."""
-    if event == "pull_request":
-        pr = payload.get("pull_request") or {}
-        head_repo = (pr.get("head") or {}).get("repo")
-        base_repo = ((pr.get("base") or {}).get("repo") or {}).get("full_name") or (payload.get("repository") or {}).get("full_name")
-        if head_repo is None or (isinstance(head_repo, dict) and head_repo.get("full_name") != base_repo):
-            fork = head_repo.get("full_name") if isinstance(head_repo, dict) else "a deleted fork"
-            return f"pull request from a fork ({fork}): its code is not run with this service's token"
-    if event == "issue_comment" and forge == "local" and not (root / ".mlops" / "forge" / "collaborators.json").is_file():
-        return "ChatOps from a delivery needs --forge github (permissions asked of GitHub) or .mlops/forge/collaborators.json"
-    return None
-
-
-def _child(args: list[str]) -> list[str]:
-    # -I: the installed mlgitops, never a `mlgitops/` (or `click.py`) in the checkout's folder
-    return [sys.executable, "-I", "-m", "mlgitops", *args]
-
-
-@contextmanager
-def checkout(root: Path, sha: str | None, label: str, base: Path | None = None) -> Iterator[Path]:
-    """A temporary detached worktree of the clone at ``sha`` (HEAD when None), in a new
-    folder under ``base`` (the system's temp folder when None), sharing the clone's
-    `.mlops/` cache; removed afterwards, whatever happened."""
-    tmp = Path(tempfile.mkdtemp(prefix="mlops-delivery-", dir=base))
-    tree = tmp / "checkout"
-    try:
-        made = git_at(root, "worktree", "add", "--quiet", "--detach", str(tree), sha or "HEAD")
-        if made.returncode != 0:
-            raise RuntimeError(f"git worktree add failed for {label}: {made.stderr.strip()}")
-        (root / ".mlops").mkdir(exist_ok=True)
-        if not (tree / ".mlops").exists():
-            (tree / ".mlops").symlink_to(root / ".mlops", target_is_directory=True)  # one cache for all runs
-        yield tree
-    finally:
-        git_at(root, "worktree", "remove", "--force", str(tree))
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def git_at(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-
-
-def has_origin(root: Path) -> bool:
-    return git_at(root, "remote", "get-url", "origin").returncode == 0
-
-
-def prepare(root: Path, event: str, payload: dict[str, Any], tag: str) -> tuple[str | None, list[str], str]:
-    """(commit to run at or None for the clone's HEAD, extra `mlops run` args, error).
-
-    With an ``origin``, its branches are fetched first, the commit too when missing,
-    and a PR is compared with ``origin/<base>`` (the clone's own branch may be stale)."""
-    origin = has_origin(root)
-    if origin:
-        git_at(root, "fetch", "--quiet", "origin")
-    if event == "pull_request":
-        pr = payload.get("pull_request") or {}
-        sha, number, base = (pr.get("head") or {}).get("sha"), pr.get("number"), (pr.get("base") or {}).get("ref")
-        if sha and not _has_commit(root, sha) and origin and number:
-            git_at(root, "fetch", "--quiet", "origin", f"+refs/pull/{number}/head:refs/mlops/{tag}")
-        if not sha or not _has_commit(root, sha):
-            return None, [], f"commit {str(sha)[:7]} of PR #{number} is not in the clone at {root}" + ("" if origin else " (it has no origin to fetch from)")
-        return sha, (["--base", f"origin/{base}"] if origin and base and _has_commit(root, f"origin/{base}") else []), ""
-    if event == "merge_group":  # the queue's commit lives on a gh-readonly-queue/... branch, fetched above
-        group = payload.get("merge_group") or {}
-        sha = group.get("head_sha")
-        if not sha or not _has_commit(root, sha):
-            return None, [], f"commit {str(sha)[:7]} of merge queue group {group.get('head_ref')} is not in the clone at {root}" + ("" if origin else " (it has no origin to fetch from)")
-        return sha, [], ""
-    if event == "push":
-        sha = payload.get("after")
-        if sha and not _has_commit(root, sha):
-            return None, [], f"commit {str(sha)[:7]} of the push is not in the clone at {root}"
-        return sha, [], ""
-    return None, [], ""
-
-
-def _has_commit(root: Path, rev: str) -> bool:
-    return git_at(root, "cat-file", "-e", f"{rev}^{{commit}}").returncode == 0
+def _child() -> list[str]:
+    # -I: the installed mlgitops, never a `mlgitops/` (or `click.py`) in the checkout's folder.
+    # The child enters through the dispatcher's one documented door (events.dispatch.child_main).
+    return [sys.executable, "-I", "-m", "mlgitops.events.dispatch"]
 
 
 def run_delivery(root: Path, delivery: Delivery, forge: str = "github", children: Children | None = None, worktrees: Path | None = None) -> tuple[int | None, str]:
-    """`mlops run` for one delivery; (exit code, or None when it was not run; detail).
-    Each child runs as its own process group through ``children`` (ended by its
-    ``stop``, which makes this raise Interrupted)."""
+    """One delivery, its event handled by a child process (the dispatcher); (exit code,
+    or None when it was not run; detail). Each child runs as its own process group
+    through ``children`` (ended by its ``stop``, which makes this raise Interrupted)."""
     children = children or Children()
     payload = json.loads(delivery.payload_path.read_text())
-    why = refusal(root, delivery.event, payload, forge)
-    if why:
-        return None, why
     tag = delivery.payload_path.stem  # the sha256 of the id: safe in a file name and a ref
     logs = root / ".mlops" / "webhook" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{tag}.log"
-    base_args = ["run", "--event-path", str(delivery.payload_path), "--event-name", delivery.event, "--forge", forge]
     env = {**os.environ, "GITHUB_EVENT_NAME": delivery.event, "GITHUB_REPOSITORY": (payload.get("repository") or {}).get("full_name") or os.environ.get("GITHUB_REPOSITORY", "")}
     for key in ("GITHUB_EVENT_PATH", "MLOPS_DEPLOYMENT"):
         env.pop(key, None)
-    ref = f"refs/mlops/{tag}"
     with open(log_path, "w") as out:
 
-        def run(args: list[str], cwd: Path) -> int:
+        def execute(request: dict[str, Any], cwd: Path) -> int:
             out.flush()
-            return children.run(delivery.id, _child(args), cwd, env, out, timeout=3600).returncode
+            argv = [*_child(), json.dumps(request)]
+            return children.run(delivery.id, argv, cwd, env, out, timeout=600 if request.get("check_only") else 3600).returncode
 
-        try:
-            if delivery.event == "issue_comment":
-                # Decide in the clone (trusted code, the default branch) before any PR code
-                # is checked out; only an accepted retrain runs at the PR's head.
-                check = children.run(delivery.id, _child([*base_args, "--check-command"]), root, env, subprocess.PIPE, timeout=600, stderr=subprocess.PIPE)
-                out.write(check.stdout + check.stderr)
-                issue = payload.get("issue") or {}
-                if check.returncode == 0 and check.stdout.startswith("accepted retrain") and issue.get("number"):
-                    if has_origin(root):
-                        git_at(root, "fetch", "--quiet", "origin", f"+refs/pull/{issue['number']}/head:{ref}")
-                    head = git_at(root, "rev-parse", ref).stdout.strip() or None
-                    with checkout(root, head, f"PR #{issue['number']}", worktrees) as tree:
-                        code = run(base_args, tree)
-                else:
-                    code = run(base_args, root)
-                return code, f"mlops run exited {code}; log: {log_path}"
-            sha, extra, error = prepare(root, delivery.event, payload, tag)
-            if error:
-                out.write(error + "\n")
-                return 2, error
-            with checkout(root, sha, delivery.id, worktrees) as tree:
-                code = run([*base_args, *extra], tree)
-        finally:
-            git_at(root, "update-ref", "-d", ref)
-    return code, f"mlops run exited {code}; log: {log_path}"
+        code, why = run_event(root, delivery.event, payload, delivery.payload_path, forge, execute, tag, worktrees)
+        if why and code is not None:
+            out.write(why + "\n")
+    if code is None:
+        return None, why
+    return code, why or f"mlops run exited {code}; log: {log_path}"

@@ -276,7 +276,7 @@ def test_delivery_ids_that_differ_only_in_punctuation_keep_their_own_payloads(tm
 BOOT = """
 import sys
 import mlgitops.service.webhook
-mlgitops.service.webhook._child = lambda args: [sys.executable, {fake!r}, *args]
+mlgitops.service.webhook._child = lambda: [sys.executable, {fake!r}]
 from mlgitops.cli import main
 main(sys.argv[1:], prog_name="mlops")
 """

@@ -1,0 +1,20 @@
+"""`mlops validate`: the config and its data, without training or Prefect."""
+
+from __future__ import annotations
+
+import click
+
+from mlgitops.commands.options import guarded
+from mlgitops.errors import EXIT_OK
+
+
+@click.command()
+@click.option("--config", "config", default=None, help="Path of mlops.yaml (default: at the repo root).")
+@click.option("--repo", default=None, help="Repository folder (default: the current one).")
+@guarded
+def validate(config: str | None, repo: str | None) -> int:
+    """Check mlops.yaml and that its data loads with the target present (no training, no Prefect)."""
+    from mlgitops.data.check import validate_config
+
+    click.echo("\n".join(validate_config(repo, config)))
+    return EXIT_OK
