@@ -368,7 +368,10 @@ INFER = "/v2/models/{name}/infer"
 def test_metrics_count_requests_errors_latency_and_swaps(tmp_path: Path, manifest: Path, server: Server) -> None:
     sha1 = server.holder.current.pin.sha256
     before = scrape(server)
-    assert sample(before, "mlops_serve_requests_total", route=INFER) is None
+    routes = ["/healthz", "/predict", "/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{name}", "/v2/models/{name}/versions/{version}", "/v2/models/{name}/ready", "/v2/models/{name}/versions/{version}/ready", INFER, "/v2/models/{name}/versions/{version}/infer"]
+    assert sorted(dict(k[1])["route"] for k in before if k[0] == "mlops_serve_requests_total") == sorted(routes)
+    assert sample(before, "mlops_serve_requests_total", route=INFER) == 0.0
+    assert [k for k in before if k[0] == "mlops_serve_errors_total"] == []
     assert model_info(before) == [{"environment": "staging", "model": "churn", "version": "1", "sha256": sha1}]
     assert (sample(before, "mlops_serve_swaps_total"), sample(before, "mlops_serve_degraded")) == (0.0, 0.0)
 

@@ -51,14 +51,12 @@ class ServeMetrics:
         self.swaps.inc()
         self.serving(name, version, sha256)
 
-    def observe(self, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(route).inc()
-        if status >= 400:
-            self.errors.labels(route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
-
     def instrument(self, route: str, endpoint: Endpoint) -> Endpoint:
-        """``endpoint`` with its requests, errors and latency counted under ``route``."""
+        """``endpoint`` with its requests, errors and latency counted under ``route``.
+
+        The route's series exist from the start (at 0), as Prometheus advises, and are
+        looked up once here rather than on every request."""
+        requests, latency = self.requests.labels(route), self.latency.labels(route)
 
         async def counted(request: Any) -> Any:
             start = time.perf_counter()
@@ -68,7 +66,10 @@ class ServeMetrics:
                 status = response.status_code
                 return response
             finally:
-                self.observe(route, status, time.perf_counter() - start)
+                requests.inc()
+                if status >= 400:
+                    self.errors.labels(route, str(status)).inc()
+                latency.observe(time.perf_counter() - start)
 
         counted.__name__ = getattr(endpoint, "__name__", "endpoint")
         return counted
