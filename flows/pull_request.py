@@ -105,11 +105,26 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
     notes = list(dataset.notes)
     if plan.retrain:
         notes.append(pipeline.retrain_note(plan.retrain, previous, candidate.meta, names))
+    excluded = 0
     if base_outcome is not None:
-        base_eval, why = evaluate_baseline(base_outcome, dataset, names)
+        # Holdout rows the baseline trained on: counted exactly; under the hash split
+        # both models are compared without them (issue 14).
+        seen, unknown = pipeline.holdout_overlap(plan, base_outcome, dataset)
+        seen_note = pipeline.overlap_note(plan, seen, unknown)
+        compared = dataset
+        if seen is not None and seen.count and cfg.config.data.holdout.kind == "hash":
+            excluded = seen.count
+            compared = pipeline.without_rows(dataset, seen.seen)
+            if len(compared.holdout):
+                cand_eval = evaluate_candidate(pipeline.ModelOutcome(candidate.model, {}, False), compared, names, plan)
+        if len(compared.holdout):
+            base_eval, why = evaluate_baseline(base_outcome, compared, names)
+        else:
+            base_eval, why = None, f"all {len(dataset.holdout)} holdout rows were in its training data"
+        if seen_note:
+            notes.append(seen_note)
         if base_eval is not None:
-            base_metrics, scored_on, comparable = base_eval.metrics, "the candidate's holdout", True
-            notes += pipeline.leakage_notes(plan, base_outcome)
+            base_metrics, scored_on, comparable = base_eval.metrics, "the candidate's holdout" if not excluded else f"the candidate's holdout without the {excluded} row(s) it trained on", True
         else:
             base_metrics = pipeline.recorded_metrics(base_outcome.meta, names)
             scored_on = "its own holdout (recorded)"
@@ -168,9 +183,10 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
         data={
             "source": cfg.config.data.path,
             "sha256": dataset.fingerprint,
-            "holdout_source": f"file {cfg.config.data.holdout.path}" if cfg.config.data.holdout.path else f"a {cfg.config.data.holdout.size:.0%} split, seed {cfg.config.data.holdout.seed}",
+            "holdout_source": pipeline.holdout_source(cfg.config.data.holdout),
             "train_rows": len(dataset.train),
             "holdout_rows": len(dataset.holdout),
+            **({"excluded_rows": excluded} if excluded else {}),
             "features": len(dataset.features),
             "target": dataset.target,
         },

@@ -46,8 +46,18 @@ class Holdout(_Strict):
 
     size: Number = Field(0.2, gt=0, lt=1, description="share of rows held out (0-1)")
     seed: StrictInt = Field(42, description="random seed of the split")
-    stratify: Optional[StrictBool] = Field(None, description="keep class shares (default: yes for classification)")
+    stratify: Optional[StrictBool] = Field(None, description="keep class shares (default: yes for classification; a hash split cannot stratify)")
     path: Optional[StrictStr] = Field(None, description="a separate holdout file (CSV/Parquet); the split keys are then ignored")
+    # A random split moves rows between training and holdout whenever rows are added or
+    # removed; a hash split decides each row by itself, so unchanged rows keep their side
+    # (issue 14). Random stays the default: switching changes every existing holdout.
+    split: Optional[Literal["random", "hash"]] = Field(None, description="random: a seeded shuffle (stratified for classification; default without a key); hash: each row by a sha256 of its key value (data.holdout.key) or of its contents, so rows a pull request leaves unchanged stay on their side (default with a key)")
+    key: Optional[StrictStr] = Field(None, description="a column identifying rows (e.g. an id): the hash split assigns rows by its value, rows sharing a value go together")
+
+    @property
+    def kind(self) -> str:
+        """The split used: hash when asked for or keyed, else random."""
+        return "hash" if self.split == "hash" or (self.split is None and self.key is not None) else "random"
 
 
 class ColumnContract(_Strict):
@@ -412,6 +422,13 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
         out.append((("data", "path"), f"cannot tell the format of {src!r} from its suffix; expected .csv or .parquet, or set data.format"))
     if cfg.data.features is not None and cfg.data.target in cfg.data.features:
         out.append((("data", "features"), f"the target {cfg.data.target!r} is also listed as a feature"))
+    h = cfg.data.holdout
+    if h.key is not None and h.split == "random":
+        out.append((("data", "holdout", "split"), "data.holdout.key is used by the hash split only; remove `split: random` or the key"))
+    if h.key is not None and h.key == cfg.data.target:
+        out.append((("data", "holdout", "key"), f"the target {cfg.data.target!r} cannot be the key: every row of a class would land on one side"))
+    if h.kind == "hash" and h.stratify:
+        out.append((("data", "holdout", "stratify"), "a hash split assigns each row by itself and cannot stratify; remove `stratify` or use `split: random`"))
     t = cfg.training
     if (t.estimator is None) == (t.command is None):
         out.append((("training",), "expected exactly one of `estimator` or `command`"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,45 @@ def _positive_last(labels: list[Any], positive: Any, cfg: LoadedConfig) -> list[
     return [label for label in labels if label is not match[0]] + [match[0]]
 
 
+def _hash_split(cfg: LoadedConfig, frame: "pd.DataFrame", task: str) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """data.holdout.split: hash: each row by its key value or its contents (holdout.py)."""
+    from mlgitops.data.holdout import holdout_mask, split_ids
+
+    data = cfg.config.data
+    h = data.holdout
+    if h.key is not None:
+        if h.key not in frame.columns:
+            lowered = {str(c).lower(): str(c) for c in frame.columns}  # "ID" for "id" too
+            close = [lowered[c] for c in difflib.get_close_matches(h.key.lower(), list(lowered), n=1)]
+            raise DataError(
+                f"{cfg.where('data', 'holdout', 'key')}: data.holdout.key: no column {h.key!r} in {data.path}" + (f"; did you mean {close[0]!r}?" if close else ""),
+                hint="name a column that identifies rows (an id), or remove data.holdout.key to hash each row's contents",
+            )
+        missing = int(frame[h.key].isna().sum())
+        if missing:
+            raise DataError(
+                f"{cfg.where('data', 'holdout', 'key')}: data.holdout.key: column {h.key!r} has {missing} row(s) with no value",
+                hint="every row needs a key to be assigned; fill them, or remove data.holdout.key to hash each row's contents",
+            )
+    if task == "classification":
+        _check_classes(cfg, frame, stratify=False)
+    mask = holdout_mask(split_ids(frame, h.key), h.size, h.seed)
+    train, holdout = frame[~mask].reset_index(drop=True), frame[mask].reset_index(drop=True)
+    if len(train) == 0 or len(holdout) == 0:
+        side = "holdout" if len(holdout) == 0 else "training"
+        raise DataError(
+            f"{cfg.where('data', 'holdout')}: data.holdout: the hash split of {len(frame)} rows left no {side} rows",
+            hint="use a larger dataset, another holdout.size, or another holdout.seed",
+        )
+    if task == "classification" and train[data.target].nunique() < 2:
+        raise DataError(
+            f"{cfg.where('data', 'holdout')}: data.holdout: the hash split left the training rows a single class of {data.target!r} "
+            f"(rows per class in the data: {rules.counts_text(_counts(frame, data.target))})",
+            hint="add rows of the rare classes, or change data.holdout.seed",
+        )
+    return train, holdout
+
+
 def load_dataset(cfg: LoadedConfig, root: Path | None = None) -> Dataset:
     """Read, check and split the data of ``cfg`` (files relative to ``root``)."""
     from sklearn.model_selection import train_test_split
@@ -158,6 +198,8 @@ def load_dataset(cfg: LoadedConfig, root: Path | None = None) -> Dataset:
         train = frame
         if task == "classification":
             _check_classes(cfg, frame, stratify=False)
+    elif holdout_cfg.kind == "hash":
+        train, holdout = _hash_split(cfg, frame, task)
     else:
         stratify = None
         want = holdout_cfg.stratify if holdout_cfg.stratify is not None else task == "classification"

@@ -30,6 +30,8 @@ class ModelOutcome:
     evaluation: Evaluation | None = None
     #: ``model`` is the cached ONNX export (an OnnxModel): a trusted run does not unpickle the cached pickle
     onnx_only: bool = False
+    #: the rows it was trained on, when they were loaded in this run (a baseline's holdout overlap)
+    trained_on: Any = None
 
 
 @contextlib.contextmanager
@@ -180,7 +182,9 @@ def train_baseline(plan: BaselinePlan, root: Path, config_rel: str, sha: str, st
         return obtain_model(plan.side, candidate_data, root / config_dir, store)
     with base_worktree(root, sha, config_dir, [data.path, *([data.holdout.path] if data.holdout.path else [])]) as tree:
         dataset = candidate_data if same_data and candidate_data is not None else load_dataset(plan.side.cfg, tree / config_dir)
-        return obtain_model(plan.side, dataset, tree / config_dir, store)
+        outcome = obtain_model(plan.side, dataset, tree / config_dir, store)
+        outcome.trained_on = dataset.train
+        return outcome
 
 
 def load_pinned(plan: BaselinePlan, store: Store) -> ModelOutcome:
@@ -244,16 +248,69 @@ def recorded_metrics(meta: dict[str, Any], names: list[str]) -> dict[str, float 
     return out
 
 
-def leakage_notes(plan: RunPlan, outcome: ModelOutcome) -> list[str]:
-    """Say when the baseline may have trained on rows of this holdout."""
+def holdout_overlap(plan: RunPlan, outcome: ModelOutcome, dataset: Dataset) -> tuple[Any, str]:
+    """Which of the candidate's holdout rows the base ref's model trained on (a
+    :class:`~mlgitops.data.holdout.Overlap`), by row identity; (None, "") when it used
+    the same data the same way (then it trained on none), (None, why) when its
+    training rows cannot be had. A cached baseline's rows are read from the base ref."""
     side = plan.baseline.side
-    if side is None:
-        return []
+    if side is None or plan.baseline.kind != "train":
+        return None, ""
+    cand = plan.candidate.cfg.config
     same_data = outcome.meta.get("data_sha256") is None or side.data_sha == plan.candidate.data_sha
-    same_split = side.cfg.config.data.holdout == plan.candidate.cfg.config.data.holdout
-    if same_data and same_split:
-        return []
-    return ["The base ref uses different data or a different holdout split, so some rows of this holdout may have been in the baseline's training data; its scores may be optimistic."]
+    if same_data and side.cfg.config.data == cand.data and (side.cfg.config.task or None) == (cand.task or None):
+        return None, ""
+    from mlgitops.data.holdout import overlap
+
+    trained_on = outcome.trained_on
+    if trained_on is None:
+        if plan.event.base_sha is None:
+            return None, "the base ref's commit is unknown"
+        data = side.cfg.config.data
+        config_dir = Path(plan.config_rel).parent
+        try:
+            with base_worktree(plan.root, plan.event.base_sha, config_dir, [data.path, *([data.holdout.path] if data.holdout.path else [])]) as tree:
+                trained_on = load_dataset(side.cfg, tree / config_dir).train
+        except (InputError, subprocess.CalledProcessError, OSError) as exc:
+            first = exc.message.splitlines()[0] if isinstance(exc, InputError) else type(exc).__name__
+            return None, f"the base ref's data could not be read: {first}"
+    return overlap(dataset.holdout, trained_on, cand.data.holdout.key), ""
+
+
+def overlap_note(plan: RunPlan, found: Any, why: str) -> str | None:
+    """The comment's words for :func:`holdout_overlap`: the exact count and share."""
+    if found is None:
+        if not why:
+            return None
+        return f"The baseline was trained on other data, and which rows of this holdout it trained on cannot be told ({why}); its scores may be optimistic."
+    excluded = plan.candidate.cfg.config.data.holdout.kind == "hash" and found.count > 0
+    if excluded:
+        rest = found.total - found.count
+        then = f"both models are compared on the other {rest} row(s)" if rest else "no row is left to compare them on, so relative gates are skipped"
+        return f"{found.share_text()} were in the baseline's training data and are excluded (matched by {found.by}): {then}."
+    if found.count == 0:
+        return f"{found.share_text()} were in the baseline's training data (matched by {found.by}): it is scored on rows it never saw."
+    return (
+        f"{found.share_text()} were in the baseline's training data (matched by {found.by}; the random split moves rows when the data "
+        "or the split changes), so its scores may be optimistic; `data.holdout.split: hash` would exclude them."
+    )
+
+
+def holdout_source(holdout: Any) -> str:
+    """How the holdout was chosen, for the comment's details."""
+    if holdout.path:
+        return f"file {holdout.path}"
+    if holdout.kind == "hash":
+        by = f"key {holdout.key!r}" if holdout.key else "row contents"
+        return f"a {holdout.size:.0%} hash split by {by}, seed {holdout.seed}"
+    return f"a {holdout.size:.0%} split, seed {holdout.seed}"
+
+
+def without_rows(dataset: Dataset, drop: Any) -> Dataset:
+    """``dataset`` with the holdout rows flagged in ``drop`` left out."""
+    from dataclasses import replace
+
+    return replace(dataset, holdout=dataset.holdout[~drop].reset_index(drop=True))
 
 
 def evaluate_candidate(outcome: ModelOutcome, dataset: Dataset, metric_names: list[str], cfg: Any) -> Evaluation:
