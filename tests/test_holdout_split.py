@@ -57,8 +57,12 @@ def test_keyed_hash_split_keeps_every_unchanged_row_on_its_side(tmp_path: Path) 
     before = keyed()
     after = pr_edit(before)
     spec = "  holdout: {key: id}\n"
-    old = sides(*load(tmp_path, before, spec, "base"), lambda f: list(f["id"]))
-    new = sides(*load(tmp_path, after, spec, "pr"), lambda f: list(f["id"]))
+    base_train, base_holdout = load(tmp_path, before, spec, "base")
+    pr_train, pr_holdout = load(tmp_path, after, spec, "pr")
+    old = sides(base_train, base_holdout, lambda f: list(f["id"]))
+    new = sides(pr_train, pr_holdout, lambda f: list(f["id"]))
+    # So the base ref's model trained on none of the PR's holdout.
+    assert overlap(pr_holdout, base_train, "id").share_text() == "0 of 80 holdout rows (0.0%)"
     unchanged = set(before["id"]) & set(after["id"])
     assert len(unchanged) == 380
     assert [i for i in sorted(unchanged) if old[i] != new[i]] == []
@@ -111,6 +115,28 @@ def test_overlap_is_counted_exactly_on_a_constructed_case() -> None:
     # candidate added does not make them new.
     by_rows = overlap(holdout.assign(extra="z"), base_train, None)
     assert (by_rows.seen.tolist(), by_rows.share_text(), by_rows.by) == ([False, True, False, False, False, True, False, False], "2 of 8 holdout rows (25.0%)", "row contents")
+
+
+def test_the_note_gives_the_exact_count_and_what_was_done() -> None:
+    from types import SimpleNamespace
+
+    from mlgitops.config.loader import Holdout
+    from mlgitops.data.holdout import Overlap
+    from mlgitops.run.steps import overlap_note
+
+    def plan(**holdout: object) -> SimpleNamespace:
+        return SimpleNamespace(candidate=SimpleNamespace(cfg=SimpleNamespace(config=SimpleNamespace(data=SimpleNamespace(holdout=Holdout(**holdout))))))
+
+    some = Overlap(np.array([True] * 115 + [False] * 28), "row contents")
+    assert overlap_note(plan(seed=8), some, "") == (
+        "115 of 143 holdout rows (80.4%) were in the baseline's training data (matched by row contents; the random split moves rows "
+        "when the data or the split changes), so its scores may be optimistic; `data.holdout.split: hash` would exclude them."
+    )
+    assert overlap_note(plan(split="hash"), some, "") == "115 of 143 holdout rows (80.4%) were in the baseline's training data and are excluded (matched by row contents): both models are compared on the other 28 row(s)."
+    assert overlap_note(plan(key="id"), Overlap(np.array([True, True]), "key 'id'"), "") == "2 of 2 holdout rows (100.0%) were in the baseline's training data and are excluded (matched by key 'id'): no row is left to compare them on, so relative gates are skipped."
+    assert overlap_note(plan(key="id"), Overlap(np.array([False] * 3), "key 'id'"), "") == "0 of 3 holdout rows (0.0%) were in the baseline's training data (matched by key 'id'): it is scored on rows it never saw."
+    assert overlap_note(plan(), None, "the base ref's data could not be read: x") == "The baseline was trained on other data, and which rows of this holdout it trained on cannot be told (the base ref's data could not be read: x); its scores may be optimistic."
+    assert overlap_note(plan(), None, "") is None
 
 
 def test_the_random_split_is_still_the_default(tmp_path: Path) -> None:
