@@ -117,6 +117,8 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
             compared = pipeline.without_rows(dataset, seen.seen)
             if len(compared.holdout):
                 cand_eval = evaluate_candidate(pipeline.ModelOutcome(candidate.model, {}, False), compared, names, plan)
+                if pipeline.repeat_count(candidate.meta) > 1:  # only the first seed's model is kept
+                    notes.append(f"Without those {excluded} row(s) the candidate is scored as its first seed's model, not the mean of its training.repeats; the range shown is over the whole holdout.")
         if len(compared.holdout):
             base_eval, why = evaluate_baseline(base_outcome, compared, names)
         else:
@@ -125,6 +127,14 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
             notes.append(seen_note)
         if base_eval is not None:
             base_metrics, scored_on, comparable = base_eval.metrics, "the candidate's holdout" if not excluded else f"the candidate's holdout without the {excluded} row(s) it trained on", True
+            base_repeats = pipeline.repeat_count(base_outcome.meta)
+            if base_repeats > 1:
+                means = pipeline.recorded_repeat_metrics(plan, base_outcome, names)
+                if means is not None:
+                    base_metrics = means
+                    notes.append(f"Baseline metrics are the mean of its {base_repeats} trainings (training.repeats), scored on this same holdout.")
+                else:
+                    notes.append(f"The baseline was trained {base_repeats} times (training.repeats) on another holdout; it is scored here as its first seed's model.")
         else:
             base_metrics = pipeline.recorded_metrics(base_outcome.meta, names)
             scored_on = "its own holdout (recorded)"
@@ -139,6 +149,7 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
     if onnx_gate is not None:
         gates.append(onnx_gate)
     verdict, summary = summarize(gates)
+    notes += list(candidate.meta.get("seeding") or [])  # how the candidate was seeded (train.seeding)
     base_side = plan.baseline.side
     event = plan.event
     cand_meta = candidate.meta
@@ -196,6 +207,8 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
         contract=[c.to_dict() for c in checks] if checks is not None else None,
         drift=drift,
         sweep=cand_meta.get("sweep"),
+        repeats=pipeline.repeat_spread(cand_meta),
+        reproducibility=cand_meta.get("reproducibility"),
         timings=timings | {"total": round(time.perf_counter() - started, 3)},
     )
     return report

@@ -135,6 +135,7 @@ class Training(_Strict):
     code: list[StrictStr] = Field(default_factory=list, description="files or folders whose content counts as training code (cache key, 'what changed')")
     timeout: Number = Field(3600, gt=0, description="seconds before the training command is stopped")
     sweep: Optional[Sweep] = Field(None, description="train several candidates concurrently and keep the best (estimator only)")
+    repeats: StrictInt = Field(1, ge=1, le=20, description="train this many times with seeds data.holdout.seed, +1, +2, ... (random_state of the estimator, MLOPS_SEED of a command); gates use each metric's mean, the comment shows its spread; the first seed's model is the one cached, exported and deployed")
 
 
 class Gate(_Strict):
@@ -144,6 +145,7 @@ class Gate(_Strict):
     max: Optional[Number] = Field(None, description="candidate must be <= max")
     max_drop: Optional[Number] = Field(None, ge=0, description="largest allowed worsening vs the baseline, in metric units")
     max_drop_pct: Optional[Number] = Field(None, ge=0, description="largest allowed worsening vs the baseline, in percent of the baseline")
+    tolerance: Optional[Number] = Field(None, ge=0, description="noise allowance of max_drop and max_drop_pct, in metric units: a worsening up to the allowed drop plus this passes")
 
 
 Gates = create_model(  # one optional field per known metric, so unknown keys are errors
@@ -477,6 +479,8 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple[Any, ...], str]]:
         spec = METRICS[metric_name]
         if gate.min is None and gate.max is None and gate.max_drop is None and gate.max_drop_pct is None:
             out.append((("gates", metric_name), "expected at least one of min, max, max_drop, max_drop_pct"))
+        if gate.tolerance is not None and gate.max_drop is None and gate.max_drop_pct is None:
+            out.append((("gates", metric_name, "tolerance"), "tolerance widens max_drop or max_drop_pct; set one of them"))
         for bound in ("min", "max"):
             value = getattr(gate, bound)
             if value is not None and spec.bounded_01 and not 0 <= value <= 1:

@@ -74,6 +74,8 @@ class Report:
     contract: list[dict[str, Any]] | None = None  # contract.Check.to_dict() per check
     drift: dict[str, Any] | None = None  # drift.DriftResult.to_dict(), or {"unavailable": why}
     sweep: list[dict[str, Any]] | None = None  # a sweep's candidates, best first (sweep.run_sweep)
+    repeats: dict[str, Any] | None = None  # training.repeats > 1: the candidate's seeds and per-metric mean/min/max/std (steps.repeat_spread)
+    reproducibility: dict[str, Any] | None = None  # a training of identical inputs compared with an earlier one (steps.check_reproducible)
     tool_version: str = field(default_factory=lambda: version("mlgitops"))
     schema: int = REPORT_SCHEMA
     generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -144,7 +144,8 @@ def gate_cells(report: Report) -> dict[str, str]:
     cells: dict[str, list[str]] = {}
     for g in report.gates:
         icon = "⏭️" if g.skipped else ("✅" if g.passed else "❌")
-        cells.setdefault(g.metric, []).append(f"{icon} {RULE_TEXT[g.rule].format(t=g.threshold)}")
+        tolerance = f" (+{g.tolerance:g} tolerance)" if g.tolerance else ""
+        cells.setdefault(g.metric, []).append(f"{icon} {RULE_TEXT[g.rule].format(t=g.threshold)}{tolerance}")
     return {row.name: ", ".join(cells.get(row.name, [])) for row in report.metrics}
 
 
@@ -194,6 +195,42 @@ def footer(report: Report) -> str:
     return " · ".join(bits)
 
 
+def spread_cells(report: Report) -> dict[str, str]:
+    """Under training.repeats: each metric's range over the seeds, after its mean."""
+    metrics = (report.repeats or {}).get("metrics") or {}
+    out = {}
+    for row in report.metrics:
+        m = metrics.get(row.name)
+        out[row.name] = f" ({_num(m['min'])}–{_num(m['max'])})" if m else ""
+    return out
+
+
+def repeats_line(report: Report) -> str:
+    """One line saying the candidate's metrics are means over seeds, and their spread."""
+    rep = report.repeats
+    if not rep:
+        return ""
+    seeds = rep["seeds"]
+    shown = ", ".join(f"{name} ±{_num(m['std'])}" for name, m in rep["metrics"].items() if m)
+    return f"Candidate metrics are the mean of {rep['count']} trainings with seeds {seeds[0]}–{seeds[-1]} (`training.repeats`); the gates use the mean, (min–max) is the range over the seeds; standard deviation: {shown}."
+
+
+def unstable_warning(report: Report) -> str:
+    """The first lines when two trainings of identical inputs disagreed."""
+    repro = report.reproducibility
+    if not repro or repro.get("same", True):
+        return ""
+    moved = ", ".join(f"{m['metric']} {_num(m['before'])} → {_num(m['now'])}" for m in repro["moved"])
+    when = f" on {repro['against']}" if repro.get("against") else ""
+    return (
+        "> ⚠️ **This verdict is unstable: training is not reproducible.** Training these same inputs (data, config, code, "
+        f"seed {repro.get('seed')}) again gave other metrics than{when} ({moved}), so a rerun can flip the gate. "
+        "To fix it: set `random_state` in `training.params`, seed your training script from the `MLOPS_SEED` environment "
+        "variable (e.g. `RandomForestClassifier(random_state=int(os.environ[\"MLOPS_SEED\"]))`), or set `training.repeats` "
+        "to gate on the mean of several seeds."
+    )
+
+
 HOLDOUT_WARNING = "> ⚠️ **The training code read the holdout.** `training.command` uses `{holdout}` (`training.allow_holdout: true`), so the rows these gates score were visible to the pull request's code: the scores may be optimistic."
 AFTER_MERGE = {
     "training.env": "`training.env` changes take effect after merge: the training command of this run saw the base ref's list.",
@@ -223,8 +260,13 @@ def render_comment(report: Report, template_dir: Path | None = None, limit: int 
     report = replace(report, notes=[*report.notes, *run_notes(report), *extra])
     template = env.get_template("pr_comment.md.j2")
     warning = HOLDOUT_WARNING if holdout_read(report) else ""
+    unstable = unstable_warning(report)
+    warnings = [w for w in (unstable, warning) if w]
     ctx = {
         "holdout_warning": warning,
+        "unstable_warning": unstable,
+        "spread_cells": spread_cells(report),
+        "repeats_line": repeats_line(report),
         "report": report,
         "marker": marker(report.name),
         "gate_cells": gate_cells(report),
@@ -237,26 +279,27 @@ def render_comment(report: Report, template_dir: Path | None = None, limit: int 
         "truncated": False,
         "max_changes": 50,
     }
-    body = _with_warning(template.render(**ctx), warning)
+    body = _with_warnings(template.render(**ctx), warnings)
     if len(body) <= limit:
         return body
     # First drop the details block and most of the change list, then cut hard.
-    body = _with_warning(template.render(**(ctx | {"truncated": True, "max_changes": 10})), warning)
+    body = _with_warnings(template.render(**(ctx | {"truncated": True, "max_changes": 10})), warnings)
     if len(body) + len(TRUNCATION_NOTE) <= limit:
         return body.rstrip("\n") + TRUNCATION_NOTE
     keep = limit - len(TRUNCATION_NOTE)
     return body[:keep] + TRUNCATION_NOTE
 
 
-def _with_warning(body: str, warning: str) -> str:
-    """The warning stays in the comment even when a custom template leaves it out:
+def _with_warnings(body: str, warnings: list[str]) -> str:
+    """The warnings stay in the comment even when a custom template leaves them out:
     right after the first line (the marker), else first."""
-    if not warning or warning in body:
+    missing = "\n\n".join(w for w in warnings if w not in body)
+    if not missing:
         return body
     first, sep, rest = body.partition("\n")
     if first.startswith("<!--"):
-        return f"{first}\n{warning}\n\n{rest}"
-    return f"{warning}\n\n{body}"
+        return f"{first}\n{missing}\n\n{rest}"
+    return f"{missing}\n\n{body}"
 
 
 def render_json(report: Report) -> str:
@@ -269,17 +312,22 @@ def print_terminal(report: Report, console: Any, comment_path: str | None = None
 
     ok = report.passed
     console.print(f"[bold {'green' if ok else 'red'}]{'PASS' if ok else 'FAIL'}[/] {escape(report.name)}: {escape(report.summary)}")
+    if report.reproducibility and not report.reproducibility.get("same", True):
+        console.print(f"[bold yellow]warning[/] {escape(unstable_warning(report).removeprefix('> ⚠️ ').replace('**', ''))}", highlight=False)
     if holdout_read(report):
         console.print("[bold yellow]warning[/] the training code read the holdout ({holdout} in training.command): the scores may be optimistic", highlight=False)
     table = Table(show_edge=False, header_style="bold")
     for col, justify in (("metric", "left"), ("base", "right"), ("candidate", "right"), ("delta", "right"), ("gate", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     cells = gate_cells(report)
+    spread = spread_cells(report)
     for row in report.metrics:
         delta = _delta(row).replace(" 🟢", "").replace(" 🔴", "")
         color = {"better": "green", "worse": "red"}.get(row.change, "")
-        table.add_row(f"{row.name} {'↑' if row.higher_is_better else '↓'}", _num(row.base), _num(row.candidate), f"[{color}]{delta}[/]" if color else delta, cells.get(row.name, ""))
+        table.add_row(f"{row.name} {'↑' if row.higher_is_better else '↓'}", _num(row.base), _num(row.candidate) + spread.get(row.name, ""), f"[{color}]{delta}[/]" if color else delta, cells.get(row.name, ""))
     console.print(table)
+    if report.repeats:
+        console.print(escape(repeats_line(report).replace("`", "")), highlight=False)
     for g in report.gates:
         if not g.passed:
             console.print(f"  [red]gate failed[/] {g.metric}.{g.rule}: {escape(g.message)}")

@@ -65,6 +65,17 @@ def child_env(listed: Iterable[str], extra: Mapping[str, str], parent: Mapping[s
     return env
 
 
+SEED_RANGE = 2**32  # what PYTHONHASHSEED, NumPy's RandomState and scikit-learn's random_state accept
+
+
+def seed_env(seed: int) -> dict[str, str]:
+    """The variables that hand a training command its seed: ``MLOPS_SEED`` (for the
+    script to use) and ``PYTHONHASHSEED`` (so str/bytes hashing, and with it set
+    iteration order, is the same on every run)."""
+    value = str(seed % SEED_RANGE)
+    return {"MLOPS_SEED": value, "PYTHONHASHSEED": value}
+
+
 def redact(text: str, parent: Mapping[str, str] | None = None, also: Iterable[str] = ()) -> str:
     """``text`` without the values of the parent's credential-like variables (and of the
     names in ``also``, e.g. the alert webhook's), nor anything shaped like a GitHub token."""

@@ -18,7 +18,8 @@ from mlgitops.errors import InputError, TrainingError
 from mlgitops.train.evaluate import Evaluation, evaluate
 from mlgitops.plan.decide import BaselinePlan, RunPlan, SidePlan
 from mlgitops.plan.store import MLOPS_DIR, Store
-from mlgitops.train.select import train
+from mlgitops.train.seeding import base_seed
+from mlgitops.train.select import train_repeats
 
 
 @dataclass
@@ -61,18 +62,32 @@ def obtain_model(side: SidePlan, dataset: Dataset, train_root: Path, store: Stor
     request's): it reuses that model's parity-checked ONNX export instead, which is
     data, scored through ONNX Runtime like the deployed model; without one it trains
     and its own model replaces the cached one.
+
+    Under ``training.repeats`` the model is trained once per seed and its recorded
+    metrics are their means (``meta["repeats"]`` holds each seed's); the first seed's
+    model is the one kept. A cached model trained another number of times is a miss.
+    Every training is compared with the first one recorded for the key
+    (:func:`check_reproducible`).
     """
+    repeats = side.cfg.config.training.repeats
     hit = store.get_model(side.key) if reuse else None
     if hit is not None:
         model, meta = hit
-        return ModelOutcome(model, meta, True)
-    if side.key in store.refused:
+        if repeat_count(meta) == repeats:
+            return ModelOutcome(model, meta, True)
+        store.replacing.add(side.key)  # training.repeats changed (it is not in the key): train again
+    elif side.key in store.refused:
         onnx = cached_onnx_model(side.key, store)
-        if onnx is not None:
+        if onnx is not None and repeat_count(onnx.meta) == repeats:
             return onnx
         store.replacing.add(side.key)
-    trained = train(side.cfg, dataset, train_root, side.trusted)
-    own = evaluate_candidate(ModelOutcome(trained.model, {}, False), dataset, side.cfg.metric_names(dataset.task), side.cfg)
+    earlier = store.get_model_meta(side.key)  # a retrain, a damaged entry: what it replaces
+    names = side.cfg.metric_names(dataset.task)
+    trainings = train_repeats(side.cfg, dataset, train_root, side.trusted)
+    trained = trainings[0]
+    evals = [evaluate_candidate(ModelOutcome(t.model, {}, False), dataset, names, side.cfg) for t in trainings]
+    own = evals[0] if len(evals) == 1 else mean_evaluation(evals)
+    seed = base_seed(side.cfg)
     meta = {
         "name": side.cfg.config.name,
         "task": dataset.task,
@@ -82,18 +97,118 @@ def obtain_model(side: SidePlan, dataset: Dataset, train_root: Path, store: Stor
         "metrics": own.metrics,
         "holdout_rows": own.rows,
         "train_rows": len(dataset.train),
-        "train_seconds": round(trained.seconds, 3),
+        "train_seconds": round(sum(t.seconds for t in trainings), 3),
         "trained_with": trained.description,
         "data_sha256": dataset.fingerprint,
         "code_sha256": side.code_sha,
         "code_files": side.code_files,
         "params": trained.params if trained.params is not None else side.cfg.config.training.params,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seed": seed,
+        "seeding": list(trained.notes or []),
     }
+    if len(trainings) > 1:
+        meta["repeats"] = {"seeds": [seed + i for i in range(len(trainings))], "metrics": {n: [e.metrics.get(n) for e in evals] for n in names}}
     if trained.sweep is not None:
         meta["sweep"] = trained.sweep
+    repro = check_reproducible(store, side.key, seed, evals[0].metrics, earlier, names)
+    if repro is not None:
+        meta["reproducibility"] = repro
     meta = store.put_model(side.key, trained.model, meta)
+    record_first_training(store, side.key, seed, evals[0].metrics, meta)
     return ModelOutcome(trained.model, meta, False, own)
+
+
+def repeat_count(meta: dict[str, Any]) -> int:
+    repeats = meta.get("repeats")
+    return len(repeats.get("seeds") or [None]) if isinstance(repeats, dict) else 1
+
+
+def mean_evaluation(evals: list[Evaluation]) -> Evaluation:
+    """The repeats' evaluations as one: each metric's mean (None when any seed has none),
+    the first seed's confusion matrix."""
+    first = evals[0]
+    metrics: dict[str, float | None] = {}
+    unavailable = dict(first.unavailable)
+    for name in first.metrics:
+        values = [e.metrics.get(name) for e in evals]
+        if any(v is None for v in values):
+            metrics[name] = None
+            unavailable.setdefault(name, next((e.unavailable[name] for e in evals if name in e.unavailable), "not computed for every seed"))
+        else:
+            metrics[name] = math.fsum(values) / len(values)  # type: ignore[arg-type]
+    return Evaluation(metrics, unavailable, first.confusion, first.rows)
+
+
+def repeat_spread(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """Per metric: mean, min, max and sample standard deviation over the seeds."""
+    import statistics
+
+    repeats = meta.get("repeats")
+    if not isinstance(repeats, dict) or len(repeats.get("seeds") or []) < 2:
+        return None
+    out: dict[str, Any] = {}
+    for name, values in (repeats.get("metrics") or {}).items():
+        if not values or any(not isinstance(v, (int, float)) for v in values):
+            out[name] = None
+            continue
+        out[name] = {"mean": math.fsum(values) / len(values), "min": min(values), "max": max(values), "std": statistics.stdev(values), "values": list(values)}
+    return {"count": len(repeats["seeds"]), "seeds": list(repeats["seeds"]), "metrics": out}
+
+
+# The first training of each model key is recorded in the run cache as
+# `.mlops/cache/runs/training-<key>.json` (Store's run entries are plain files that
+# outlive the model entry): what a later training of the same inputs is compared with.
+RECORD_PREFIX = "training-"
+
+
+def first_seed_metrics(meta: dict[str, Any]) -> dict[str, Any]:
+    repeats = meta.get("repeats")
+    if isinstance(repeats, dict) and isinstance(repeats.get("metrics"), dict):
+        return {n: (v[0] if isinstance(v, list) and v else None) for n, v in repeats["metrics"].items()}
+    return meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
+
+
+def check_reproducible(store: Store, key: str, seed: int, metrics: dict[str, float | None], earlier: dict[str, Any] | None, names: list[str]) -> dict[str, Any] | None:
+    """Compare this training (its first seed) with an earlier training of the very same
+    inputs and seed: the first recorded for the key, else the cached model it replaces.
+    None when there is none; else whether the metrics are the same and which moved.
+    Repeats are never compared with each other: they differ by their seed."""
+    record = store.get_run(RECORD_PREFIX + key)
+    if isinstance(record, dict) and record.get("seed") == seed and isinstance(record.get("metrics"), dict):
+        old, when = record["metrics"], record.get("trained_at")
+    elif earlier is not None and earlier.get("seed", seed) == seed:
+        old, when = first_seed_metrics(earlier), earlier.get("created_at")
+    else:
+        return None
+    moved = []
+    for n in names:
+        a, b = old.get(n), metrics.get(n)
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a != b:
+            moved.append({"metric": n, "before": float(a), "now": float(b)})
+    return {"same": not moved, "moved": moved, "against": when, "seed": seed}
+
+
+def record_first_training(store: Store, key: str, seed: int, metrics: dict[str, float | None], meta: dict[str, Any]) -> None:
+    """Stage the record of the first training of ``key`` (never overwritten)."""
+    if store.get_run(RECORD_PREFIX + key) is not None:
+        return
+    store.stage_run(RECORD_PREFIX + key, {"key": key, "seed": seed, "metrics": metrics, "model_sha256": meta.get("model_sha256"), "trained_at": meta.get("created_at")})
+
+
+def recorded_repeat_metrics(plan: RunPlan, outcome: ModelOutcome, names: list[str]) -> dict[str, float | None] | None:
+    """A trained baseline's mean over its repeats, when they were scored on exactly the
+    candidate's holdout (same data bytes, same data settings, a split holdout); else None."""
+    side = plan.baseline.side
+    spread = repeat_spread(outcome.meta)
+    if side is None or spread is None or outcome.meta.get("data_sha256") is None:
+        return None
+    data, own = side.cfg.config.data, plan.candidate.cfg.config.data
+    if side.data_sha != plan.candidate.data_sha or data != own or data.holdout.path is not None:
+        return None
+    if any(spread["metrics"].get(n) is None for n in names):
+        return None
+    return {n: spread["metrics"][n]["mean"] for n in names}
 
 
 def cached_onnx_model(key: str, store: Store) -> ModelOutcome | None:
@@ -317,13 +432,19 @@ def evaluate_candidate(outcome: ModelOutcome, dataset: Dataset, metric_names: li
     if outcome.evaluation is not None and list(outcome.evaluation.metrics) == metric_names:
         return outcome.evaluation  # trained on this dataset just now: scored already
     try:
-        return evaluate(outcome.model, dataset.holdout, dataset.features, dataset.target, dataset.task, dataset.labels, metric_names)
+        scored = evaluate(outcome.model, dataset.holdout, dataset.features, dataset.target, dataset.task, dataset.labels, metric_names)
     except Exception as exc:  # the model is the user's; its failure to predict is input
         where = cfg.where("training", "command" if cfg.config.training.command else "estimator")
         raise TrainingError(
             f"{where}: training: the trained model cannot score the holdout: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
             hint="the model is called with the feature columns of the holdout; make it handle missing values and the same column types as {train}",
         ) from None
+    spread = repeat_spread(outcome.meta) if outcome.cached else None
+    if spread is not None and all(spread["metrics"].get(n) is not None for n in metric_names):
+        # A cached model of training.repeats: its key pins this holdout, so the means
+        # recorded over its seeds are what this run would compute.
+        scored.metrics = {n: spread["metrics"][n]["mean"] for n in metric_names}
+    return scored
 
 
 def score_baseline(outcome: ModelOutcome, dataset: Dataset, metric_names: list[str]) -> tuple[Evaluation | None, str]:

@@ -17,6 +17,7 @@ class GateResult:
     passed: bool
     skipped: bool
     message: str
+    tolerance: float | None = None  # a relative rule's noise allowance (gates.METRIC.tolerance), metric units
 
 
 def worsening(metric: str, base: float, candidate: float) -> float:
@@ -49,11 +50,16 @@ def check_gates(gates: dict[str, Gate], candidate: dict[str, float | None], base
                 results.append(GateResult(metric, rule, threshold, None, True, True, f"{why_no_baseline if baseline is None else f'no baseline {metric}'}: relative gate skipped"))
                 continue
             drop = worsening(metric, base, value)
+            tol = gate.tolerance or 0.0
             if rule == "max_drop":
-                ok = drop <= threshold + 1e-12
-                results.append(GateResult(metric, rule, threshold, drop, ok, False, f"{metric} worsened by {max(drop, 0):.4f} ({'<=' if ok else '>'} {threshold:g} allowed)"))
+                ok = drop <= threshold + tol + 1e-12
+                allowed = f"{threshold:g} allowed" + (f" + {tol:g} tolerance" if tol else "")
+                results.append(GateResult(metric, rule, threshold, drop, ok, False, f"{metric} worsened by {max(drop, 0):.4f} ({'<=' if ok else '>'} {allowed})", gate.tolerance))
             else:
                 pct = drop / abs(base) * 100 if base != 0 else (0.0 if drop <= 0 else float("inf"))
-                ok = pct <= threshold + 1e-9
-                results.append(GateResult(metric, rule, threshold, pct, ok, False, f"{metric} worsened by {max(pct, 0):.2f}% ({'<=' if ok else '>'} {threshold:g}% allowed)"))
+                # The tolerance is in metric units, like the spread of repeats: as a share of this baseline here.
+                tol_pct = tol / abs(base) * 100 if base != 0 else (0.0 if drop > tol else float("inf"))
+                ok = pct <= threshold + tol_pct + 1e-9
+                allowed = f"{threshold:g}% allowed" + (f" + {tol:g} tolerance ({tol_pct:.2f}%)" if tol and base != 0 else (f" + {tol:g} tolerance" if tol else ""))
+                results.append(GateResult(metric, rule, threshold, pct, ok, False, f"{metric} worsened by {max(pct, 0):.2f}% ({'<=' if ok else '>'} {allowed})", gate.tolerance))
     return results

@@ -61,14 +61,15 @@ def validation_split(cfg: LoadedConfig, dataset: Dataset) -> tuple[Dataset, Any]
     return replace(dataset, train=fit_part), val
 
 
-def fit_and_score(cfg: LoadedConfig, part: Dataset, val: Any, candidate: dict[str, Any], metric: str) -> dict[str, Any]:
-    """One candidate: fitted on ``part``, scored on ``val``; failures are a row, not a crash."""
+def fit_and_score(cfg: LoadedConfig, part: Dataset, val: Any, candidate: dict[str, Any], metric: str, seed: int | None = None) -> dict[str, Any]:
+    """One candidate: fitted on ``part``, scored on ``val``; failures are a row, not a crash.
+    ``seed``: the random_state of an estimator that takes one and was given none."""
     from mlgitops.train.evaluate import evaluate
 
     row = {"estimator": candidate["estimator"], "params": candidate["varied"], "score": None, "seconds": None, "error": None}
     start = time.perf_counter()
     try:
-        model = build_pipeline(cfg, part, candidate["estimator"], candidate["params"])
+        model = build_pipeline(cfg, part, candidate["estimator"], candidate["params"], seed)
         model.fit(part.X_train, part.y_train)
         score = evaluate(model, val, part.features, part.target, part.task, part.labels, [metric]).metrics.get(metric)
         row["score"] = None if score is None or not math.isfinite(score) else float(score)
@@ -86,8 +87,8 @@ train_one = task(name="train-sweep-candidate", cache_policy=NO_CACHE)(fit_and_sc
 
 
 @flow(name="sweep", validate_parameters=False)  # plain objects (frames, config), not JSON
-def sweep_flow(cfg: LoadedConfig, part: Dataset, val: Any, candidates: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
-    futures = [train_one.with_options(task_run_name=f"candidate-{i + 1}").submit(cfg, part, val, c, metric) for i, c in enumerate(candidates)]
+def sweep_flow(cfg: LoadedConfig, part: Dataset, val: Any, candidates: list[dict[str, Any]], metric: str, seed: int | None = None) -> list[dict[str, Any]]:
+    futures = [train_one.with_options(task_run_name=f"candidate-{i + 1}").submit(cfg, part, val, c, metric, seed) for i, c in enumerate(candidates)]
     return [f.result() for f in futures]
 
 
@@ -116,15 +117,17 @@ def task_runner(cfg: LoadedConfig, trusted: Config | None = None) -> Any:
     return ThreadPoolTaskRunner(max_workers=sweep.workers)
 
 
-def run_sweep(cfg: LoadedConfig, dataset: Dataset, trusted: Config | None = None) -> Trained:
-    """Train every candidate, keep the best on the validation split (``trusted``: see :func:`task_runner`)."""
+def run_sweep(cfg: LoadedConfig, dataset: Dataset, trusted: Config | None = None, seed: int | None = None) -> Trained:
+    """Train every candidate, keep the best on the validation split (``trusted``: see
+    :func:`task_runner`). ``seed``: every candidate's random_state when it takes one and
+    was given none (so the choice is the same on every run)."""
     sweep = cfg.config.training.sweep
     assert sweep is not None
     started = time.perf_counter()
     candidates = expand(cfg)
     metric = selection_metric(cfg, dataset.task)
     part, val = validation_split(cfg, dataset)
-    rows = sweep_flow.with_options(task_runner=task_runner(cfg, trusted))(cfg, part, val, candidates, metric)
+    rows = sweep_flow.with_options(task_runner=task_runner(cfg, trusted))(cfg, part, val, candidates, metric, seed)
     scored = [(i, r) for i, r in enumerate(rows) if r["score"] is not None]
     if not scored:
         first = next((r["error"] for r in rows if r["error"]), "no score")
@@ -133,8 +136,8 @@ def run_sweep(cfg: LoadedConfig, dataset: Dataset, trusted: Config | None = None
     best_i, best = max(scored, key=lambda ir: (better * ir[1]["score"], -ir[0]))  # ties: the earlier candidate
     for i, row in enumerate(rows):
         row.update(candidate=i + 1, chosen=i == best_i, metric=metric)
-    final = fit_estimator(cfg, dataset, best["estimator"], candidates[best_i]["params"])
+    final = fit_estimator(cfg, dataset, best["estimator"], candidates[best_i]["params"], seed)
     shown = ", ".join(f"{k}={v}" for k, v in best["params"].items()) or "the base parameters"
     description = f"{best['estimator']} with {shown} (best of {len(rows)} by {metric} on a {sweep.validation_size:.0%} validation split, {sweep.runner} x{sweep.workers})"
     ranked = sorted(rows, key=lambda r: (r["score"] is None, -better * (r["score"] or 0.0), r["candidate"]))
-    return Trained(final.model, time.perf_counter() - started, description, sweep=ranked, params=candidates[best_i]["params"])
+    return Trained(final.model, time.perf_counter() - started, description, sweep=ranked, params=candidates[best_i]["params"], estimator=best["estimator"], notes=final.notes)

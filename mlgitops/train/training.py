@@ -19,6 +19,7 @@ from mlgitops.run import childenv
 from mlgitops.config.loader import HOLDOUT_PLACEHOLDER, PLACEHOLDERS, Config, LoadedConfig, _PLACEHOLDER_RE
 from mlgitops.data.load import Dataset
 from mlgitops.errors import TrainingError
+from mlgitops.train.seeding import command_note, command_seed_env, seed_estimator
 
 STDERR_TAIL_LINES = 15
 
@@ -30,6 +31,8 @@ class Trained:
     description: str
     sweep: list[dict[str, Any]] | None = None  # every candidate of a sweep, best first
     params: dict[str, Any] | None = None  # the parameters used, when not training.params (a sweep's winner)
+    estimator: str | None = None  # the estimator's import path, when not training.estimator (a sweep's winner)
+    notes: list[str] | None = None  # how it was seeded, for the comment
 
 
 def import_estimator(cfg: LoadedConfig, path: str | None = None, where: str | None = None) -> type:
@@ -49,9 +52,11 @@ def import_estimator(cfg: LoadedConfig, path: str | None = None, where: str | No
     return cls
 
 
-def build_pipeline(cfg: LoadedConfig, dataset: Dataset, estimator_path: str | None = None, params: dict[str, Any] | None = None) -> Any:
+def build_pipeline(cfg: LoadedConfig, dataset: Dataset, estimator_path: str | None = None, params: dict[str, Any] | None = None, seed: int | None = None, notes: list[str] | None = None) -> Any:
     """The estimator, behind imputation/encoding of mixed columns when preprocessing is
-    auto; ``estimator_path``/``params`` override the config's (a sweep's candidate)."""
+    auto; ``estimator_path``/``params`` override the config's (a sweep's candidate).
+    With ``seed``, an estimator that takes ``random_state`` and was given none gets it
+    (the note is appended to ``notes``)."""
     from sklearn.base import BaseEstimator
 
     path = estimator_path or cfg.config.training.estimator
@@ -61,6 +66,10 @@ def build_pipeline(cfg: LoadedConfig, dataset: Dataset, estimator_path: str | No
         estimator = cls(**params)
     except TypeError as exc:
         raise TrainingError(f"{cfg.where('training', 'params')}: training.params: {cls.__name__} rejected the parameters: {exc}", hint=f"see the documentation of {path} for its parameter names") from None
+    if seed is not None:
+        note = seed_estimator(estimator, params, seed)
+        if note is not None and notes is not None:
+            notes.append(note)
     if cfg.config.training.preprocessing == "none" or not isinstance(estimator, BaseEstimator):
         return estimator
     from sklearn.compose import ColumnTransformer
@@ -104,9 +113,10 @@ def _tree_based(estimator: Any) -> bool:
     return module.startswith(("sklearn.tree", "sklearn.ensemble", "xgboost", "lightgbm", "catboost"))
 
 
-def fit_estimator(cfg: LoadedConfig, dataset: Dataset, estimator_path: str | None = None, params: dict[str, Any] | None = None) -> Trained:
+def fit_estimator(cfg: LoadedConfig, dataset: Dataset, estimator_path: str | None = None, params: dict[str, Any] | None = None, seed: int | None = None) -> Trained:
     path = estimator_path or cfg.config.training.estimator or ""
-    model = build_pipeline(cfg, dataset, path, params)
+    notes: list[str] = []
+    model = build_pipeline(cfg, dataset, path, params, seed, notes)
     X = dataset.X_train
     start = time.perf_counter()
     try:
@@ -116,7 +126,7 @@ def fit_estimator(cfg: LoadedConfig, dataset: Dataset, estimator_path: str | Non
             f"{cfg.where('training', 'estimator')}: training: {path} failed to fit: {type(exc).__name__}: {exc}",
             hint="check training.params and the data types (set training.preprocessing: auto to impute and encode)",
         ) from None
-    return Trained(model, time.perf_counter() - start, path)
+    return Trained(model, time.perf_counter() - start, path, notes=notes)
 
 
 def command_argv(command: str, values: dict[str, str]) -> list[str]:
@@ -174,11 +184,12 @@ def env_note(cfg: LoadedConfig, trusted: Config | None, withheld: list[str]) -> 
     return ""
 
 
-def run_command(cfg: LoadedConfig, dataset: Dataset, root: Path, trusted: Config | None = None) -> Trained:
+def run_command(cfg: LoadedConfig, dataset: Dataset, root: Path, trusted: Config | None = None, seed: int | None = None) -> Trained:
     """Run the user's training command on the training rows; load the joblib it writes.
 
     The command sees an allow-listed environment (:mod:`mlgitops.run.childenv`), never the
     holdout unless ``training.allow_holdout``; its output tail is redacted of secrets.
+    With ``seed`` it also gets ``MLOPS_SEED`` and the seeding of :mod:`mlgitops.train.seeding`.
     """
     import joblib
 
@@ -206,7 +217,10 @@ def run_command(cfg: LoadedConfig, dataset: Dataset, root: Path, trusted: Config
             dataset.holdout[columns].to_csv(values[HOLDOUT_PLACEHOLDER], index=False)
         Path(values["params"]).write_text(json.dumps(t.params, indent=2, default=str))
         argv = command_argv(t.command, values)
-        env, withheld = command_env(cfg, trusted, {"MLOPS_TARGET": dataset.target, "MLOPS_PARAMS": values["params"]})
+        extra = {"MLOPS_TARGET": dataset.target, "MLOPS_PARAMS": values["params"]}
+        if seed is not None:
+            extra |= command_seed_env(seed, tmpdir / "seed-hook")
+        env, withheld = command_env(cfg, trusted, extra)
         start = time.perf_counter()
         try:
             proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=t.timeout, env=env)
@@ -233,4 +247,4 @@ def run_command(cfg: LoadedConfig, dataset: Dataset, root: Path, trusted: Config
             raise TrainingError(f"{where}: training.command wrote {{model}} but it cannot be loaded with joblib: {type(exc).__name__}: {exc}") from None
         if not hasattr(model, "predict"):
             raise TrainingError(f"{where}: training.command wrote a {type(model).__name__}, which has no predict method", hint="save the fitted estimator itself")
-    return Trained(model, seconds, shlex.join(shlex.split(t.command)))
+    return Trained(model, seconds, shlex.join(shlex.split(t.command)), notes=[command_note(seed)] if seed is not None else [])
