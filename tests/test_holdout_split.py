@@ -212,3 +212,17 @@ def test_a_pr_switching_to_the_hash_split_excludes_the_rows_the_baseline_trained
     again = json.loads(cli("run", "--base", "main", "--json", cwd=repo.path).stdout)
     assert (again["baseline"]["source"], again["candidate"]["source"]) == ("cache", "trained")
     assert again["data"]["excluded_rows"] == 42 and note in again["notes"]
+
+
+def test_validate_counts_the_hash_split_exactly_and_checks_the_key(tmp_path: Path) -> None:
+    from mlgitops.data.check import check_data
+
+    frame = keyed(400)
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "mlops.yaml").write_text(config("  holdout: {key: id}\n"))
+    summary = check_data(load_config(tmp_path / "mlops.yaml"))
+    assert (summary.train_rows, summary.holdout_rows) == (323, 77)  # the split's own counts, not 20% rounded
+    (tmp_path / "mlops.yaml").write_text(config("  holdout: {key: ID}\n"))
+    with pytest.raises(DataError) as info:
+        check_data(load_config(tmp_path / "mlops.yaml"))
+    assert info.value.message == "mlops.yaml:5:18: data.holdout.key: no column 'ID' in data.csv; did you mean 'id'?"

@@ -190,7 +190,7 @@ def check_data(cfg: LoadedConfig) -> DataSummary:
             if str(positive) not in classes and not any(_same_number(positive, c) for c in classes):
                 raise rules.positive_label_error(cfg, positive, list(classes))
         if task == "classification":
-            stratify = data.holdout.path is None and (data.holdout.stratify if data.holdout.stratify is not None else True)
+            stratify = data.holdout.path is None and data.holdout.kind == "random" and (data.holdout.stratify if data.holdout.stratify is not None else True)
             problem = rules.class_problem(cfg, _class_counts(target_values), stratify)
             if problem is not None:
                 raise problem
@@ -210,6 +210,13 @@ def check_data(cfg: LoadedConfig) -> DataSummary:
         else:
             holdout_rows = _read_csv(cfg, data.holdout.path, ("data", "holdout", "path"))[2]
         train_rows = rows
+    elif data.holdout.kind == "hash":
+        # The hash split's counts are known only by hashing the rows: load them (pandas),
+        # which also checks the key column with the run's words.
+        from mlgitops.data.load import load_dataset
+
+        dataset = load_dataset(cfg)
+        holdout_rows, train_rows = len(dataset.holdout), len(dataset.train)
     else:
         holdout_rows = math.ceil(data.holdout.size * rows)  # train_test_split's rounding
         train_rows = rows - holdout_rows
