@@ -24,15 +24,16 @@ from prefect.states import Completed, Failed
 EXIT_MESSAGE = "mlops exit {code}"
 
 
-def _in_process(lines: list[str]) -> Any:
-    """The dispatcher in this process; what it prints is kept in ``lines``."""
+def _in_process(lines: list[str], kept: list[Any]) -> Any:
+    """The dispatcher in this process; what it prints is kept in ``lines``, its
+    outcomes in ``kept``."""
     from mlgitops.events.dispatch import handle_request
 
     def echo(text: str = "", err: bool = False) -> None:
         lines.append(str(text))
 
     def execute(request: dict[str, Any], tree: Path) -> int:
-        return handle_request(request, echo=echo)
+        return handle_request(request, echo=echo, keep=kept)
 
     return execute
 
@@ -47,23 +48,120 @@ def _finish(code: int | None, lines: list[str], why: str = "") -> Any:
     return Completed(message=message) if code in (0, 1) else Failed(message=message)
 
 
-@flow(name="mlops-event", log_prints=True)
-def handle_event(event_name: str, payload: dict[str, Any], repo: str, config: str | None = None, forge: str = "github") -> Any:
-    """What ``mlops run`` does for one GitHub event payload, at the payload's commit of
-    the clone at ``repo`` (a temporary worktree; the clone's checkout is never moved),
-    through the same delivery steps and dispatcher as the webhook service: a fork's pull
-    request is not run; a comment is decided before any PR code is checked out."""
+def run_name(event_name: str, payload: dict[str, Any], model: str | None = None) -> str:
+    """What a run is for, as its name: ``pr-42 acme/models 3f2a1c0 churn``,
+    ``deploy main 9e1b2d4 churn``, ``comment-7 acme/models``, ``merge-queue …``."""
+    repo = str((payload.get("repository") or {}).get("full_name") or "")
+    pr = payload.get("pull_request") or {}
+    if event_name == "pull_request":
+        words = [f"pr-{pr.get('number')}", repo, str((pr.get("head") or {}).get("sha") or "")[:7]]
+    elif event_name == "push":
+        ref = str(payload.get("ref") or "").removeprefix("refs/heads/")
+        words = ["deploy" if ref == (payload.get("repository") or {}).get("default_branch") else "push", ref, str(payload.get("after") or "")[:7]]
+    elif event_name == "issue_comment":
+        words = [f"comment-{(payload.get('issue') or {}).get('number')}", repo]
+    elif event_name == "merge_group":
+        group = payload.get("merge_group") or {}
+        words = ["merge-queue", repo, str(group.get("head_sha") or "")[:7]]
+    else:
+        words = [event_name, repo]
+    return " ".join(w for w in [*words, model or ""] if w)
+
+
+def _name_from_parameters() -> str:
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters
+    return run_name(params.get("event_name", "event"), params.get("payload") or {})
+
+
+def _tags(event_name: str, payload: dict[str, Any], model: str | None, outcome: Any) -> list[str]:
+    """Tags the UI and `prefect flow-run ls` filter on."""
+    repo = (payload.get("repository") or {}).get("full_name")
+    number = (payload.get("pull_request") or {}).get("number") or (payload.get("issue") or {}).get("number")
+    tags = ["mlops", f"event:{event_name}", *([f"repo:{repo}"] if repo else []), *([f"pr:{number}"] if number else []), *([f"model:{model}"] if model else [])]
+    report = getattr(outcome, "report", None)
+    if report is not None:
+        tags.append(f"verdict:{'pass' if report.passed else 'fail'}")
+    elif outcome is not None:
+        tags.append(f"outcome:{outcome.route}")
+    return tags
+
+
+def _describe_run(event_name: str, payload: dict[str, Any], model: str | None, outcome: Any) -> None:
+    """Name and tag the flow run for what it was; attach the report as a markdown artifact
+    keyed per model, so the UI shows its history across runs. Best effort: the exit code
+    stands whatever Prefect answers."""
+    import re
+
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return
+    try:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(ctx.flow_run.id, name=run_name(event_name, payload, model), tags=_tags(event_name, payload, model, outcome))
+        report = getattr(outcome, "report", None)
+        if report is not None:
+            from prefect.artifacts import create_markdown_artifact
+
+            from mlgitops.report.render import render_comment
+
+            key = re.sub(r"[^a-z0-9-]+", "-", f"mlops-{model or report.name}".lower()).strip("-")[:100]
+            create_markdown_artifact(markdown=render_comment(report), key=key, description=f"{run_name(event_name, payload, model)}: {report.summary}")
+    except Exception as exc:  # noqa: BLE001 - naming is a courtesy; the run's result is not
+        print(f"note: could not name or tag the flow run, or attach its report: {type(exc).__name__}: {exc}")
+
+
+def _model_name(root: Path, config: str) -> str | None:
+    """The model's name from mlops.yaml at the clone's default branch, for the run's name."""
+    import yaml
+
+    try:
+        data = yaml.safe_load((root / config).read_text(encoding="utf-8")[:200_000])
+    except (OSError, yaml.YAMLError):
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return str(name)[:60] if isinstance(name, (str, int)) else None
+
+
+@flow(name="mlops-event", flow_run_name=_name_from_parameters, log_prints=True)
+def handle_event(event_name: str, payload: dict[str, Any], clone_url: str, config: str = "mlops.yaml", forge: str = "github") -> Any:
+    """What ``mlops run`` does for one GitHub event payload, on any worker: the worker
+    clones or fetches ``clone_url`` into its own cache (``service.worker``), then runs
+    the event at the payload's commit in a temporary worktree through the same delivery
+    steps and dispatcher as the webhook service (a fork's pull request is not run; a
+    comment is decided before any PR code is checked out). ``config``: mlops.yaml's
+    path inside the repository. Credentials come from the worker, never the event."""
     import os
     import uuid
 
+    from mlgitops.errors import MlopsError
+    from mlgitops.guard import format_error
     from mlgitops.service.delivery import run_event
+    from mlgitops.service.worker import clone_for, worker_token
 
     os.environ.pop("MLOPS_DEPLOYMENT", None)  # never hand the event to a deployment again
     lines: list[str] = []
+    kept: list[Any] = []
+    if Path(config).is_absolute() or ".." in Path(config).parts:
+        return _finish(2, [f"error: config {config!r}: give mlops.yaml's path inside the repository (e.g. models/churn/mlops.yaml)"])
+    try:
+        token = worker_token()
+        if token:
+            os.environ.setdefault("GITHUB_TOKEN", token)  # the forge reads it; PR code runs without it (compute_child)
+        root = clone_for(clone_url, event_name, payload, token)
+    except MlopsError as exc:
+        return _finish(exc.exit_code, [format_error(exc)])
+    model = _model_name(root, config)
     with tempfile.TemporaryDirectory(prefix="mlops-event-") as tmp:
         path = Path(tmp) / "event.json"
         path.write_text(json.dumps(payload))
-        code, why = run_event(Path(repo), event_name, payload, path, forge, _in_process(lines), f"flow-{uuid.uuid4().hex}", config=config)
+        code, why = run_event(root, event_name, payload, path, forge, _in_process(lines, kept), f"flow-{uuid.uuid4().hex}", config=str(root / config))
+    _describe_run(event_name, payload, model, kept[-1] if kept else None)
     return _finish(code, lines, why)
 
 

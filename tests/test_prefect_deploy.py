@@ -25,10 +25,12 @@ def prefect(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 
 @pytest.fixture(scope="module")
-def worker(prefect_api: str) -> Iterator[dict[str, str]]:
-    """prefect.yaml deployed to the session's server, and one process worker polling."""
+def worker(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """prefect.yaml deployed to the session's server, and one process worker polling,
+    with its own clone cache (``MLOPS_WORKER_CACHE``, in the env it returns)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLOPS_"))}
     env.update(PREFECT_API_URL=prefect_api, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_LOGGING_LEVEL="WARNING", MLOPS_ISOLATE="1")  # the PR flow in the secret-less child, still the deployment run's subflow
+    env["MLOPS_WORKER_CACHE"] = str(tmp_path_factory.mktemp("worker-cache"))
     pool = prefect(env, "work-pool", "create", "mlops", "--type", "process")
     assert pool.returncode == 0 or "already exists" in pool.stdout + pool.stderr, pool.stdout + pool.stderr
     deployed = prefect(env, "--no-prompt", "deploy", "--all")
@@ -44,6 +46,13 @@ def worker(prefect_api: str) -> Iterator[dict[str, str]]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def worker_file(worker: dict[str, str], rel: str) -> Path:
+    """A file in the worker's own clone (there is one clone per URL in its cache)."""
+    found = sorted(Path(worker["MLOPS_WORKER_CACHE"]).glob(f"*/{rel}"))
+    assert len(found) == 1, found
+    return found[0]
 
 
 def pr_payload(repo: GitRepo, number: int, head: str | None = None) -> dict[str, Any]:
@@ -66,10 +75,11 @@ def test_the_pull_request_flow_runs_on_a_worker_through_a_deployment(worker: dic
     event = tmp_path / "event.json"
     event.write_text(json.dumps(pr_payload(repo, 52)))
     started = time.monotonic()
-    proc = subprocess.run([str(BIN / "mlops"), "run", "--event-path", str(event), "--event-name", "pull_request", "--forge", "local", "--deployment", "mlops-event/mlops-event", "--wait", "240"], cwd=repo.path, env=worker, capture_output=True, text=True, timeout=300)
+    env = {**worker, "MLOPS_CLONE_URL": str(repo.path)}  # what the worker clones (the caller has no origin)
+    proc = subprocess.run([str(BIN / "mlops"), "run", "--event-path", str(event), "--event-name", "pull_request", "--forge", "local", "--deployment", "mlops-event/mlops-event", "--wait", "240"], cwd=repo.path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.startswith("flow run ") and " of deployment mlops-event/mlops-event: Completed (mlops exit 0: " in proc.stdout
-    comment = (repo.path / ".mlops" / "forge" / "pr-52" / "comment.md").read_text()
+    assert proc.stdout.startswith("flow run pr-52 acme/models ") and " of deployment mlops-event/mlops-event: Completed (mlops exit 0: " in proc.stdout
+    comment = worker_file(worker, ".mlops/forge/pr-52/comment.md").read_text()
     assert "- `training.params.max_depth`: `2` → `3`" in comment
     assert time.monotonic() - started < 280
 
@@ -110,24 +120,36 @@ def test_the_webhook_service_hands_deliveries_to_the_deployment(worker: dict[str
 
     repo = example_repo
     repo.branch("feature").edit("mlops.yaml", "max_depth: 2", "max_depth: 3").commit("deeper")
-    env = {**worker, "MLOPS_WEBHOOK_SECRET": "deploy-secret"}
+    repo.git("checkout", "--quiet", "-b", "strict", "main")
+    repo.edit("mlops.yaml", "min: 0.90                   # absolute floor", "min: 0.9999").commit("an accuracy floor no model reaches")
+    strict = pr_payload(repo, 54)
+    repo.git("checkout", "--quiet", "feature")
+    env = {**worker, "MLOPS_WEBHOOK_SECRET": "deploy-secret", "MLOPS_CLONE_URL": str(repo.path)}
     service = subprocess.Popen([str(BIN / "mlops"), "webhook", "serve", "--port", "0", "--forge", "local", "--deployment", "mlops-event/mlops-event"], cwd=repo.path, env=env, stderr=subprocess.PIPE, text=True)
     try:
         line = service.stderr.readline()
         assert "hands deliveries to Prefect deployment mlops-event/mlops-event" in line, line
         port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-        body = json.dumps(pr_payload(repo, 53)).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/webhook", data=body, method="POST", headers={"Content-Type": "application/json", "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "dep-1", "X-Hub-Signature-256": signature(b"deploy-secret", body)})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            assert resp.status == 202
-        comment = repo.path / ".mlops" / "forge" / "pr-53" / "comment.md"
-        deadline = time.monotonic() + 240  # bounded: the worker picks it up and runs the flow
-        while not comment.is_file() and time.monotonic() < deadline:
+        for delivery, payload in (("dep-1", pr_payload(repo, 53)), ("dep-2", strict)):
+            body = json.dumps(payload).encode()
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/webhook", data=body, method="POST", headers={"Content-Type": "application/json", "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature(b"deploy-secret", body)})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                assert resp.status == 202
+        rows = {}
+        deadline = time.monotonic() + 400  # bounded: the worker picks them up and runs the flows
+        while len(rows) < 2 and time.monotonic() < deadline:
+            for delivery in ("dep-1", "dep-2"):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/deliveries/{delivery}", timeout=10) as resp:
+                    row = json.loads(resp.read())
+                if row["finished_at"]:
+                    rows[delivery] = row
             time.sleep(1)
-        assert comment.is_file()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/deliveries/dep-1", timeout=10) as resp:
-            row = json.loads(resp.read())
-        assert row["status"] == "done" and row["detail"].startswith("handed to Prefect: flow run ")
+        assert rows["dep-1"]["status"] == "done" and rows["dep-1"]["exit_code"] == 0, rows
+        assert rows["dep-1"]["detail"].startswith("flow run pr-53 acme/models ") and ": Completed (mlops exit 0: " in rows["dep-1"]["detail"]
+        assert rows["dep-2"]["status"] == "done" and rows["dep-2"]["exit_code"] == 1, rows  # the failing gate, not the hand-off
+        assert ": Completed (mlops exit 1: " in rows["dep-2"]["detail"]
+        assert rows["dep-1"]["finished_at"] > rows["dep-1"]["received_at"]
+        assert worker_file(worker, ".mlops/forge/pr-53/comment.md").is_file()
     finally:
         service.terminate()
         service.wait(timeout=20)

@@ -80,12 +80,13 @@ def event_for(root: Path, event_path: str | Path | None, event_name: str | None,
 
 
 # -- the child's door -----------------------------------------------------------------------
-def handle_request(request: dict[str, Any], echo: Any = None) -> int:
+def handle_request(request: dict[str, Any], echo: Any = None, keep: list[Any] | None = None) -> int:
     """Handle the event a JSON-safe request names, print the outcome, return the exit code.
 
     ``request``: ``root``, ``event_path``, ``event_name``, optional ``base``, ``config``,
     ``forge`` (default local), ``check_only``, and ``result`` (a file to write the
-    outcome's summary to). Errors are reported and mapped to exit codes as the CLI does.
+    outcome's summary to). Errors are reported and mapped to exit codes as the CLI does;
+    ``keep`` (in process only) collects the outcome.
     """
     from mlgitops.guard import call_guarded
     from mlgitops.report.present import present
@@ -99,6 +100,8 @@ def handle_request(request: dict[str, Any], echo: Any = None) -> int:
         outcome = handle(event, ctx)
         present(outcome, as_json=False, echo=echo)
         result.update(outcome.summary())
+        if keep is not None:
+            keep.append(outcome)
         return outcome.exit_code
 
     code = call_guarded("run", work, echo=echo)

@@ -53,13 +53,21 @@ def run_flow(plan: RunPlan, store: Store) -> Report:
     if server is not None:
         server.wait()
 
+    loggers = [logging.getLogger(name) for name in ("prefect.task_runs", "prefect.flow_runs")]
+    levels = [logger.level for logger in loggers]
     if not os.environ.get("MLOPS_VERBOSE"):
         # Our own errors reach the user once, as one clear message from the CLI;
         # Prefect would also log them with a traceback. The run's state still
         # records the failure in the Prefect API. MLOPS_VERBOSE=1 shows everything.
-        for name in ("prefect.task_runs", "prefect.flow_runs"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-    return pull_request_flow(plan, store)
+        # Restored afterwards: an outer flow (a deployment's entry flow) logs the
+        # verdict and its own final state through these loggers.
+        for logger in loggers:
+            logger.setLevel(logging.CRITICAL)
+    try:
+        return pull_request_flow(plan, store)
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def render(report: Report, cfg: LoadedConfig, plan: RunPlan) -> str:

@@ -46,8 +46,10 @@ def run_event(root: Path, event_name: str, payload: dict[str, Any], payload_path
                 if code == 0 and said.get("decision") == "run" and said.get("command") == "retrain" and issue.get("number"):
                     if has_origin(root):
                         git_at(root, "fetch", "--quiet", "origin", f"+refs/pull/{issue['number']}/head:{ref}")
-                    head = git_at(root, "rev-parse", "--verify", "--quiet", ref).stdout.strip() or None
-                    with checkout(root, head, f"PR #{issue['number']}", worktrees) as tree:
+                    head = git_at(root, "rev-parse", "--verify", "--quiet", ref).stdout.strip() or git_at(root, "rev-parse", "--verify", "--quiet", f"refs/remotes/origin/pr/{int(issue['number'])}").stdout.strip()
+                    if not head and has_origin(root):  # never the default branch in the PR's place
+                        return 2, f"the head of PR #{issue['number']} could not be fetched into the clone at {root}"
+                    with checkout(root, head or None, f"PR #{issue['number']}", worktrees) as tree:
                         return run_in(tree), ""
                 return run_in(root), ""
             sha, base, error = prepare(root, event_name, payload, tag)

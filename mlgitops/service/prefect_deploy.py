@@ -35,16 +35,55 @@ def run_deployment_and_wait(name: str, parameters: dict[str, Any], wait_seconds:
         flow_run = run_deployment(name=name, parameters=parameters, timeout=wait_seconds, poll_interval=1)
     except ObjectNotFound:
         raise InputError(f"no Prefect deployment {name!r} on {api}", hint="deploy the flows first: `prefect --no-prompt deploy --all` next to prefect.yaml") from None
+    return outcome_of(flow_run, name, wait_seconds)
+
+
+def outcome_of(flow_run: Any, name: str, wait_seconds: float) -> tuple[int, str]:
+    """(exit code, one line) of a flow run that should have ended: the code the entry
+    flow put in its final state's message ("mlops exit N")."""
     state = flow_run.state
     where = f"flow run {flow_run.name} ({flow_run.id}) of deployment {name}"
     if state is None or not state.is_final():
         raise DeploymentRunError(
-            f"{where} did not finish within {wait_seconds} s (state: {state.name if state else 'unknown'})",
+            f"{where} did not finish within {wait_seconds:g} s (state: {state.name if state else 'unknown'})",
             hint="is a worker polling the work pool? `prefect worker start --pool mlops`; the run goes on, see it in the Prefect UI",
         )
     found = EXIT_IN_MESSAGE.search(state.message or "")
     code = int(found.group(1)) if found else (0 if state.is_completed() else EXIT_INTERNAL)
     return code, f"{where}: {state.name} ({state.message or 'no message'})"
+
+
+def wait_for(flow_run_id: str, name: str, wait_seconds: float, poll: float = 1.0, stopping: Any = None) -> tuple[int, str]:
+    """Wait (bounded by ``wait_seconds``; ``stopping``, an Event, ends it early) for a
+    flow run's final state and read its exit code as :func:`outcome_of` does."""
+    import time
+
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + wait_seconds
+    with get_client(sync_client=True) as client:
+        while True:
+            flow_run = client.read_flow_run(flow_run_id)
+            if (flow_run.state is not None and flow_run.state.is_final()) or time.monotonic() >= deadline or (stopping is not None and stopping.is_set()):
+                return outcome_of(flow_run, name, wait_seconds)
+            time.sleep(poll)
+
+
+def event_parameters(root: Any, event_name: str, payload: dict[str, Any], config: str | None, forge: str) -> dict[str, Any]:
+    """The entry flow's parameters for an event: the repository's clone URL (never a
+    path on this machine's disk) and mlops.yaml's path inside it."""
+    from pathlib import Path
+
+    from mlgitops.service.worker import clone_url_for
+
+    rel = "mlops.yaml"
+    if config:
+        path = Path(config).resolve()
+        try:
+            rel = path.relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            raise InputError(f"--config {config}: with --deployment, mlops.yaml must be inside the repository {root}", hint="the workers read it from their own clone") from None
+    return {"event_name": event_name, "payload": payload, "clone_url": clone_url_for(Path(root), payload), "config": rel, "forge": forge}
 
 
 def check_deployment(name: str) -> None:
@@ -93,5 +132,4 @@ def run_event_on_deployment(deployment: str, root: Any, event_path: str | None, 
     payload = json.loads(Path(event_path).read_text(encoding="utf-8"))
     if forge == "auto":  # decided here, where the caller's context is, not on the worker
         forge = "github" if actions_runtime.on_actions() and os.environ.get("GITHUB_TOKEN") else "local"
-    parameters = {"event_name": event.kind, "payload": payload, "repo": str(root), "config": str(Path(config).resolve()) if config else None, "forge": forge}
-    return run_deployment_and_wait(deployment, parameters, wait_seconds)
+    return run_deployment_and_wait(deployment, event_parameters(root, event.kind, payload, config, forge), wait_seconds)

@@ -55,7 +55,7 @@ def serve_webhook(options: ServiceOptions, say: Callable[[str], None]) -> None:
         from mlgitops.service.prefect_deploy import check_deployment
 
         check_deployment(deployment)  # a typo stops the service now, not every delivery later
-        run = deployment_runner(deployment, root, options.forge)
+        run = deployment_runner(deployment, root, options.forge, log)
     worktrees = worktree_base(root)
     if prune_worktrees(root, worktrees):
         say("removed the worktrees a stopped service left behind")

@@ -331,18 +331,21 @@ class LocalDispatcher:
                 pass  # not empty: a worker did not finish in time; the next start prunes it
 
 
-def deployment_runner(deployment: str, root: Path, forge: str = "github") -> Callable[[Delivery], tuple[int | None, str]]:
+def deployment_runner(deployment: str, root: Path, forge: str = "github", log: DeliveryLog | None = None, wait_seconds: float = 3600, stopping: Any = None) -> Callable[[Delivery], tuple[int | None, str]]:
     """A run that hands the delivery to Prefect workers: it creates a flow run of the
-    deployment (``mlops-event``, see prefect.yaml) with the payload and returns; the
-    worker checks the payload's commit out of the clone at ``root`` and runs it there
-    (flows/entry.py), with the same refusals as a local run (see ``refusal``)."""
+    deployment (``mlops-event``, see prefect.yaml) with the payload and the repository's
+    clone URL, records the flow run's id at ``/deliveries/ID`` at once, and waits for the
+    run's end: the delivery's status, exit code and finish time are the run's own."""
 
     def run(delivery: Delivery) -> tuple[int | None, str]:
-        from mlgitops.service.prefect_deploy import submit_deployment
+        from mlgitops.service.prefect_deploy import event_parameters, submit_deployment, wait_for
 
         payload = json.loads(delivery.payload_path.read_text())
-        flow_run = submit_deployment(deployment, {"event_name": delivery.event, "payload": payload, "repo": str(root), "config": None, "forge": forge})
-        return 0, f"handed to Prefect: flow run {flow_run} of {deployment}"
+        flow_run = submit_deployment(deployment, event_parameters(root, delivery.event, payload, None, forge))
+        if log is not None:
+            log.update(delivery.id, "running", f"Prefect flow run {flow_run} of {deployment}")
+        code, line = wait_for(flow_run, deployment, wait_seconds, stopping=stopping)
+        return code, line
 
     return run
 
