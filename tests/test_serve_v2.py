@@ -250,6 +250,9 @@ def test_unknown_model_version_and_bodies_that_are_not_requests(server: Server, 
         assert (status, schemas.check("inference_error_response", json.loads(raw))) == (404, {"error": error})
     status, raw, _ = call(server, "POST", "/v2/models/churn/infer", raw=b"{not json")
     assert status == 400 and json.loads(raw)["error"].startswith("body is not JSON: Expecting property name enclosed in double quotes")
+    for path in ("/v2/models/churn/infer", "/predict"):  # nested past Python's recursion limit: still the client's error
+        status, raw, _ = call(server, "POST", path, raw=b"[" * 100_000)
+        assert (status, json.loads(raw)) == (400, {"error": "body is not JSON: maximum recursion depth exceeded while decoding a JSON array from a unicode string"}), path
     status, raw, _ = call(server, "POST", "/v2/models/churn/infer", {"instances": ROWS[:1]})
     assert (status, json.loads(raw)) == (400, {"error": 'expected an inference request {"inputs": [{"name", "shape", "datatype", "data"}, ...]}'})
     status, raw, _ = call(server, "POST", "/v2/models/churn/infer", v2_request(ROWS[:1] * (MAX_ROWS + 1)))

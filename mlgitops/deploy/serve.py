@@ -214,7 +214,7 @@ def make_app(holder: ModelHolder, poll: float, metrics: Any = None) -> Any:
             return refused
         try:
             payload = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
             return JSONResponse({"error": f"body is not JSON: {exc}"}, status_code=400)
         rows, why = rows_from(payload, loaded.model.features)
         if rows is None:

@@ -138,7 +138,7 @@ def parse_request(raw: bytes, header_length: str | None) -> tuple[dict[str, Any]
         head, binary = raw, b""
     try:
         request = json.loads(head)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise V2Error(f"body is not JSON: {exc}") from None
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
         raise V2Error('expected an inference request {"inputs": [{"name", "shape", "datatype", "data"}, ...]}')
