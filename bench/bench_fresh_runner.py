@@ -78,7 +78,7 @@ def one(tool: str, cache: Path, source: Path, python: str, work: Path) -> dict[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tools", default="pip,uv", help="comma-separated: pip, uv")
+    parser.add_argument("--tools", default="uv,pip", help="comma-separated: pip, uv")
     parser.add_argument("--python", default=shutil.which("python3") or sys.executable, help="the interpreter a runner's setup-python gives")
     args = parser.parse_args()
     args.python = subprocess.run([args.python, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, check=True).stdout.strip()  # not a pyenv shim
@@ -92,7 +92,8 @@ def main() -> None:
             cache = base / f"cache-{tool}"  # new and empty: the cold run fills it, the warm run reuses it
             for state in ("cold", "warm"):
                 times = one(tool, cache, source, args.python, base / "runner")
-                size = subprocess.run(["du", "-sh", str(cache)], capture_output=True, text=True).stdout.split()[0]
+                du = subprocess.run(["du", "-sh", str(cache)], capture_output=True, text=True).stdout.split()
+                size = du[0] if du else "empty"  # pip here left its --cache-dir uncreated (see bench/RESULTS.md)
                 rows.append((tool, state, times, size))
                 print(f"{tool} {state}: {times} cache {size}", file=sys.stderr, flush=True)
         print(f"HEAD {head}; python {args.python}; load average {os.getloadavg()[0]:.2f}")

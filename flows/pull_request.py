@@ -123,7 +123,7 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
             base_eval, why = evaluate_baseline(base_outcome, compared, names)
         else:
             base_eval, why = None, f"all {len(dataset.holdout)} holdout rows were in its training data"
-        if seen_note:
+        if seen_note and (base_eval is not None or excluded):  # a baseline not scored here needs no overlap note
             notes.append(seen_note)
         if base_eval is not None:
             base_metrics, scored_on, comparable = base_eval.metrics, "the candidate's holdout" if not excluded else f"the candidate's holdout without the {excluded} row(s) it trained on", True

@@ -232,7 +232,7 @@ def test_github_promote_from_a_comment(cli: Any, repo: GitRepo, github: StandIn,
 
 def action_steps() -> dict[str, str]:
     doc = yaml.safe_load((REPO_ROOT / "actions" / "chatops" / "action.yml").read_text())
-    return {s["id"]: s["run"] for s in doc["runs"]["steps"] if s.get("id")}
+    return {s["id"]: s["run"] for s in doc["runs"]["steps"] if s.get("id") and "run" in s}
 
 
 def test_retrain_on_github_as_the_action_runs_it(prefect_api: str, example_repo: GitRepo, github: StandIn, tmp_path: Path) -> None:

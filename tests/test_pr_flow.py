@@ -313,7 +313,14 @@ def test_data_change_warns_about_possible_leakage(cli, example_repo: GitRepo) ->
     repo = example_repo
     repo.branch("split").edit("mlops.yaml", "seed: 7", "seed: 8").commit("new split")
     report = json.loads(cli("run", "--base", "main", "--json", cwd=repo.path).stdout)
-    assert any("may have been in the baseline's training data" in n for n in report["notes"])
+    overlap = [n for n in report["notes"] if "were in the baseline's training data" in n]
+    assert len(overlap) == 1, report["notes"]
+    import re
+
+    found = re.fullmatch(r"(\d+) of (\d+) holdout rows \((\d+\.\d)%\) were in the baseline's training data \(matched by row contents; the random split moves rows when the data or the split changes\), so its scores may be optimistic; `data.holdout.split: hash` would exclude them\.", overlap[0])
+    assert found, overlap[0]
+    seen, total = int(found[1]), int(found[2])
+    assert 0 < seen < total and found[3] == f"{100 * seen / total:.1f}"
 
 
 def test_positive_label_decides_what_f1_scores(cli, repo: GitRepo) -> None:

@@ -72,4 +72,4 @@ def test_every_prefect_entry_imports_it_safely() -> None:
     runner = (root / "run" / "compute.py").read_text()
     assert runner.index("prefect_server.import_prefect()") < runner.index("from mlgitops.flows.pull_request import")
     deploy = (root / "service" / "prefect_deploy.py").read_text()
-    assert deploy.count("import_prefect()") == deploy.count("from prefect.deployments import run_deployment") + deploy.count("from prefect.client.orchestration import get_client") == 3
+    assert deploy.count("import_prefect()") == deploy.count("from prefect.deployments import run_deployment") + deploy.count("from prefect.client.orchestration import get_client") == 4
