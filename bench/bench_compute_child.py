@@ -103,7 +103,7 @@ def main() -> None:
                 os.chdir(old)
     finally:
         server.stop()
-    print(f"| set-up | in-process median (s) | child median (s) | cost of the child (s) |\n|---|--:|--:|--:|")
+    print("| set-up | in-process median (s) | child median (s) | cost of the child (s) |\n|---|--:|--:|--:|")
     for name, plain, child in rows:
         a, b = statistics.median(plain), statistics.median(child)
         print(f"| {name} | {a:.2f} | {b:.2f} | +{b - a:.2f} |")

@@ -17,7 +17,7 @@ from mlgitops.deploy.registry import Registry, RegistryError
 from mlgitops.deploy.registry.backends import BackendError
 from mlgitops.deploy.registry.urls import backend_for_blob_uri, open_backend
 from mlgitops.deploy.registry.fsspec_backend import FsspecBackend
-from tests.fixtures_s3 import make_bucket, s3_env
+from tests.fixtures_s3 import s3_env
 
 
 def register(reg: Registry, data: bytes, key: str = "a1") -> object:

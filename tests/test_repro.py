@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from mlgitops.config.loader import Gate, LoadedConfig, parse_config
-from mlgitops.data.load import Dataset, load_dataset
+from mlgitops.data.load import load_dataset
 from mlgitops.errors import ConfigError
 from mlgitops.plan.decide import SidePlan
 from mlgitops.plan.store import Store
@@ -23,7 +23,7 @@ from mlgitops.run import steps
 from mlgitops.train.evaluate import evaluate
 from mlgitops.train.gates import check_gates
 from mlgitops.train.select import train
-from mlgitops.train.training import fit_estimator, run_command
+from mlgitops.train.training import fit_estimator
 from tests.helpers import GitRepo, mixed_frame
 from tests.test_render import make_report
 

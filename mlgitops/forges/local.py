@@ -22,6 +22,7 @@ from mlgitops.forges import BODY_LIMIT, GATE_CONTEXT, STATUS_DESCRIPTION_LIMIT, 
 
 if TYPE_CHECKING:
     from mlgitops.events.payloads import Event
+    from mlgitops.forges import IssueRef, PullRef
 
 STATES = ("pending", "success", "failure", "error")
 

@@ -58,6 +58,8 @@ def wait_for(flow_run_id: str, name: str, wait_seconds: float, poll: float = 1.0
     flow run's final state and read its exit code as :func:`outcome_of` does."""
     import time
 
+    from mlgitops.service.prefect_server import import_prefect
+
     import_prefect()  # never reads prefect.toml / .env from the checkout
     from prefect.client.orchestration import get_client
 

@@ -232,7 +232,7 @@ class OciBackend:
         if "@" in parts.netloc:
             raise BackendError(f"registry URL oci://...@{parts.netloc.rpartition('@')[2]}{parts.path}: credentials do not belong in mlops.yaml", hint="remove them from the URL; set MLOPS_OCI_USERNAME/MLOPS_OCI_PASSWORD (or GITHUB_TOKEN for ghcr.io, or `docker login`) in the environment instead")
         try:
-            host, port = parts.hostname, parts.port
+            host, _port = parts.hostname, parts.port  # parts.port raises on a non-number
         except ValueError:
             raise BackendError(f"{where}: the port is not a number", hint=example) from None
         if not host:
