@@ -113,6 +113,42 @@ def test_init_writes_a_valid_scaffold_and_keeps_existing_files(tmp_path: Path, c
     assert all("packages" not in job["permissions"] for job in doc["jobs"].values())
 
 
+def test_init_environments_option(tmp_path: Path, cli_noprefect) -> None:
+    """Three environments: the merge promotes into dev; staging and production each get a
+    manual job held by their own GitHub Environment, picked by the `promote-to` input."""
+    result = cli_noprefect("init", "--action-ref", f"acme/mlgitops/actions/pull-request@{SHA}", "--environments", "dev,staging,production", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    workflow = tmp_path / ".github" / "workflows" / "mlops.yml"
+    proc = subprocess.run([*CHECK, "--builtin-schema", "vendor.github-workflows", str(workflow)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+    doc = yaml.safe_load(workflow.read_text())
+    assert doc[True]["workflow_dispatch"] == {"inputs": {"promote-to": {"description": "the environment to promote to (from the one before it)", "type": "choice", "options": ["staging", "production"]}}}
+    held = {name: job for name, job in doc["jobs"].items() if "environment" in job}
+    assert list(held) == ["staging", "production"]
+    for name, source in (("staging", "dev"), ("production", "staging")):
+        job = held[name]
+        assert job["if"] == f"github.event_name == 'workflow_dispatch' && github.ref == 'refs/heads/main' && inputs.promote-to == '{name}'"
+        assert job["environment"] == name and job["concurrency"] == {"group": f"mlops-promote-{name}", "cancel-in-progress": False}
+        assert job["steps"][1]["with"] == {"config": "mlops.yaml", "promote-from": source, "promote-to": name}
+    config = yaml.safe_load((tmp_path / "mlops.yaml").read_text())
+    assert config["deploy"]["environments"] == {e: {"manifest": f"deploy/{e}.yaml"} for e in ("dev", "staging", "production")}
+    assert list(config["deploy"]["environments"]) == ["dev", "staging", "production"]  # the merge promotes into the first
+    assert cli_noprefect("validate", cwd=tmp_path).exit_code == 0
+    # One environment: no manual promotion job, no workflow_dispatch.
+    one = tmp_path / "one"
+    one.mkdir()
+    assert cli_noprefect("init", "--action-ref", f"acme/mlgitops/actions/pull-request@{SHA}", "--environments", "production", cwd=one).exit_code == 0
+    doc = yaml.safe_load((one / ".github" / "workflows" / "mlops.yml").read_text())
+    assert "workflow_dispatch" not in doc[True] and not [j for j in doc["jobs"].values() if "environment" in j]
+    # Names a job id or a YAML key could not carry are refused before anything is written.
+    for bad, words in (("staging,prod uction", "'prod uction' is not an environment name"), ("a,a", "an environment is named twice"), (",", "names no environment"), ("1st", "'1st' is not an environment name")):
+        empty = tmp_path / f"bad-{abs(hash(bad))}"
+        empty.mkdir()
+        refused = cli_noprefect("init", "--action-ref", f"acme/mlgitops/actions/pull-request@{SHA}", "--environments", bad, cwd=empty)
+        assert refused.exit_code == 2 and words in refused.stderr, refused.output
+        assert list(empty.iterdir()) == []
+
+
 def test_init_registry_option(tmp_path: Path, cli_noprefect) -> None:
     """--registry names registry.url; a URL it cannot open is exit 2 and nothing is written."""
     s3 = tmp_path / "s3"

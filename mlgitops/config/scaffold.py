@@ -17,6 +17,10 @@ ACTION_REF = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(/[\w./-]+)?@(?P<ref>[\w./-]
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 SHORT_SHA = re.compile(r"^[0-9a-f]{7,39}$")
 BRANCH = re.compile(r"^[\w.-]+(/[\w.-]+)*$")  # written into the workflow's YAML as is
+# An environment name becomes a job id (GitHub: a letter or _, then letters, digits, - or _)
+# and a deploy.environments key (letters, digits, '_', '.', '-'): the names both accept.
+ENVIRONMENT = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+RESERVED_JOBS = {"gate", "deploy", "chatops"}  # the workflow's other jobs
 GITHUB_REMOTE = re.compile(r"^(?:https://(?:[^@/]+@)?github\.com/|git@github\.com:|ssh://git@github\.com/)(?P<owner>[\w.-]+)/(?P<repo>[\w.-]+?)(?:\.git)?/?$")
 RESOLVE_TIMEOUT = 30.0  # seconds for `git ls-remote`; a hung network must not hang init
 
@@ -30,7 +34,20 @@ def default_registry(root: Path) -> str | None:
     return f"oci://ghcr.io/{m['owner'].lower()}/{m['repo'].lower()}/models" if m else None
 
 
-def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: bool, branch: str = "main", registry: str = "auto") -> list[tuple[Path, bool]]:
+def promotions(environments: list[str]) -> list[dict[str, str]]:
+    """The workflow's manual promotion jobs: each environment after the first is
+    promoted from the one before it, in a job held by its GitHub Environment."""
+    if not environments:
+        raise InputError("--environments names no environment", hint="e.g. --environments staging,production")
+    for name in environments:
+        if not ENVIRONMENT.match(name):
+            raise InputError(f"--environments: {name!r} is not an environment name (letters, digits, '_', '-'; starting with a letter)", hint="e.g. --environments staging,production")
+    if len(set(environments)) != len(environments):
+        raise InputError(f"--environments {','.join(environments)}: an environment is named twice", hint="e.g. --environments staging,production")
+    return [{"source": a, "to": b, "job": b if b not in RESERVED_JOBS else f"promote-{b}"} for a, b in zip(environments, environments[1:])]
+
+
+def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: bool, branch: str = "main", registry: str = "auto", environments: tuple[str, ...] = ("staging", "production")) -> list[tuple[Path, bool]]:
     """Write mlops.yaml and the workflows; existing files are kept unless ``force``.
 
     The workflows pin the actions to a full commit sha: a tag or branch in
@@ -50,6 +67,7 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
     match = ACTION_REF.match(action_ref)
     if not match:
         raise InputError(f"--action-ref {action_ref!r} is not OWNER/REPO[/PATH]@REF", hint="e.g. acme/mlgitops/actions/pull-request@v1")
+    promoted = promotions(list(environments))
     if not BRANCH.match(branch):
         raise InputError(f"--branch {branch!r} is not a branch name", hint="e.g. --branch main")
     written = [rel for rel in (Path("mlops.yaml"), WORKFLOW, MONITOR_WORKFLOW) if force or not (root / rel).exists()]
@@ -57,7 +75,7 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
     files: dict[Path, str] = {}
     if Path("mlops.yaml") in written:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-.") or "model"
-        files[Path("mlops.yaml")] = env.get_template("init_mlops.yaml.j2").render(name=name, data=data, target=target, registry_url=url, schema_url=schema_url(match["repo"], match["ref"]))
+        files[Path("mlops.yaml")] = env.get_template("init_mlops.yaml.j2").render(name=name, data=data, target=target, registry_url=url, schema_url=schema_url(match["repo"], match["ref"]), environments=list(environments))
     if WORKFLOW in written or MONITOR_WORKFLOW in written:
         sha = pin(match["repo"], match["ref"])
         uses, _, ref = action_ref.rpartition("@")
@@ -66,7 +84,7 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
         def pinned(name: str | None) -> str:
             return f"{sibling(uses, name) if name else uses}@{sha}{comment}"
 
-        files[WORKFLOW] = env.get_template("init_workflow.yml.j2").render(action_ref=pinned(None), deploy_ref=pinned("deploy"), chatops_ref=pinned("chatops"), config="mlops.yaml", branch=branch, packages=packages)
+        files[WORKFLOW] = env.get_template("init_workflow.yml.j2").render(action_ref=pinned(None), deploy_ref=pinned("deploy"), chatops_ref=pinned("chatops"), config="mlops.yaml", branch=branch, packages=packages, promotions=promoted)
         files[MONITOR_WORKFLOW] = env.get_template("init_monitor.yml.j2").render(monitor_ref=pinned("monitor"), current="data/recent.csv", packages=packages)
     out = []
     for rel in (Path("mlops.yaml"), WORKFLOW, MONITOR_WORKFLOW):
