@@ -71,14 +71,15 @@ def one(tool: str, cache: Path, source: Path, python: str, work: Path) -> dict[s
     else:
         uv = uv_binary()
         t_venv = timed([uv, "venv", "--quiet", "--python", python, str(venv)], env, work)
-        t_install = timed([uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), "--cache-dir", str(cache), spec], env, work)
+        compile_flag = ["--compile-bytecode"] if tool == "uv-compile" else []  # pip compiles .pyc at install; uv leaves it to the first import
+        t_install = timed([uv, "pip", "install", "--quiet", *compile_flag, "--python", str(venv / "bin" / "python"), "--cache-dir", str(cache), spec], env, work)
     t_demo = timed([str(venv / "bin" / "mlops"), "demo", "--dir", str(work / "demo")], env | {"PATH": f"{venv / 'bin'}:{env['PATH']}"}, work)
     return {"venv": t_venv, "install": t_install, "demo": t_demo}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tools", default="uv,pip", help="comma-separated: pip, uv")
+    parser.add_argument("--tools", default="uv,pip", help="comma-separated: pip, uv, uv-compile (uv with --compile-bytecode, as pip does)")
     parser.add_argument("--python", default=shutil.which("python3") or sys.executable, help="the interpreter a runner's setup-python gives")
     args = parser.parse_args()
     args.python = subprocess.run([args.python, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, check=True).stdout.strip()  # not a pyenv shim
