@@ -175,7 +175,7 @@ def test_schema_command_prints_json(cli_noprefect, tmp_path: Path) -> None:
 
 def test_yaml_merge_keys_and_exponent_hint(tmp_path: Path) -> None:
     text = BASE + "x-defaults: &d {min: 0.5}\ngates:\n  accuracy:\n    <<: *d\n"
-    assert problems(tmp_path, text) == ["mlops.yaml:7:1: x-defaults: unknown key 'x-defaults'; expected one of version, name, task, data, training, metrics, gates, drift, export, registry, alerts, deploy, report under (top level)"]
+    assert problems(tmp_path, text) == ["mlops.yaml:7:1: x-defaults: unknown key 'x-defaults'; expected one of version, name, task, data, training, metrics, gates, drift, export, registry, alerts, deploy, report, tracking under (top level)"]
     path = tmp_path / "mlops.yaml"
     path.write_text(BASE + "gates:\n  accuracy:\n    <<: {min: 0.5}\n")
     assert load_config(path).gated_metrics()["accuracy"].min == 0.5

@@ -40,6 +40,9 @@ def _print_table(view: object) -> None:
         pending = ", ".join(f"#{p['number']} {p['title']}" for p in row["pending"]) or ""
         table.add_row(row["environment"], f"v{row['version']}" if row["version"] else "-", (row["sha256"] or "-")[:12], row["artifact"], f"v{row['previous']}" if row.get("previous") else "", pending)
     Console(highlight=False).print(table)
+    for row in view.rows:  # type: ignore[attr-defined]
+        if row.get("mlflow"):
+            click.echo(f"mlflow {row['environment']}: {row['mlflow']}")
     click.echo(f"registry: {', '.join(f'v{v}' for v in view.versions) or 'no versions'} ({view.url})")  # type: ignore[attr-defined]
     if not view.rows:  # type: ignore[attr-defined]
         click.echo("no deploy.environments in mlops.yaml")

@@ -285,6 +285,17 @@ class Report(_Strict):
     templates: Optional[StrictStr] = Field(None, description="folder with templates that override the built-in ones")
 
 
+class MlflowTracking(_Strict):
+    """Log each pull request's runs to MLflow and keep its Model Registry in step with the deploy manifests (needs the `mlflow` extra)."""
+
+    experiment: StrictStr = Field(min_length=1, description="the MLflow experiment the pull-request runs are logged to (created when missing); the server is MLFLOW_TRACKING_URI and its credentials MLflow's usual MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN, from the environment, never this file")
+    required: StrictBool = Field(False, description="true: a tracking server that is unset, down or refuses the run fails the gate; false: the comment says so and the gate is unaffected")
+
+
+class Tracking(_Strict):
+    mlflow: Optional[MlflowTracking] = Field(None, description="MLflow tracking and Model Registry; off when absent")
+
+
 class Config(_Strict):
     version: Literal[1] = 1
     name: StrictStr = Field("model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="model name, used in comments and artifacts")
@@ -299,6 +310,7 @@ class Config(_Strict):
     alerts: Alerts = Alerts()
     deploy: Deploy = Deploy()
     report: Report = Report()
+    tracking: Tracking = Tracking()
 
 
 class LoadedConfig:

@@ -50,5 +50,9 @@ def status_command(repo: str | None, config: str | None, forge: str, token: str 
 
     root, cfg = _loaded(repo, config)
     rows = status(cfg, deploy_targets(cfg, root, forge, token))
+    if cfg.config.tracking.mlflow is not None:
+        from mlgitops.tracking.mlflow_registry import alias_status
+
+        alias_status(cfg, rows)  # an alias moved by hand in MLflow is reported, not followed
     registry = registry_for(cfg)
     return StatusView(cfg.config.name, rows, [v.version for v in registry.versions(cfg.config.name)], registry.url)

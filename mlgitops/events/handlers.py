@@ -56,6 +56,11 @@ def deploy(event: Any, ctx: Context) -> Outcome:
             number = finder.pull_for_sha(event.head_sha)
             origin = {"pr": number} if number else {}
     result = run_deploy(cfg, root, rel, event, targets, origin)
+    if cfg.config.tracking.mlflow is not None:  # MLflow follows git: the version deployed, each environment's alias at its pin
+        from mlgitops.deploy.registry.urls import registry_for
+        from mlgitops.tracking.mlflow_registry import follow_deploy
+
+        result.details = [*result.details, *follow_deploy(cfg, targets, result.version, registry_for(cfg), event.head_sha)]
     return Outcome(result.exit_code, "deploy", message=result.message, deploy=result, outputs=deploy_outputs(result))
 
 

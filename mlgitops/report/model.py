@@ -76,6 +76,7 @@ class Report:
     sweep: list[dict[str, Any]] | None = None  # a sweep's candidates, best first (sweep.run_sweep)
     repeats: dict[str, Any] | None = None  # training.repeats > 1: the candidate's seeds and per-metric mean/min/max/std (steps.repeat_spread)
     reproducibility: dict[str, Any] | None = None  # a training of identical inputs compared with an earlier one (steps.check_reproducible)
+    tracking: dict[str, Any] | None = None  # tracking.mlflow: {experiment, server, runs: [{side, run_id, url}], reused} or {experiment, runs: [], error, required} (tracking.mlflow_runs)
     tool_version: str = field(default_factory=lambda: version("mlgitops"))
     schema: int = REPORT_SCHEMA
     generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))

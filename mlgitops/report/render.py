@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 GITHUB_COMMENT_LIMIT = 65_536  # characters; GitHub rejects longer issue comments
 STAMP_ROOM = 128  # the forge appends `<!-- mlgitops:sha=... -->` after rendering
 TRUNCATION_NOTE = "\n\n> ⚠️ This comment was truncated to fit GitHub's 65,536-character limit. Run `mlops run --json` for the full report.\n"
-RULE_TEXT = {"min": "≥ {t:g}", "max": "≤ {t:g}", "max_drop": "drop ≤ {t:g}", "max_drop_pct": "drop ≤ {t:g}%", "parity": "ONNX parity", "export": "ONNX export", "contract": "data contract", "max_drifted_share": "drifted ≤ {t:.0%}"}
+RULE_TEXT = {"min": "≥ {t:g}", "max": "≤ {t:g}", "max_drop": "drop ≤ {t:g}", "max_drop_pct": "drop ≤ {t:g}%", "parity": "ONNX parity", "export": "ONNX export", "contract": "data contract", "max_drifted_share": "drifted ≤ {t:.0%}", "tracking": "MLflow tracking"}
 
 
 def marker(name: str) -> str:

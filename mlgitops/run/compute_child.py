@@ -135,7 +135,7 @@ def credentials_in_reach(cfg: LoadedConfig, plan: RunPlan, forge: Forge | None, 
     from mlgitops.forges.local import LocalForge
 
     environ = os.environ if environ is None else environ
-    held = sorted(n for n, v in environ.items() if v and _secret_name(n))
+    held = sorted(n for n, v in environ.items() if v and (_secret_name(n) or (n.startswith("MLFLOW_") and URL_USERINFO.search(v))))
     held += sorted(n for n in _alert_names(cfg, plan) if environ.get(n) and n not in held)
     if forge is not None and not isinstance(forge, LocalForge):
         held.append(f"a {type(forge).__name__} token")

@@ -148,7 +148,12 @@ def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Even
     published = publish_candidate(cfg, plan, store, report)
     if published:
         report.notes = [*report.notes, published]
-    ref = deliver(report, render(report, cfg, plan), event, forge)
+    from mlgitops.tracking import mlflow_runs
+
+    tracked = mlflow_runs.track(cfg, plan, store, report)  # here, in the trusted parent: the PR's code never holds MLflow's credentials
+    body = render(report, cfg, plan)
+    mlflow_runs.attach_comment(tracked, body, report)
+    ref = deliver(report, body, event, forge)
     if not report.passed:
         from mlgitops.forges import alerts
 
