@@ -166,12 +166,31 @@ def handle_event(event_name: str, payload: dict[str, Any], clone_url: str, confi
 
 
 @flow(name="mlops-monitor", log_prints=True)
-def monitor(current: str, repo: str, env: str | None = None, retrain_pr: bool = False, config: str | None = None, forge: str = "github") -> Any:
-    """`mlops monitor` for the recent data at ``current`` (a path the worker can read)."""
+def monitor(current: str, clone_url: str | None = None, repo: str | None = None, env: str | None = None, retrain_pr: bool = False, config: str | None = None, forge: str = "github") -> Any:
+    """`mlops monitor` for the recent data at ``current`` (a path or URL the worker can
+    read), on the worker's own clone of ``clone_url`` at the default branch (as
+    :func:`handle_event`; ``config`` inside it), or on a folder ``repo`` the worker has."""
+    import os
+
     from mlgitops.deploy.monitor import monitor_command
-    from mlgitops.guard import call_guarded
+    from mlgitops.errors import MlopsError
+    from mlgitops.guard import call_guarded, format_error
+    from mlgitops.service.worker import clone_for, worker_token
 
     lines: list[str] = []
+    if (clone_url is None) == (repo is None):
+        return _finish(2, ["error: give the monitor flow clone_url (the repository's URL; the worker clones it) or repo (a folder on the worker), not both"])
+    if clone_url is not None:
+        if config and (Path(config).is_absolute() or ".." in Path(config).parts):
+            return _finish(2, [f"error: config {config!r}: give mlops.yaml's path inside the repository (e.g. models/churn/mlops.yaml)"])
+        try:
+            token = worker_token()
+            if token:
+                os.environ.setdefault("GITHUB_TOKEN", token)
+            root = clone_for(clone_url, "schedule", {}, token)
+        except MlopsError as exc:
+            return _finish(exc.exit_code, [format_error(exc)])
+        repo, config = str(root), str(root / (config or "mlops.yaml"))
 
     def echo(text: str = "", err: bool = False) -> None:
         lines.append(str(text))

@@ -103,8 +103,12 @@ def test_the_deployable_monitor_flow_runs_mlops_monitor(deployed: GitRepo) -> No
     from mlgitops.flows.entry import monitor
 
     path = recent(deployed, "december.csv", shift=True, labels=False)
-    state = monitor.fn(str(path), str(deployed.path), forge="local")
+    state = monitor.fn(str(path), repo=str(deployed.path), forge="local")
     assert state.is_completed() and state.message.startswith("mlops exit 1: ")
     assert json.loads((deployed.path / ".mlops" / "forge" / "issues.json").read_text())[0]["state"] == "open"
-    missing = monitor.fn(str(deployed.path / "nope.csv"), str(deployed.path), forge="local")
+    missing = monitor.fn(str(deployed.path / "nope.csv"), repo=str(deployed.path), forge="local")
     assert missing.is_failed() and missing.message.startswith("mlops exit 2: ")
+    neither = monitor.fn(str(path), forge="local")
+    assert neither.is_failed() and neither.message == "mlops exit 2: error: give the monitor flow clone_url (the repository's URL; the worker clones it) or repo (a folder on the worker), not both"
+    outside = monitor.fn(str(path), clone_url=str(deployed.path), config="../mlops.yaml", forge="local")
+    assert outside.is_failed() and outside.message == "mlops exit 2: error: config '../mlops.yaml': give mlops.yaml's path inside the repository (e.g. models/churn/mlops.yaml)"

@@ -54,7 +54,13 @@ def check_sweep(report: dict, comment: str, runner: str) -> None:
     assert report["candidate"]["trained_with"].endswith(f"(best of 6 by roc_auc on a 20% validation split, {runner} x2)")
     assert "**Sweep**: 6 candidates compared by `roc_auc` on a validation split of the training rows" in comment
     assert re.search(rf"\| {best['candidate']} \| `\w+` \| .* \| {best['score']:.4f} \| [0-9.]+ \| ✅ chosen \|", comment), comment
-    assert "| 5 | `RandomForestClassifier` | `max_depth=-4` | — |" in comment
+    assert "| 5 | `RandomForestClassifier` | `max_depth=-4` | `n_estimators=60`, `random_state=0`, `n_jobs=1` | — |" in comment
+    # another estimator takes nothing from training.params (they were written for the forest)
+    (logistic,) = [r for r in rows if r["estimator"].endswith("LogisticRegression")]
+    assert logistic["inherited"] == {} and logistic["error"] is None and logistic["score"] is not None
+    assert re.search(r"\| 6 \| `LogisticRegression` \| `estimator=sklearn.linear_model.LogisticRegression` \| — \| [0-9.]{6} \|", comment), comment
+    grid = [r for r in rows if r["candidate"] <= 4]
+    assert all(r["inherited"] == {"random_state": 0, "n_jobs": 1} for r in grid), grid
 
 
 def test_a_thread_pool_sweep_picks_the_best_and_caches_it(cli: Any, example_repo: GitRepo) -> None:
@@ -68,9 +74,22 @@ def test_a_thread_pool_sweep_picks_the_best_and_caches_it(cli: Any, example_repo
     assert third["candidate"]["source"] == "cache"
 
 
-def test_a_dask_sweep_on_a_local_cluster(cli: Any, example_repo: GitRepo) -> None:
-    result, report, comment = run_sweep_pr(cli, example_repo, "dask")
-    check_sweep(report, comment, "dask")
+def test_a_dask_sweep_on_a_local_cluster(prefect_api: str, example_repo: GitRepo) -> None:
+    """As a user runs it (its own process): the sweep's result, and none of Dask's INFO
+    lines (cluster, workers, a dashboard address) in the output."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = example_repo
+    repo.branch("sweep").gen({"mlops.yaml": with_sweep("dask")}).commit("sweep the forest")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "GITHUB_", "DASK_"))} | {"PREFECT_API_URL": prefect_api}
+    proc = subprocess.run([str(Path(sys.executable).with_name("mlops")), "run", "--base", "main", "--json"], cwd=repo.path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    check_sweep(report, (repo.path / ".mlops" / "forge" / "branch-sweep" / "comment.md").read_text(), "dask")
+    assert "distributed." not in proc.stderr and "dashboard" not in proc.stderr.lower() and ":8787" not in proc.stderr, proc.stderr[-3000:]
     assert report["export"]["status"] == "ok"  # the winner is an ordinary pipeline: exported and checked
 
 

@@ -96,7 +96,7 @@ class Data(_Strict):
 
 class SweepCandidate(_Strict):
     estimator: Optional[StrictStr] = Field(None, description="import path (default: training.estimator)")
-    params: dict[StrictStr, Any] = Field(default_factory=dict, description="parameters over training.params")
+    params: dict[StrictStr, Any] = Field(default_factory=dict, description="its parameters: over training.params when it keeps training.estimator; alone when it names another estimator (training.params belong to that one)")
 
 
 class Sweep(_Strict):

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from mlgitops.config.loader import Config
 
-KEY_VERSION = 2  # 2: tree models no longer scale numeric columns
+KEY_VERSION = 3  # 2: tree models no longer scale numeric columns; 3: training.repeats, seeding, sweep candidates of another estimator inherit no params
 
 
 class Tree(Protocol):
@@ -34,7 +34,7 @@ class SourceFingerprint:
 
 
 def data_fingerprint(path: str, tree: Tree, fallback: Tree | None = None) -> SourceFingerprint:
-    """sha256 of the data file's bytes; bundled datasets hash their name and version."""
+    """sha256 of the data file's bytes (of DVC's md5 when it is tracked by DVC); bundled datasets hash their name and version."""
     if path.startswith("sklearn:"):
         digest = hashlib.sha256(f"{path}@scikit-learn=={version('scikit-learn')}".encode()).hexdigest()
         return SourceFingerprint(digest, "sklearn")
@@ -44,6 +44,11 @@ def data_fingerprint(path: str, tree: Tree, fallback: Tree | None = None) -> Sou
         from mlgitops.gitrepo import HASHES
 
         return SourceFingerprint(HASHES.sha256(Path(path)) if Path(path).is_file() else None, "absolute path")
+    from mlgitops.data.dvc import in_tree
+
+    pointer = in_tree(tree, path)
+    if pointer is not None:  # tracked by DVC: its md5, from the pointer in this tree (the data may not be here)
+        return SourceFingerprint(hashlib.sha256(f"dvc-md5:{pointer.md5}".encode()).hexdigest(), f"{tree.label} (DVC md5 {pointer.short()})")
     digest = tree.read_sha256(path)
     if digest is None and fallback is not None:
         # Data kept out of git (large files, .gitignore'd): the base uses the same file.
@@ -76,7 +81,7 @@ def code_fingerprint(cfg: Config, tree: Tree) -> tuple[str, list[str]]:
 
 def training_spec(cfg: Config) -> dict[str, Any]:
     t = cfg.training
-    spec: dict[str, Any] = {"params": t.params}
+    spec: dict[str, Any] = {"params": t.params, "repeats": t.repeats}
     if t.estimator:
         spec.update(estimator=t.estimator, preprocessing=t.preprocessing)
         if t.sweep is not None:  # what decides the winner; not how many workers train it

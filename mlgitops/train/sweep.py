@@ -31,7 +31,10 @@ from mlgitops.train.training import Trained, build_pipeline, fit_estimator, seed
 
 
 def expand(cfg: LoadedConfig) -> list[dict[str, Any]]:
-    """The candidates, in order: the grid's combinations, then the listed ones."""
+    """The candidates, in order: the grid's combinations, then the listed ones. Each
+    starts from training.params, except a listed candidate naming another estimator
+    (those parameters were written for training.estimator); ``inherited`` says which
+    it took from there, for the comment."""
     t = cfg.config.training
     sweep = t.sweep
     assert sweep is not None and t.estimator is not None
@@ -41,7 +44,11 @@ def expand(cfg: LoadedConfig) -> list[dict[str, Any]]:
         for values in itertools.product(*(sweep.grid[n] for n in names)):
             out.append({"estimator": t.estimator, "params": {**t.params, **dict(zip(names, values))}, "varied": dict(zip(names, values))})
     for c in sweep.candidates:
-        out.append({"estimator": c.estimator or t.estimator, "params": {**t.params, **c.params}, "varied": {**({"estimator": c.estimator} if c.estimator else {}), **c.params}})
+        other = c.estimator is not None and c.estimator != t.estimator  # training.params were written for training.estimator
+        base = {} if other else t.params
+        out.append({"estimator": c.estimator or t.estimator, "params": {**base, **c.params}, "varied": {**({"estimator": c.estimator} if other else {}), **c.params}})
+    for c in out:
+        c["inherited"] = {k: v for k, v in c["params"].items() if k not in c["varied"]}
     return out
 
 
@@ -66,7 +73,7 @@ def fit_and_score(cfg: LoadedConfig, part: Dataset, val: Any, candidate: dict[st
     ``seed``: the random_state of an estimator that takes one and was given none."""
     from mlgitops.train.evaluate import evaluate
 
-    row = {"estimator": candidate["estimator"], "params": candidate["varied"], "score": None, "seconds": None, "error": None}
+    row = {"estimator": candidate["estimator"], "params": candidate["varied"], "inherited": candidate["inherited"], "score": None, "seconds": None, "error": None}
     start = time.perf_counter()
     try:
         model = build_pipeline(cfg, part, candidate["estimator"], candidate["params"], seed)
@@ -109,12 +116,28 @@ def task_runner(cfg: LoadedConfig, trusted: Config | None = None) -> Any:
             from prefect_dask import DaskTaskRunner
         except ImportError:
             raise TrainingError(f"{cfg.where('training', 'sweep', 'runner')}: training.sweep.runner: dask needs prefect-dask", hint="pip install prefect-dask (it comes with mlgitops; reinstall it)") from None
+        quiet_dask()
         if sweep.address:
             return DaskTaskRunner(address=sweep.address)
+        # dashboard_address None: no dashboard on 8787 (the webhook service's default port)
         return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs={"n_workers": sweep.workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None})
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner(max_workers=sweep.workers)
+
+
+def quiet_dask() -> None:
+    """Dask's INFO lines (cluster and worker start, addresses) stay out of the output
+    unless MLOPS_VERBOSE=1: here through the loggers, in the worker processes (they
+    start later and read Dask's config from the environment) through DASK_LOGGING__*."""
+    import logging
+    import os
+
+    if os.environ.get("MLOPS_VERBOSE"):
+        return
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.worker", "distributed.core", "distributed.http.proxy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def run_sweep(cfg: LoadedConfig, dataset: Dataset, trusted: Config | None = None, seed: int | None = None) -> Trained:
