@@ -135,3 +135,26 @@ def test_a_sweep_candidates_package_is_in_the_cache_key(tmp_path: Any) -> None:
 
     (tmp_path / "mlops.yaml").write_text("version: 1\ndata: {path: d.csv, target: y}\ntraining:\n  estimator: sklearn.tree.DecisionTreeClassifier\n  sweep: {candidates: [{estimator: joblib.Memory}]}\n")
     assert "joblib" in _versions(load_config(tmp_path / "mlops.yaml").config)
+
+
+def test_a_local_dask_cluster_opens_no_dashboard_and_nothing_on_8787(tmp_path: Any) -> None:
+    """The cluster the sweep's task runner starts: no dashboard, and the scheduler's HTTP
+    server (Dask always starts one) on a free loopback port, never 8787 (the webhook
+    service's default) nor every interface."""
+    from distributed import LocalCluster
+
+    from mlgitops.config.loader import load_config
+    from mlgitops.train.sweep import task_runner
+
+    (tmp_path / "mlops.yaml").write_text(with_sweep("dask"))
+    runner = task_runner(load_config(tmp_path / "mlops.yaml"))
+    with LocalCluster(**{**runner.cluster_kwargs, "n_workers": 0}) as cluster:  # the scheduler is what listens
+        sockets = [s.getsockname() for s in cluster.scheduler.http_server._sockets.values()]
+        assert sockets and all(host == "127.0.0.1" and port != 8787 for host, port, *_ in sockets), sockets
+        import urllib.error
+        import urllib.request
+
+        host, port = sockets[0][:2]
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"http://{host}:{port}/status", timeout=10)  # the dashboard's page
+        assert missing.value.code == 404

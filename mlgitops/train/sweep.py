@@ -119,8 +119,11 @@ def task_runner(cfg: LoadedConfig, trusted: Config | None = None) -> Any:
         quiet_dask()
         if sweep.address:
             return DaskTaskRunner(address=sweep.address)
-        # dashboard_address None: no dashboard on 8787 (the webhook service's default port)
-        return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs={"n_workers": sweep.workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None})
+        # No dashboard, and nothing on 8787 (the webhook service's default port): a Dask
+        # scheduler always serves HTTP (health, metrics), even without a dashboard, on
+        # 8787 unless told otherwise; here on a free loopback port, like the workers.
+        quiet_http = {"dashboard": False, "dashboard_address": "127.0.0.1:0"}
+        return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs={"n_workers": sweep.workers, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1", "dashboard_address": None, "scheduler_kwargs": quiet_http})
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner(max_workers=sweep.workers)
