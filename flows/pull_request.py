@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from mlgitops.run import steps as pipeline
 from mlgitops.data.contract import Check, contract_gates
+from mlgitops.data.dvc import versions as dvc_versions
 from mlgitops.data.load import Dataset
 from mlgitops.data.drift import ColumnDrift, DriftResult, drift_gates
 from mlgitops.deploy.export_step import ExportOutcome, export_gate, export_model
@@ -200,6 +201,7 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
             **({"excluded_rows": excluded} if excluded else {}),
             "features": len(dataset.features),
             "target": dataset.target,
+            **dvc_versions(cfg, plan.root, plan.config_rel, event.base_sha),  # DVC-tracked data: both sides' md5
         },
         confusion=cand_eval.confusion,
         notes=notes,

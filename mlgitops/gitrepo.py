@@ -98,6 +98,10 @@ class WorkTree:
             return None
         return HASHES.sha256(path)
 
+    def read_bytes(self, rel: str) -> bytes | None:
+        path = self.root / rel
+        return path.read_bytes() if path.is_file() else None
+
     def files_under(self, rel: str) -> list[str]:
         """Files git would track under ``rel``: tracked or new, never ignored ones,
         so a stray .egg-info or notebook checkpoint does not change the code sha."""
@@ -173,6 +177,9 @@ class Prefixed:
 
     def read_sha256(self, rel: str) -> str | None:
         return self.tree.read_sha256(self.prefix + rel)
+
+    def read_bytes(self, rel: str) -> bytes | None:
+        return self.tree.read_bytes(self.prefix + rel)
 
     def files_under(self, rel: str) -> list[str]:
         return [p[len(self.prefix):] for p in self.tree.files_under(self.prefix + rel)]

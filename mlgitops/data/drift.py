@@ -130,6 +130,10 @@ def reference_data(cfg: LoadedConfig, plan: Any) -> tuple[Any, str]:
             return None, "the base ref uses a bundled dataset"
         rel = (config_dir / base_data.path).as_posix()
         frame, _ = sample_blob(plan.root, plan.event.base_sha, rel, base_data.format, spec.sample, spec.seed)
+        if frame is None:
+            frame, why = _dvc_sample(plan.root, plan.event.base_sha, rel, base_data.format, spec.sample, spec.seed)
+            if why:
+                return None, f"no reference: {why}"
         if frame is None and (cfg.root / base_data.path).is_file():
             frame = sample_file(cfg.root / base_data.path, base_data.format, spec.sample, spec.seed)  # data kept out of git: the same file
         if frame is not None:
@@ -137,6 +141,28 @@ def reference_data(cfg: LoadedConfig, plan: Any) -> tuple[Any, str]:
     if lineage_why:
         return None, f"no reference: {lineage_why}, and the base ref has no training data to compare with"
     return None, "no reference: nothing is deployed and the base ref has no training data to compare with"
+
+
+def _dvc_sample(root: Path, sha: str, rel: str, fmt: str | None, sample: int, seed: int) -> tuple[Any, str]:
+    """The base commit's version of a DVC-tracked data file, sampled: (frame, "") or
+    (None, "") when it is not tracked by DVC there, (None, why) when DVC cannot read it."""
+    import tempfile
+
+    from mlgitops.data import dvc
+    from mlgitops.errors import DataError
+    from mlgitops.gitrepo import GitTree
+
+    pointer = dvc.in_tree(GitTree(root, sha), rel)
+    if pointer is None:
+        return None, ""
+    try:
+        raw = dvc.fetch(root, rel, sha, pointer, f"the base ref's {rel!r}")
+    except DataError as exc:
+        return None, exc.message.splitlines()[0]
+    with tempfile.TemporaryDirectory(prefix="mlops-dvc-") as tmp:
+        path = Path(tmp) / Path(rel).name
+        path.write_bytes(raw)
+        return sample_file(path, fmt, sample, seed), ""
 
 
 def lineage_data(root: Path, lineage: dict[str, Any], version: Any, fmt: str | None, sample: int = 50_000, seed: int = 0) -> tuple[Any, str]:

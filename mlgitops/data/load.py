@@ -53,9 +53,13 @@ def _read_table(source: str, fmt: str | None, root: Path, cfg: LoadedConfig, key
         content = frame.to_csv(index=False).encode()
         return frame, hashlib.sha256(content).hexdigest()
     path = rules.data_file(cfg, key, source, root)
-    if not path.is_file():
-        raise rules.missing_file(cfg, key, source, path)
-    raw = path.read_bytes()
+    from mlgitops.data.dvc import read_tracked
+
+    raw = read_tracked(path, f"{cfg.where(*key)}: {'.'.join(key)} {source!r}")  # DVC-tracked: the version its pointer names
+    if raw is None:
+        if not path.is_file():
+            raise rules.missing_file(cfg, key, source, path)
+        raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     kind = fmt or ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")
     if not raw.strip():

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from mlgitops.run.debris import owned_prefix
+from mlgitops.data import dvc
 from mlgitops.data.load import Dataset, load_dataset
 from mlgitops.errors import InputError, TrainingError
 from mlgitops.train.evaluate import Evaluation, evaluate
@@ -37,7 +38,8 @@ class ModelOutcome:
 
 @contextlib.contextmanager
 def base_worktree(root: Path, sha: str, config_dir: Path, data_paths: list[str]) -> Iterator[Path]:
-    """A detached checkout of ``sha`` in a temp dir; data kept out of git is linked in."""
+    """A detached checkout of ``sha`` in a temp dir; data kept out of git is linked in
+    (data tracked by DVC is fetched at ``sha`` instead)."""
     tmp = Path(tempfile.mkdtemp(prefix=owned_prefix("base")))
     target = tmp / "tree"
     subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(target), sha], cwd=root, check=True, capture_output=True)
@@ -46,6 +48,8 @@ def base_worktree(root: Path, sha: str, config_dir: Path, data_paths: list[str])
             if rel.startswith("sklearn:") or Path(rel).is_absolute():
                 continue
             link, source = target / config_dir / rel, root / config_dir / rel
+            if dvc.materialize(root, sha, (config_dir / rel).as_posix(), link):
+                continue  # tracked by DVC: the version the base commit names, never the working tree's
             if not link.exists() and source.exists():
                 link.parent.mkdir(parents=True, exist_ok=True)
                 link.symlink_to(source)
