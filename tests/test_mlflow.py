@@ -161,7 +161,7 @@ def pr_repo(repo: GitRepo, tmp_path: Path, required: bool = False) -> tuple[GitR
     return repo, experiment, env_out
 
 
-def run_pr(cli: Any, repo: GitRepo, tmp_path: Path, number: int = 12) -> Any:
+def run_pr(cli: Any, repo: GitRepo, tmp_path: Path, number: int = 12, *extra: str) -> Any:
     """`mlops run` for PR #number (stronger -> main), from a pull_request payload."""
     payload = {
         "action": "synchronize",
@@ -172,7 +172,7 @@ def run_pr(cli: Any, repo: GitRepo, tmp_path: Path, number: int = 12) -> Any:
     }
     path = tmp_path / "event.json"
     path.write_text(json.dumps(payload))
-    return cli("run", "--event-path", str(path), cwd=repo.path)
+    return cli("run", "--event-path", str(path), *extra, cwd=repo.path)
 
 
 def num(value: float) -> str:
@@ -229,8 +229,10 @@ def test_a_pr_run_logs_its_models_and_a_cached_rerun_logs_nothing(mlflow_process
     assert seen and all(not [n for n in names if n.startswith("MLFLOW_")] for names in seen), seen
 
     # Same inputs: the report is reused and nothing new is logged; the comment links the same runs.
-    again = run_pr(cli, repo, tmp_path)
+    again = run_pr(cli, repo, tmp_path, 12, "--json")
     assert again.exit_code == 0, again.output
+    tracking = json.loads(again.stdout)["tracking"]  # stdout stays pure JSON
+    assert tracking["reused"] is True and [r["run_id"] for r in tracking["runs"]] == [cand.info.run_id, base.info.run_id]
     assert len(tracked.search_runs([exp.experiment_id])) == 2
     body2 = (repo.path / ".mlops" / "forge" / "pr-12" / "comment.md").read_text()
     assert "result reused without retraining" in body2

@@ -35,8 +35,8 @@ def follow_deploy(cfg: LoadedConfig, targets: dict[str, Any], record: Version | 
         return []
     name = cfg.config.name
     try:
-        server = connect()
         with quiet():
+            server = connect()
             lines = []
             if record is not None and record.deployable is not None:
                 lines.append(register(server, name, record, registry, conf.experiment, git_sha))
@@ -120,8 +120,8 @@ def alias_status(cfg: LoadedConfig, rows: list[dict[str, Any]]) -> None:
         return
     name = cfg.config.name
     try:
-        server = connect()
         with quiet():
+            server = connect()
             for row in rows:
                 row["mlflow"] = _row_status(server, name, row)
     except (Unavailable, Exception) as exc:  # noqa: BLE001

@@ -60,8 +60,8 @@ def track(cfg: LoadedConfig, plan: RunPlan, store: Store, report: Report) -> Tra
         return None
     server: Server | None = None
     try:
-        server = connect()
         with quiet():
+            server = connect()
             exp_id = _experiment(server.client, conf.experiment)
             runs = _existing(server, exp_id, plan.run_key) if report.reused else []
             reused = bool(runs)
