@@ -92,3 +92,18 @@ def test_a_pr_that_changes_the_dvc_file_trains_each_side_on_its_own_version(cli,
     # A rerun: the plan is answered from the .dvc pointers alone (DVC's md5), nothing retrained.
     again = cli("run", "--base", "main", "--json", cwd=repo.path)
     assert again.exit_code == 0 and json.loads(again.stdout)["reused"] is True
+
+
+def test_the_pointer_is_a_dvc_file_or_a_dvc_lock_output() -> None:
+    """Which file says a data path is tracked, read from a tree (no dvc needed)."""
+    from mlgitops.data.dvc import Pointer, find
+
+    files = {
+        "data/a.csv.dvc": b"outs:\n- md5: aaaa\n  size: 8\n  hash: md5\n  path: a.csv\n",
+        "dvc.lock": b"schema: '2.0'\nstages:\n  prepare:\n    cmd: python prep.py\n    outs:\n    - path: data/b.csv\n      hash: md5\n      md5: bbbb\n      size: 9\n    - path: data/features\n      md5: cccc.dir\n",
+    }
+    read = files.get
+    assert find(read, "data/a.csv") == Pointer("aaaa", 8, "data/a.csv.dvc")
+    assert find(read, "./data/b.csv") == Pointer("bbbb", 9, "dvc.lock")
+    assert find(read, "data/features") is None  # a tracked directory is not a data file
+    assert find(read, "data/c.csv") is None and find(read, "sklearn:iris") is None
