@@ -105,6 +105,6 @@ def serve_pinned(source: PinnedSource, host: str, port: int, poll: float, say: C
     pin = holder.current.pin if holder.current else None
 
     def ready(bound: int) -> None:
-        say(f"serving {(pin.name if pin else None) or source.name} {pin.short() if pin else ''} for {source.name} on http://{host}:{bound} (POST /predict, GET /healthz); watching {source.where} every {poll:g} s")
+        say(f"serving {(pin.name if pin else None) or source.name} {pin.short() if pin else ''} for {source.name} on http://{host}:{bound} (POST /predict, GET /healthz; Open Inference Protocol v2 under /v2; Prometheus GET /metrics); watching {source.where} every {poll:g} s")
 
     serve(holder, host, port, poll, ready)
