@@ -13,8 +13,10 @@ from mlgitops.errors import EXIT_OK
 @click.option("--repo", default=None, help="Repository folder (default: the current one).")
 @guarded
 def validate(config: str | None, repo: str | None) -> int:
-    """Check mlops.yaml and that its data loads with the target present (no training, no Prefect)."""
-    from mlgitops.data.check import validate_config
+    """Check mlops.yaml and that its data loads with the target present (no training, no
+    Prefect); in a workspace (mlops-workspace.yaml at the root, no --config), every model."""
+    from mlgitops.data.check import validate_config, validate_workspace, workspace_root
 
-    click.echo("\n".join(validate_config(repo, config)))
+    root = None if config else workspace_root(repo)
+    click.echo("\n".join(validate_workspace(root) if root is not None else validate_config(repo, config)))
     return EXIT_OK

@@ -257,3 +257,41 @@ def validate_config(repo: str | None, config: str | None) -> list[str]:
             if column not in known:
                 dataset.notes.append(f"{cfg.where('data', 'contract', 'columns', column)}: data.contract.columns.{column}: not a column of {cfg.config.data.path}; the run's contract check will fail")
     return lines + [f"  note: {note}" for note in dataset.notes]
+
+
+def workspace_root(repo: str | None) -> Path | None:
+    """The repository root when it holds a workspace file (mlops-workspace.yaml), else None."""
+    from pathlib import Path
+
+    from mlgitops.config.workspace import find_workspace
+    from mlgitops.errors import GitError
+    from mlgitops.gitrepo import repo_root
+
+    start = Path(repo or ".").resolve()
+    try:
+        root = repo_root(start)
+    except GitError:
+        root = start
+    return root if find_workspace(root) is not None else None
+
+
+def validate_workspace(root: Path) -> list[str]:
+    """`mlops validate` in a workspace: the workspace file, then every model as
+    `validate_config` checks one; every model's problems are reported together."""
+    from mlgitops.config.workspace import WORKSPACE_FILE, load_members, load_workspace
+    from mlgitops.errors import ConfigError, InputError, MlopsError
+
+    ws = load_workspace(root)
+    configs = load_members(ws)  # all configs load and no two share a name, or exit 2 here
+    lines = [f"{WORKSPACE_FILE}: OK ({len(configs)} model(s): {', '.join(c.config.name for c in configs)})"]
+    failed: list[MlopsError] = []
+    for member in ws.members:
+        try:
+            lines += validate_config(str(root), str(member.path))
+        except InputError as exc:
+            failed.append(exc)
+    if failed:
+        problems = [p for exc in failed for p in (exc.problems if isinstance(exc, ConfigError) else [exc.message])]
+        hint = next((exc.hint for exc in failed if exc.hint), None)
+        raise ConfigError(problems, hint=hint) if all(isinstance(e, ConfigError) for e in failed) else InputError("\n".join(problems), hint=hint)
+    return lines
