@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PAYLOAD = ROOT.parent / "shared" / "github" / "webhooks" / "octokit-webhooks" / "api.github.com" / "pull_request" / "opened.payload.json"
+PAYLOAD = ROOT / "tests" / "github" / "webhooks" / "octokit-webhooks" / "api.github.com" / "pull_request" / "opened.payload.json"
 SECRET = "bench-secret"
 
 
