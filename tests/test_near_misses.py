@@ -1,0 +1,280 @@
+"""Near misses (issue 15, item 7): the tests that must fail on a bug that is only a
+little wrong. Each expected number comes from GitHub's published material or from the
+scenario, never from the product's own constants:
+
+- the comment cap: GitHub refuses an issue comment over 65,536 characters ("body is
+  too long (maximum is 65536 characters)"); a comment that would pass it is cut by
+  the product and accepted by the stand-in, which enforces that limit;
+- X-Hub-Signature-256 one hex digit off (first, middle, last) is refused;
+- a manifest pin one hex digit off (first, middle, last) is refused;
+- the deploy action's outputs, read from $GITHUB_OUTPUT after a real run of the
+  action's own step scripts and resolved with the action's declared expressions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+from tests.github_standin import StandIn, github_for_cli
+from tests.helpers import GitRepo
+
+GITHUB_COMMENT_MAX = 65536  # GitHub: "body is too long (maximum is 65536 characters)"
+TOKEN = "ghs_near_miss_token_789"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+POSITIONS = {"first": 0, "middle": 32, "last": 63}
+
+
+def off_by_one_digit(hexdigits: str, at: int) -> str:
+    """``hexdigits`` with the digit at ``at`` changed to its neighbour (mod 16)."""
+    digit = format((int(hexdigits[at], 16) + 1) % 16, "x")
+    return hexdigits[:at] + digit + hexdigits[at + 1 :]
+
+
+@pytest.fixture
+def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn]:
+    yield from github_for_cli(monkeypatch, TOKEN)
+
+
+# -- (a) the comment cap, held to GitHub's 65,536 end to end ----------------------------
+def _forge(github: StandIn) -> Any:
+    from mlgitops.forges.github import GitHubForge
+
+    return GitHubForge("acme/models", TOKEN, github.url, seconds_between_writes=0, seconds_between_requests=0)
+
+
+def _posted(github: StandIn, number: int) -> list[str]:
+    return [c["body"] for c in sorted(github.repos["acme/models"].comments.values(), key=lambda c: c["id"]) if c["number"] == number]
+
+
+def test_a_report_past_githubs_limit_is_cut_by_the_report_and_accepted_by_github(github: StandIn) -> None:
+    """The report itself (not the forge's last-resort cut) shortens a comment that would
+    pass 65,536 characters, with its own note, leaving room for the sha stamp."""
+    from mlgitops.events.payloads import Event
+    from mlgitops.report.model import Change
+    from mlgitops.report.render import marker, render_comment
+    from tests.test_render import make_report
+
+    sha = "c" * 40
+    github.add_pull("acme/models", 3, sha, "d" * 40)
+    report = make_report()
+    report.config_changes = [Change(f"training.params.p{i}", "x" * 3500, "y" * 3500) for i in range(40)]  # 280,000 characters; the first ten alone 70,000
+    ref = _forge(github).upsert_comment(Event(kind="pull_request", repo="acme/models", pr_number=3, head_sha=sha), marker(report.name), render_comment(report))
+    assert ref.created
+    assert github.calls("POST", r"/issues/3/comments$")[-1][2] == 201
+    (body,) = _posted(github, 3)
+    assert GITHUB_COMMENT_MAX - 200 < len(body) <= GITHUB_COMMENT_MAX  # cut near GitHub's limit, not far below it
+    assert body.endswith(f"> ⚠️ This comment was truncated to fit GitHub's 65,536-character limit. Run `mlops run --json` for the full report.\n<!-- mlgitops:sha={sha} -->\n")
+    assert "Cut here" not in body  # the report fitted itself; the forge did not have to
+    assert body.startswith(marker(report.name) + "\n")
+
+
+@pytest.mark.parametrize("size", [GITHUB_COMMENT_MAX - 64, GITHUB_COMMENT_MAX + 1, 200_000])
+def test_any_body_the_forge_posts_fits_githubs_limit(github: StandIn, size: int) -> None:
+    """Whatever reaches the forge (a custom template, a ChatOps reply) is fitted before
+    GitHub sees it; 65,536 is GitHub's number, and the stand-in refuses one more."""
+    from mlgitops.events.payloads import Event
+
+    sha = "e" * 40
+    stamp = f"\n<!-- mlgitops:sha={sha} -->\n"
+    github.add_pull("acme/models", 4, sha, "d" * 40)
+    text = "<!-- m -->\n" + "y" * (size - len("<!-- m -->\n"))
+    _forge(github).upsert_comment(Event(kind="pull_request", repo="acme/models", pr_number=4, head_sha=sha), "<!-- m -->", text)
+    (body,) = _posted(github, 4)
+    assert [c[2] for c in github.calls("POST", r"/issues/4/comments$")] == [201]
+    if size + len(stamp) <= GITHUB_COMMENT_MAX:
+        assert body == text + stamp  # it fits: nothing is cut
+    else:
+        assert GITHUB_COMMENT_MAX - 100 < len(body) <= GITHUB_COMMENT_MAX
+        assert body.endswith(f"\n\n> ⚠️ Cut here: longer than GitHub's 65,536-character limit.\n{stamp}")
+
+
+def test_the_stand_in_holds_comments_to_githubs_limit(github: StandIn) -> None:
+    import requests
+
+    github.add_pull("acme/models", 5, "f" * 40, "d" * 40)
+    url, auth = f"{github.url}/repos/acme/models/issues/5/comments", {"Authorization": f"token {TOKEN}"}
+    assert requests.post(url, json={"body": "z" * GITHUB_COMMENT_MAX}, headers=auth, timeout=10).status_code == 201
+    over = requests.post(url, json={"body": "z" * (GITHUB_COMMENT_MAX + 1)}, headers=auth, timeout=10)
+    assert over.status_code == 422
+    assert over.json()["errors"] == [{"resource": "IssueComment", "code": "custom", "field": "body", "message": "body is too long (maximum is 65536 characters)"}]
+    (cid,) = github.repos["acme/models"].comments
+    edit = requests.patch(f"{github.url}/repos/acme/models/issues/comments/{cid}", json={"body": "z" * (GITHUB_COMMENT_MAX + 1)}, headers=auth, timeout=10)
+    assert edit.status_code == 422
+
+
+# -- (b) X-Hub-Signature-256 one hex digit off ------------------------------------------
+@pytest.mark.parametrize("position", POSITIONS)
+def test_a_signature_one_hex_digit_off_is_refused(tmp_path: Path, position: str) -> None:
+    from mlgitops.service.webhook import signature, verified
+    from tests.test_webhook import SECRET, Recorder, Service, example
+
+    body = example("pull_request")
+    right = signature(SECRET, body)
+    digits = right.removeprefix("sha256=")
+    wrong = "sha256=" + off_by_one_digit(digits, POSITIONS[position])
+    assert len(wrong) == len(right) == 71 and sum(a != b for a, b in zip(wrong, right)) == 1
+    assert verified(SECRET, body, right) and not verified(SECRET, body, wrong)
+
+    recorder = Recorder()
+    svc = Service(tmp_path, recorder)
+    try:
+        refused = svc.post(body, headers={"X-Hub-Signature-256": wrong})
+        assert refused[:2] == (401, {"error": "X-Hub-Signature-256 does not match: the delivery is not from a webhook with this secret"})
+        assert svc.log.counts() == {} and recorder.runs == []
+        accepted = svc.post(body, headers={"X-Hub-Signature-256": right})
+        assert accepted[0] == 202, accepted
+    finally:
+        svc.stop()
+
+
+def test_githubs_test_vector_one_hex_digit_off_is_refused() -> None:
+    from mlgitops.service.webhook import verified
+    from tests.test_webhook import VECTOR
+
+    (vector,) = json.loads(VECTOR.read_text())["vectors"]
+    secret, body, header = vector["secret"].encode(), vector["payload"].encode(), vector["X-Hub-Signature-256"]
+    assert verified(secret, body, header)
+    for at in POSITIONS.values():
+        assert not verified(secret, body, "sha256=" + off_by_one_digit(header.removeprefix("sha256="), at))
+    assert not verified(secret, body, header[:-1])  # one digit short
+    assert not verified(secret, body, header + "0")  # one digit more
+
+
+# -- (c) a pin one hex digit off --------------------------------------------------------
+@pytest.mark.parametrize("position", POSITIONS)
+def test_a_served_pin_edited_by_one_hex_digit_is_refused(tmp_path: Path, position: str) -> None:
+    """The served model's pin, its sha256 edited in one digit (same URI, same bytes):
+    not the pin being served, and the bytes do not hash to it."""
+    from mlgitops.deploy.serve import ModelHolder
+    from tests.test_serve import artifact, pin
+
+    uri, sha = artifact(tmp_path, "one.onnx", 1.0)
+    manifest = tmp_path / "staging.yaml"
+    manifest.write_text(pin(1, uri, sha))
+    holder = ModelHolder("staging", manifest.read_text, "deploy/staging.yaml", tmp_path)
+    assert holder.load(initial=True) and holder.current.pin.sha256 == sha
+    bad = off_by_one_digit(sha, POSITIONS[position])
+    manifest.write_text(pin(1, uri, bad))
+    assert holder.load() is False
+    assert holder.last_error == f"deploy/staging.yaml: model.sha256: the artifact {uri} hashes to {sha[:12]}, not the pinned {bad[:12]}; refusing to use it"
+    assert holder.current.pin.sha256 == sha  # the old model is still served
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+def test_a_cached_entry_under_a_near_miss_pin_is_not_served(tmp_path: Path, position: str) -> None:
+    """The right bytes planted in the cache under a pin one digit off: the cache
+    re-hashes every read, so the entry is dropped and the pin refused."""
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from mlgitops.deploy.fetch import cache_path, fetch_pinned
+    from mlgitops.deploy.manifest import ManifestError, Pin
+    from mlgitops.deploy.registry import Registry
+    from mlgitops.deploy.registry.urls import open_backend
+
+    data = b"model bytes " * 100
+    sha = hashlib.sha256(data).hexdigest()
+    name = f"near-miss-{position}"
+    registry = Registry(open_backend(f"memory://{name}/models", Path(".")))
+    try:
+        assert registry.put_object(data) == sha
+        bad = off_by_one_digit(sha, POSITIONS[position])
+        entry = cache_path(bad, tmp_path / "cache")
+        entry.parent.mkdir(parents=True)
+        entry.write_bytes(data)
+        with pytest.raises(ManifestError) as info:
+            fetch_pinned(Pin("m", 1, registry.object_uri(sha), bad), tmp_path, "deploy/prod.yaml", tmp_path / "cache")
+        assert info.value.message == f"deploy/prod.yaml: model.sha256: the artifact {registry.object_uri(sha)} hashes to {sha[:12]}, not the pinned {bad[:12]}; refusing to use it"
+        assert not entry.exists()
+        assert fetch_pinned(Pin("m", 1, registry.object_uri(sha), sha), tmp_path, "deploy/prod.yaml", tmp_path / "cache") == data
+    finally:
+        for key in [k for k in MemoryFileSystem.store if k.startswith(f"/{name}/")]:
+            MemoryFileSystem.store.pop(key, None)
+
+
+# -- (d) the deploy action's outputs, from $GITHUB_OUTPUT after a real run --------------
+def read_github_output(path: Path) -> dict[str, str]:
+    """$GITHUB_OUTPUT as the runner reads it: ``name=value`` lines and
+    ``name<<DELIMITER`` ... ``DELIMITER`` blocks."""
+    out: dict[str, str] = {}
+    lines = path.read_text(encoding="utf-8").split("\n") if path.is_file() else []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            end = lines.index(delimiter, i + 1)
+            out[name] = "\n".join(lines[i + 1 : end])
+            i = end + 1
+        else:
+            if line:
+                name, value = line.split("=", 1)
+                out[name] = value
+            i += 1
+    return out
+
+
+def action_outputs(doc: dict, steps: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The action's outputs from its steps' outputs, evaluating its declared
+    ``${{ steps.A.outputs.X || steps.B.outputs.X }}`` as Actions does (a step that did
+    not run has no outputs; ``||`` yields the first non-empty)."""
+    result = {}
+    for name, spec in doc["outputs"].items():
+        m = re.fullmatch(r"\$\{\{\s*(.+?)\s*\}\}", spec["value"])
+        assert m, spec["value"]
+        value = ""
+        for term in m.group(1).split("||"):
+            ref = re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", term.strip())
+            assert ref, term
+            value = value or steps.get(ref.group(1), {}).get(ref.group(2), "")
+        result[name] = value
+    return result
+
+
+def run_step(doc: dict, step_id: str, repo: GitRepo, env: dict[str, str], output: Path) -> subprocess.CompletedProcess[str]:
+    step = next(s for s in doc["runs"]["steps"] if s.get("id") == step_id)
+    given = {"GITHUB_TOKEN": TOKEN, "MLOPS_CONFIG": "mlops.yaml", "PROMOTE_FROM": "staging", "PROMOTE_TO": "production"}
+    step_env = {k: given[k] for k in step["env"]}  # only what the step declares
+    return subprocess.run(["bash", "-e", "-c", step["run"]], cwd=repo.path, env={**env, **step_env, "GITHUB_OUTPUT": str(output)}, capture_output=True, text=True, timeout=300)
+
+
+def test_the_deploy_actions_outputs_after_a_real_run(cli: Any, prefect_api: str, repo: GitRepo, github: StandIn, tmp_path: Path) -> None:
+    from tests.test_deploy import HAND_WRITTEN, make_repo, pr_and_merge
+    from tests.test_deploy_github import sync_checkout
+
+    doc = yaml.safe_load((REPO_ROOT / "actions" / "deploy" / "action.yml").read_text())
+    remote = github.repos["acme/models"]
+    remote.commit("main", {"deploy/staging.yaml": HAND_WRITTEN.encode()}, "Add the staging manifest")
+    make_repo(repo)
+    pr_and_merge(cli, repo, "feature/stronger", "C: 0.01", "C: 1.0", 7)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_"))}
+    env.update(CI="true", GITHUB_ACTIONS="true", GITHUB_EVENT_NAME="push", GITHUB_REPOSITORY="acme/models", GITHUB_SHA=repo.git("rev-parse", "HEAD"), GITHUB_REF="refs/heads/main",
+               GITHUB_API_URL=github.url, GITHUB_SERVER_URL="https://github.com", PREFECT_API_URL=prefect_api, MLOPS_GITHUB_WRITE_INTERVAL="0", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+
+    deployed = run_step(doc, "deploy", repo, env, tmp_path / "deploy-output.txt")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    (number,) = remote.pulls
+    title = remote.pulls[number]["title"]
+    assert title.startswith("Deploy churn v1 (")
+    outputs = action_outputs(doc, {"deploy": read_github_output(tmp_path / "deploy-output.txt")})
+    assert outputs == {"version": "1", "pull-url": f"https://github.com/acme/models/pull/{number}", "deploy-message": f"registered churn v1; opened PR #{number}: {title}"}
+
+    github.merge_over_http("acme/models", number)
+    sync_checkout(github, repo)
+    promoted = run_step(doc, "promote", repo, env, tmp_path / "promote-output.txt")
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    (promotion,) = [n for n, p in remote.pulls.items() if p["head_ref"] == "mlops/deploy-production"]
+    outputs = action_outputs(doc, {"promote": read_github_output(tmp_path / "promote-output.txt")})
+    assert outputs["pull-url"] == f"https://github.com/acme/models/pull/{promotion}"
+    assert outputs["version"] == "1"
+    assert outputs["deploy-message"] == f"opened PR #{promotion}: {remote.pulls[promotion]['title']}"
+    assert TOKEN not in (deployed.stdout + deployed.stderr + promoted.stdout + promoted.stderr).replace(f"::add-mask::{TOKEN}\n", "")
