@@ -3,8 +3,9 @@
 ``mlops-event`` runs what ``mlops run`` runs for one GitHub event payload (the
 pull-request flow for a pull_request, the deploy flow for a push to the default
 branch, a ChatOps command for an issue_comment); ``mlops-monitor`` runs ``mlops
-monitor``. Both work on a checkout the worker can read (``repo``), and the inner
-flows (e.g. the pull-request flow) run as their subflows on the same Prefect server.
+monitor``. Both work in the worker's own clone of the repository (``clone_url``;
+see service.worker), and the inner flows (e.g. the pull-request flow) run as their
+subflows on the same Prefect server.
 
 The final state carries the command's exit code in its message ("mlops exit N"),
 so the caller (``mlops run --deployment``) exits as a local run would: 0 and 1
@@ -14,6 +15,7 @@ so the caller (``mlops run --deployment``) exits as a local run would: 0 and 1
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,21 @@ from prefect import flow
 from prefect.states import Completed, Failed
 
 EXIT_MESSAGE = "mlops exit {code}"
+
+
+class _KnownExit(logging.Filter):
+    """Drops Prefect's traceback for a run that ended in our own Failed state: the engine
+    process re-raises it as FailedRun and logs "Engine execution exited with unexpected
+    exception" with a traceback, although "Finished in state Failed('mlops exit 2: error:
+    ...')" already said it in one line (issue 17: an input error on a worker is one line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (exc is not None and type(exc).__name__ == "FailedRun" and str(exc).startswith("mlops exit "))
+
+
+for _name in ("prefect.flow_runs", "prefect.engine"):  # the worker's flow-run process imports this module before it runs
+    logging.getLogger(_name).addFilter(_KnownExit())
 
 
 def _in_process(lines: list[str], kept: list[Any]) -> Any:
@@ -43,8 +60,14 @@ def _finish(code: int | None, lines: list[str], why: str = "") -> Any:
     print(output)  # log_prints: the command's own output lands in the flow run's logs
     if code is None:
         return Completed(message=f"{EXIT_MESSAGE.format(code=0)}: not run: {why}")
-    last = next((line for line in reversed(output.splitlines()) if line.strip()), "")
-    message = f"{EXIT_MESSAGE.format(code=code)}: {last[:300]}"
+    lines_out = [line.strip() for line in output.splitlines() if line.strip()]
+    if code in (0, 1):  # the last line says where the report went
+        said = lines_out[-1] if lines_out else ""
+    else:  # the error's own line (file:line:col, the field), then its hint
+        error = next((line for line in lines_out if line.startswith("error:")), lines_out[0] if lines_out else "")
+        hint = next((line for line in lines_out if line.startswith("hint:")), "")
+        said = f"{error} ({hint})" if hint else error
+    message = f"{EXIT_MESSAGE.format(code=code)}: {said[:600]}"
     return Completed(message=message) if code in (0, 1) else Failed(message=message)
 
 

@@ -145,6 +145,16 @@ def test_two_workers_in_unrelated_folders_run_pr_failing_gate_and_deploy(fleet: 
     assert failing.returncode == 1, failing.stdout + failing.stderr
     assert ": Completed (mlops exit 1: " in failing.stdout
 
+    # An input error on the worker: one line naming file:line and the field, exit 2, no traceback.
+    repo.git("checkout", "--quiet", "-b", "typo", "main")
+    repo.edit("mlops.yaml", "min: 0.90                   # absolute floor", "min: 0.9x                   # absolute floor").commit("a typo in a gate")
+    repo.git("push", "--quiet", "origin", "typo")
+    typo = _run(fleet, repo.path, "pull_request", pr_payload(repo, 63), tmp_path)
+    assert typo.returncode == 2, typo.stdout + typo.stderr
+    assert typo.stdout.rstrip().endswith(": Failed (mlops exit 2: error: mlops.yaml:26:10: gates.accuracy.min: expected a number, got '0.9x' (hint: write numbers without quotes, e.g. `min: 0.9`))"), typo.stdout
+    worker_logs = "".join(p.read_text() for p in fleet["base"].glob("worker-*/worker.log"))
+    assert "Traceback" not in worker_logs, worker_logs[-3000:]
+
     repo.git("checkout", "--quiet", "main")
     repo.git("merge", "--quiet", "--no-ff", "feature", "-m", "Merge pull request #61 from acme/feature")
     repo.git("push", "--quiet", "origin", "main")
