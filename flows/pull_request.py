@@ -19,6 +19,8 @@ from mlgitops.data.load import Dataset
 from mlgitops.data.drift import ColumnDrift, DriftResult, drift_gates
 from mlgitops.deploy.export_step import ExportOutcome, export_gate, export_model
 from mlgitops.train.gates import check_gates
+from mlgitops.train.curves import roc_curves
+from mlgitops.deploy.history import baseline_history
 from mlgitops.plan.decide import RunPlan
 from mlgitops.report.model import ModelInfo, Report, config_changes, metric_rows, summarize
 from mlgitops.plan.store import Store
@@ -107,6 +109,7 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
     if plan.retrain:
         notes.append(pipeline.retrain_note(plan.retrain, previous, candidate.meta, names))
     excluded = 0
+    compared = dataset  # the holdout rows both models are scored on
     if base_outcome is not None:
         # Holdout rows the baseline trained on: counted exactly; under the hash split
         # both models are compared without them (issue 14).
@@ -150,6 +153,12 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
     if onnx_gate is not None:
         gates.append(onnx_gate)
     verdict, summary = summarize(gates)
+    charts = None
+    if cfg.config.report.charts:  # numbers only; report/charts.py writes the Mermaid
+        models = [("baseline", base_outcome.model, list(base_outcome.meta.get("features") or []))] if comparable and base_outcome is not None else []
+        models.append(("candidate", candidate.model, dataset.features))
+        roc = roc_curves(compared.holdout, dataset.target, dataset.labels, models) if dataset.task == "classification" else None
+        charts = {"history": baseline_history(plan), "roc": roc}
     notes += list(candidate.meta.get("seeding") or [])  # how the candidate was seeded (train.seeding)
     base_side = plan.baseline.side
     event = plan.event
@@ -211,6 +220,7 @@ def pull_request_flow(plan: RunPlan, store: Store) -> Report:
         sweep=cand_meta.get("sweep"),
         repeats=pipeline.repeat_spread(cand_meta),
         reproducibility=cand_meta.get("reproducibility"),
+        charts=charts,
         timings=timings | {"total": round(time.perf_counter() - started, 3)},
     )
     return report

@@ -134,6 +134,7 @@ def test_regression_task(cli, repo: GitRepo) -> None:
                 gates:
                   rmse: {max: 1.0, max_drop_pct: 5}
                   r2: {min: 0.9}
+                report: {charts: false}
                 """,
         }
     )
@@ -149,6 +150,7 @@ def test_regression_task(cli, repo: GitRepo) -> None:
     failed = [g["message"] for g in report["gates"] if not g["passed"]]
     assert any(m.startswith("rmse worsened by") and "% (> 5% allowed)" in m for m in failed)
     assert report["confusion"] is None
+    assert report["charts"] is None  # report.charts: false
 
 
 def test_baseline_that_cannot_score_the_new_columns_shows_recorded_metrics(cli, repo: GitRepo) -> None:
@@ -189,7 +191,9 @@ def test_deployed_model_pinned_in_manifest_is_the_baseline(cli, example_repo: Gi
     art.parent.mkdir()
     joblib.dump(deployed, art)
     digest = hashlib.sha256(art.read_bytes()).hexdigest()
-    repo.gen({"deploy/staging.yaml": f"# staging\nmodel:\n  version: 3\n  uri: artifacts/model-v3.joblib\n  sha256: {digest}\n"})
+    repo.gen({"deploy/staging.yaml": f"# staging\nmodel:\n  version: 2\n  uri: artifacts/model-v2.joblib\n  sha256: {'2b' * 32}\n  metrics: {{f1: 0.91, accuracy: 0.9}}\n"})
+    repo.commit("deploy v2")
+    repo.gen({"deploy/staging.yaml": f"# staging\nmodel:\n  version: 3\n  uri: artifacts/model-v3.joblib\n  sha256: {digest}\n  metrics: {{f1: 0.93}}\n"})
     repo.git("add", "deploy/staging.yaml")
     repo.commit("deploy v3")
     repo.branch("pr").edit("mlops.yaml", "max_depth: 2", "max_depth: 4").commit("pr")
@@ -197,6 +201,16 @@ def test_deployed_model_pinned_in_manifest_is_the_baseline(cli, example_repo: Gi
     assert report["baseline"]["source"] == "manifest" and report["baseline"]["version"] == 3
     assert report["baseline"]["note"] == "deployed in staging (pinned in deploy/staging.yaml on `main`)"
     assert report["baseline"]["scored_on"] == "the candidate's holdout"
+    # Charts (report.charts, on by default): the deployed versions from the manifest's
+    # history, and both models' ROC curves on the same holdout rows.
+    history = report["charts"]["history"]
+    assert (history["env"], [v["label"] for v in history["versions"]], history["versions"][1]["metrics"]) == ("staging", ["v2", "v3"], {"f1": 0.93})
+    roc = report["charts"]["roc"]
+    assert [line["side"] for line in roc["lines"]] == ["baseline", "candidate"] and roc["rows"] == report["data"]["holdout_rows"]
+    body = comment(repo, "branch-pr")
+    assert '    x-axis ["v2", "v3", "candidate"]\n    y-axis "f1" ' in body
+    assert '    x-axis ["v2", "candidate"]\n    y-axis "accuracy" ' in body  # v3 recorded no accuracy
+    assert '    title "ROC: candidate (blue) AUC ' in body
 
     # A tampered artifact is refused and the base branch's model is trained instead.
     art.write_bytes(art.read_bytes() + b"x")

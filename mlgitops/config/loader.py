@@ -283,6 +283,7 @@ class Registry(_Strict):
 
 class Report(_Strict):
     templates: Optional[StrictStr] = Field(None, description="folder with templates that override the built-in ones")
+    charts: StrictBool = Field(True, description="Mermaid charts in the PR comment (GitHub draws them; no image host): each gated metric over the last deployed versions and the candidate, and for binary classifiers the ROC curves of baseline and candidate on the same holdout; false: none")
 
 
 class MlflowTracking(_Strict):

@@ -77,6 +77,7 @@ class Report:
     repeats: dict[str, Any] | None = None  # training.repeats > 1: the candidate's seeds and per-metric mean/min/max/std (steps.repeat_spread)
     reproducibility: dict[str, Any] | None = None  # a training of identical inputs compared with an earlier one (steps.check_reproducible)
     tracking: dict[str, Any] | None = None  # tracking.mlflow: {experiment, server, runs: [{side, run_id, url}], reused} or {experiment, runs: [], error, required} (tracking.mlflow_runs)
+    charts: dict[str, Any] | None = None  # report.charts: {"history": deploy.history.baseline_history(), "roc": train.curves.roc_curves()}, numbers only; the Mermaid text is report.charts' work
     tool_version: str = field(default_factory=lambda: version("mlgitops"))
     schema: int = REPORT_SCHEMA
     generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))

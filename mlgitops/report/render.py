@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import jinja2
 import jinja2.sandbox
 
+from mlgitops.report.charts import comment_charts
 from mlgitops.report.model import MetricRow, Report
 
 if TYPE_CHECKING:
@@ -267,6 +268,7 @@ def render_comment(report: Report, template_dir: Path | None = None, limit: int 
         "unstable_warning": unstable,
         "spread_cells": spread_cells(report),
         "repeats_line": repeats_line(report),
+        "charts": comment_charts(report),
         "report": report,
         "marker": marker(report.name),
         "gate_cells": gate_cells(report),
