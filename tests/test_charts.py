@@ -216,6 +216,8 @@ def test_only_the_candidate_has_a_curve_and_a_local_run_names_it_candidate() -> 
     assert '    x-axis ["v5", "candidate"]' in sections[0]["charts"][0]
     assert sections[1]["caption"] == "**ROC curves** of the candidate (blue; no baseline was scored on this holdout) on the same 143 holdout rows, positive class `1`, at false positive rates 0, 0.05, …, 1."
     assert sections[1]["charts"][0].splitlines()[0].endswith('"plotColorPalette": "#2563eb"}}}}%%')
+    report.repeats = {"count": 3, "seeds": [7, 8, 9], "metrics": {}}
+    assert comment_charts(report)[1]["caption"].endswith("0.05, …, 1. The candidate's curve is its first seed's model (`training.repeats`); the table's metrics are the mean.")
 
 
 def test_charts_are_dropped_first_when_the_comment_is_too_long() -> None:

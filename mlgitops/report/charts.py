@@ -150,6 +150,8 @@ def comment_charts(report: Any) -> list[dict[str, Any]]:
         else:
             who = "the baseline (orange) and the candidate (blue)"
         caption = f"**ROC curves** of {who} on the same {roc['rows']} holdout rows, positive class `{roc['positive']}`, at false positive rates 0, 0.05, …, 1."
+        if report.repeats and "candidate" in sides:
+            caption += " The candidate's curve is its first seed's model (`training.repeats`); the table's metrics are the mean."
         sections.append({"caption": caption, "charts": [roc_chart(roc)]})
     return sections
 
