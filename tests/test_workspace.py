@@ -6,6 +6,7 @@ promotion PR per model and environment. Real git repos, the real flow, the local
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -96,7 +97,7 @@ def test_validate_checks_every_model(cli_noprefect, repo: GitRepo) -> None:
 def test_workspace_file_errors_have_positions(cli_noprefect, repo: GitRepo, text: str, error: str) -> None:
     make_workspace(repo)
     (repo.path / "mlops-workspace.yaml").write_text(text)
-    for command in (["validate"],):
+    for command in (["validate"], ["run", "--base", "main"], ["deploy"], ["status"]):
         result = cli_noprefect(*command, cwd=repo.path)
         assert result.exit_code == 2, result.output
         assert result.output.startswith(error), result.output
@@ -105,7 +106,7 @@ def test_workspace_file_errors_have_positions(cli_noprefect, repo: GitRepo, text
 def test_duplicate_names_are_refused_with_both_positions(cli_noprefect, repo: GitRepo) -> None:
     make_workspace(repo)
     repo.edit("models/prices/mlops.yaml", "name: prices", "name: churn")
-    for command in (["validate"],):
+    for command in (["validate"], ["run", "--base", "main"], ["deploy"], ["status"], ["promote", "staging", "production", "--config", "models/churn/mlops.yaml"]):
         result = cli_noprefect(*command, cwd=repo.path)
         assert result.exit_code == 2, (command, result.output)
         assert result.output.startswith(
@@ -120,3 +121,117 @@ def test_a_member_config_error_is_reported_in_its_own_file(cli_noprefect, repo: 
     result = cli_noprefect("validate", cwd=repo.path)
     assert result.exit_code == 2
     assert result.output.startswith("error: models/churn/mlops.yaml:7:1: gatez: unknown key 'gatez'; did you mean 'gates'?")
+
+
+# -- pull requests ----------------------------------------------------------------------
+def test_a_pr_touching_one_model_runs_that_model_only(cli, repo: GitRepo) -> None:
+    make_workspace(repo)
+    repo.branch("churn-data").gen({"models/churn/data.csv": mixed_frame(220, seed=5).to_csv(index=False)}).commit("more churn rows")
+    result = cli("run", "--base", "main", cwd=repo.path)
+    assert result.exit_code == 0, result.output
+    assert "── churn (models/churn/mlops.yaml) ──\nPASS churn: " in result.output
+    prices = statuses(repo)["mlops/gate/prices"]
+    assert prices["state"] == "success"
+    key = prices["description"].split("model key ")[1][:12]
+    assert prices["description"] == f"mlops: unchanged since `main` (model key {key}, same models/prices/mlops.yaml)"
+    assert f"UNCHANGED prices: unchanged since `main` (model key {key}, same models/prices/mlops.yaml); not trained" in result.output
+    assert not any(k.startswith(key) for k in trained(repo))  # prices was not trained, neither side
+    assert len(trained(repo)) == 2  # churn's candidate and its baseline
+    churn = statuses(repo)["mlops/gate/churn"]
+    assert churn["state"] == "success" and churn["description"].startswith("mlops: All ")
+    assert statuses(repo)["mlops/gate"] == {**statuses(repo)["mlops/gate"], "state": "success", "description": "mlops: all 2 models pass (1 passed, 1 unchanged)"}
+    assert result.output.splitlines()[-2:] == ["PASS workspace: all 2 models pass (1 passed, 1 unchanged)", "comments: .mlops/forge/branch-churn-data/comments.json (one per model)"]
+    bodies = [c["body"] for c in comments(repo, "branch-churn-data")]
+    assert len(bodies) == 1 and bodies[0].startswith("<!-- mlgitops:pr-report name=churn -->\n### ✅ mlops gate passed: `churn`")
+
+    # A failing gate in one model fails the aggregate and the run (exit 1); the other stays unchanged.
+    repo.edit("models/churn/mlops.yaml", "accuracy: {min: 0.6}", "accuracy: {min: 0.99}").commit("impossible gate")
+    failed = cli("run", "--base", "main", "--json", cwd=repo.path)
+    assert failed.exit_code == 1, failed.output
+    doc = json.loads(failed.stdout)
+    assert [(m["name"], m["state"], m["exit_code"]) for m in doc["models"]] == [("churn", "failed", 1), ("prices", "unchanged", 0)]
+    assert doc["verdict"] == "fail" and doc["summary"] == "1 of 2 models failed: churn"
+    assert doc["models"][0]["report"]["candidate"]["source"] == "cache"  # same inputs: not retrained for a gate change
+    assert statuses(repo)["mlops/gate"]["state"] == "failure"
+    assert statuses(repo)["mlops/gate"]["description"] == "mlops: 1 of 2 models failed: churn"
+    assert statuses(repo)["mlops/gate/churn"]["state"] == "failure"
+    assert statuses(repo)["mlops/gate/prices"]["state"] == "success"
+    bodies = [c["body"] for c in comments(repo, "branch-churn-data")]
+    assert len(bodies) == 1 and "### ❌ mlops gate failed: `churn`" in bodies[0]  # the same sticky comment, updated
+
+
+# -- merge, deploy, status ------------------------------------------------------------
+def test_both_models_changed_run_in_parallel_then_merge_opens_one_promotion_pr_each(cli, repo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_workspace(repo)
+    monkeypatch.setenv("MLOPS_WORKSPACE_JOBS", "2")  # a pool of two processes, even on one core
+    repo.branch("both").edit("models/churn/mlops.yaml", "C: 1.0", "C: 0.5").edit("models/prices/mlops.yaml", "alpha: 1.0", "alpha: 2.0").commit("tune both")
+    result = cli("run", "--base", "main", "--json", cwd=repo.path)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [(m["name"], m["state"], m["report"]["candidate"]["source"]) for m in doc["models"]] == [("churn", "passed", "trained"), ("prices", "passed", "trained")]
+    assert {k: v["state"] for k, v in statuses(repo).items()} == {"mlops/gate/churn": "success", "mlops/gate/prices": "success", "mlops/gate": "success"}
+    assert statuses(repo)["mlops/gate"]["description"] == "mlops: all 2 models pass (2 passed)"
+    markers = sorted(c["body"].splitlines()[0] for c in comments(repo, "branch-both"))
+    assert markers == ["<!-- mlgitops:pr-report name=churn -->", "<!-- mlgitops:pr-report name=prices -->"]
+
+    repo.checkout("main")
+    repo.git("merge", "--no-ff", "--quiet", "both", "-m", "Merge pull request #7 from team/both")
+    deployed = cli("deploy", cwd=repo.path)
+    assert deployed.exit_code == 0, deployed.output
+    lines = deployed.output.splitlines()
+    assert lines[0].startswith("churn: registered churn v1; opened PR #1: Deploy churn v1 (")
+    assert any(line.startswith("prices: registered prices v1; opened PR #2: Deploy prices v1 (") for line in lines)
+    assert lines[-1] == "workspace deploy: 2 models done"
+    pulls = json.loads((repo.path / ".mlops" / "forge" / "pulls.json").read_text())
+    assert [(p["number"], p["head"], p["state"]) for p in pulls] == [(1, "mlops/deploy/churn/staging", "open"), (2, "mlops/deploy/prices/staging", "open")]
+    assert repo.git("diff", "--name-only", "main", "mlops/deploy/prices/staging") == "models/prices/deploy/staging.yaml"
+    assert "mlops/deploy-staging" not in repo.git("branch", "--list")
+
+    status = json.loads(cli("status", "--json", cwd=repo.path).output)
+    assert [(m["name"], m["config"], [(e["environment"], [p["number"] for p in e["pending"]]) for e in m["environments"]]) for m in status["models"]] == [
+        ("churn", "models/churn/mlops.yaml", [("staging", [1])]),
+        ("prices", "models/prices/mlops.yaml", [("staging", [2])]),
+    ]
+    table = cli("status", cwd=repo.path).output
+    assert "churn: deployments" in table and "prices: deployments" in table
+    # The promotion of one model merged: the next deploy leaves it alone and keeps the other's PR.
+    repo.git("merge", "--quiet", "mlops/deploy/churn/staging")
+    again = cli("deploy", cwd=repo.path)
+    assert again.exit_code == 0, again.output
+    assert "churn: staging already runs churn v1" in again.output and "prices: reusing registered prices v1; updated PR #2" in again.output, again.output  # rebased on the new main
+
+
+# -- mlops init --workspace -------------------------------------------------------------
+def test_init_workspace_writes_the_workspace_a_first_model_and_the_workflow(tmp_path: Path, cli_noprefect) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    here = tmp_path / "shop"
+    here.mkdir()
+    result = cli_noprefect("init", "--workspace", "--action-ref", f"acme/mlgitops/actions/pull-request@{sha}", cwd=here)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "wrote mlops-workspace.yaml",
+        "wrote models/shop/mlops.yaml",
+        "wrote .github/workflows/mlops.yml",
+        "next: add a folder with an mlops.yaml per model under models/, mlops validate, commit, open a pull request; then require the `mlops/gate` check (every model's aggregate) on your default branch",
+    ]
+    assert yaml.safe_load((here / "mlops-workspace.yaml").read_text()) == {"models": ["models/*/mlops.yaml"]}
+    workflow = here / ".github" / "workflows" / "mlops.yml"
+    proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(workflow)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+    doc = yaml.safe_load(workflow.read_text())
+    # Every job hands the workspace file to its action: each model runs; no per-model promotion job
+    assert {name: job["steps"][1]["with"] for name, job in doc["jobs"].items()} == {name: {"config": "mlops-workspace.yaml"} for name in ("gate", "deploy", "chatops")}
+    assert not (here / ".github" / "workflows" / "mlops-monitor.yml").exists()
+    checked = cli_noprefect("validate", cwd=here)
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.startswith("mlops-workspace.yaml: OK (1 model(s): shop)\nmodels/shop/mlops.yaml: OK\n")
+    # --config mlops-workspace.yaml (what the actions pass) is the workspace too
+    assert cli_noprefect("validate", "--config", "mlops-workspace.yaml", cwd=here).output == checked.output
+    # A second model folder: kept as it is, and no starter model is written again
+    again = cli_noprefect("init", "--workspace", cwd=here)
+    assert again.stdout.splitlines()[:2] == ["kept (exists; --force overwrites) mlops-workspace.yaml", "kept (exists; --force overwrites) .github/workflows/mlops.yml"]

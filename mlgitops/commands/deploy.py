@@ -25,6 +25,6 @@ def deploy(config: str | None, repo: str | None, forge: str, token: str | None, 
     from mlgitops.report.present import present
 
     root, cpath, _rel = find_config(repo, config)
-    outcome = handle(checked_out_push(root), Context(root, Path(cpath), forge, token), route_as="deploy")
+    outcome = handle(checked_out_push(root), Context(root, Path(cpath) if config else None, forge, token), route_as="deploy")
     present(outcome, as_json)
     return outcome.exit_code

@@ -49,6 +49,7 @@ def run(base: str | None, event_path: str | None, event_name: str | None, config
         code, line = run_event_on_deployment(deployment, root, event_path, event_name, config, forge, wait_seconds)
         click.echo(line)
         return code
-    outcome = handle(event_for(root, event_path, event_name, base), Context(root, Path(cpath), forge, token, check_command))
+    # No --config: mlops.yaml at the root, or every model of mlops-workspace.yaml (Context.workspace)
+    outcome = handle(event_for(root, event_path, event_name, base), Context(root, Path(cpath) if config else None, forge, token, check_command))
     present(outcome, as_json)
     return outcome.exit_code

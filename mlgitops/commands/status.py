@@ -18,9 +18,20 @@ from mlgitops.errors import EXIT_OK
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @guarded
 def status(config: str | None, repo: str | None, forge: str, token: str | None, as_json: bool) -> int:
-    """What is deployed where, from the manifests on the default branch."""
-    from mlgitops.deploy.ops import status_command
+    """What is deployed where, from the manifests on the default branch; in a workspace
+    (mlops-workspace.yaml, no --config), every model's environments."""
+    from mlgitops.config.workspace import workspace_root
+    from mlgitops.deploy.ops import status_command, workspace_status
 
+    root = workspace_root(repo, config)
+    if root is not None:
+        views = workspace_status(root, forge, token)
+        if as_json:
+            click.echo(json.dumps({"models": [{"name": v.name, "config": rel, "environments": v.rows, "registry": {"name": v.name, "versions": v.versions}} for rel, v in views]}, indent=2, default=str))
+        else:
+            for _rel, view in views:
+                _print_table(view)
+        return EXIT_OK
     view = status_command(repo, config, forge, token)
     if as_json:
         click.echo(json.dumps({"environments": view.rows, "registry": {"name": view.name, "versions": view.versions}}, indent=2, default=str))

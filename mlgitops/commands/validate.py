@@ -15,8 +15,9 @@ from mlgitops.errors import EXIT_OK
 def validate(config: str | None, repo: str | None) -> int:
     """Check mlops.yaml and that its data loads with the target present (no training, no
     Prefect); in a workspace (mlops-workspace.yaml at the root, no --config), every model."""
-    from mlgitops.data.check import validate_config, validate_workspace, workspace_root
+    from mlgitops.config.workspace import workspace_root
+    from mlgitops.data.check import validate_config, validate_workspace
 
-    root = None if config else workspace_root(repo)
+    root = workspace_root(repo, config)
     click.echo("\n".join(validate_workspace(root) if root is not None else validate_config(repo, config)))
     return EXIT_OK

@@ -47,8 +47,13 @@ def promotions(environments: list[str]) -> list[dict[str, str]]:
     return [{"source": a, "to": b, "job": b if b not in RESERVED_JOBS else f"promote-{b}"} for a, b in zip(environments, environments[1:])]
 
 
-def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: bool, branch: str = "main", registry: str = "auto", environments: tuple[str, ...] = ("staging", "production")) -> list[tuple[Path, bool]]:
+def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: bool, branch: str = "main", registry: str = "auto", environments: tuple[str, ...] = ("staging", "production"), workspace: bool = False) -> list[tuple[Path, bool]]:
     """Write mlops.yaml and the workflows; existing files are kept unless ``force``.
+
+    ``workspace``: mlops-workspace.yaml listing ``models/*/mlops.yaml``, a first model at
+    ``models/<name>/mlops.yaml`` when none is there yet, and the workflow for every
+    model (``config: mlops-workspace.yaml``; no manual promotion jobs, which name one
+    model, and no monitor workflow, which watches one).
 
     The workflows pin the actions to a full commit sha: a tag or branch in
     ``action_ref`` is resolved with ``git ls-remote`` (only when a workflow is written).
@@ -70,12 +75,22 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
     promoted = promotions(list(environments))
     if not BRANCH.match(branch):
         raise InputError(f"--branch {branch!r} is not a branch name", hint="e.g. --branch main")
-    written = [rel for rel in (Path("mlops.yaml"), WORKFLOW, MONITOR_WORKFLOW) if force or not (root / rel).exists()]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-.") or "model"
+    model = Path("mlops.yaml")
+    wanted = [model, WORKFLOW, MONITOR_WORKFLOW]
+    if workspace:
+        from mlgitops.config.workspace import WORKSPACE_FILE
+
+        model = Path("models") / name / "mlops.yaml"
+        wanted = [Path(WORKSPACE_FILE)] + ([model] if not list(root.glob("models/*/mlops.yaml")) else []) + [WORKFLOW]
+        promoted = []
+    written = [rel for rel in wanted if force or not (root / rel).exists()]
     env = environment()
     files: dict[Path, str] = {}
-    if Path("mlops.yaml") in written:
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-.") or "model"
-        files[Path("mlops.yaml")] = env.get_template("init_mlops.yaml.j2").render(name=name, data=data, target=target, registry_url=url, schema_url=schema_url(match["repo"], match["ref"]), environments=list(environments))
+    if workspace:
+        files[wanted[0]] = env.get_template("init_workspace.yaml.j2").render()
+    if model in written:
+        files[model] = env.get_template("init_mlops.yaml.j2").render(name=name, data=data, target=target, registry_url=url, schema_url=schema_url(match["repo"], match["ref"]), environments=list(environments))
     if WORKFLOW in written or MONITOR_WORKFLOW in written:
         sha = pin(match["repo"], match["ref"])
         uses, _, ref = action_ref.rpartition("@")
@@ -84,10 +99,10 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
         def pinned(name: str | None) -> str:
             return f"{sibling(uses, name) if name else uses}@{sha}{comment}"
 
-        files[WORKFLOW] = env.get_template("init_workflow.yml.j2").render(action_ref=pinned(None), deploy_ref=pinned("deploy"), chatops_ref=pinned("chatops"), config="mlops.yaml", branch=branch, packages=packages, promotions=promoted)
+        files[WORKFLOW] = env.get_template("init_workflow.yml.j2").render(action_ref=pinned(None), deploy_ref=pinned("deploy"), chatops_ref=pinned("chatops"), config=wanted[0].as_posix() if workspace else "mlops.yaml", branch=branch, packages=packages, promotions=promoted)
         files[MONITOR_WORKFLOW] = env.get_template("init_monitor.yml.j2").render(monitor_ref=pinned("monitor"), current="data/recent.csv", packages=packages)
     out = []
-    for rel in (Path("mlops.yaml"), WORKFLOW, MONITOR_WORKFLOW):
+    for rel in wanted:
         if rel not in written:
             out.append((rel, False))
             continue

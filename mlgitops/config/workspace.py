@@ -176,3 +176,53 @@ def duplicate_names(configs: list[Any]) -> list[str]:
         else:
             first[name] = cfg
     return problems
+
+
+def is_member(root: Path, config_path: Path) -> bool:
+    """Whether ``config_path`` is a model of the workspace at ``root`` (no workspace: False).
+    Such a model keeps its workspace identity when a command names it with --config:
+    its promotion branches are mlops/deploy/<name>/<env>, its status mlops/gate/<name>."""
+    path = find_workspace(root)
+    if path is None:
+        return False
+    target = Path(config_path).resolve()
+    ws = load_workspace(root, path)
+    if not any(m.path.resolve() == target for m in ws.members):
+        return False
+    from mlgitops.config.loader import parse_config
+    from mlgitops.config.positions import MAX_BYTES
+
+    configs = []
+    for member in ws.members:  # its branches and contexts are per name: two models with one name are refused
+        try:  # parse_config, not load_config: loading configures alerts, and this command's model is another
+            if member.path.stat().st_size <= MAX_BYTES:
+                configs.append(parse_config(member.path.read_text(encoding="utf-8"), member.path, member.rel))
+        except (ConfigError, OSError, UnicodeDecodeError):
+            continue  # another model's own problem is not this command's
+    problems = duplicate_names(configs)
+    if problems:
+        raise ConfigError(problems, hint="each model in a workspace needs its own `name:` in its mlops.yaml")
+    return True
+
+
+def workspace_root(repo: str | Path | None, config: str | Path | None = None) -> Path | None:
+    """The repository root when a command handles a workspace, else None: no ``--config``
+    and mlops-workspace.yaml at the root, or ``--config`` naming that file (what the
+    GitHub Actions pass as their ``config`` input)."""
+    from mlgitops.errors import GitError, InputError
+    from mlgitops.gitrepo import repo_root
+
+    if config is not None and Path(config).name != WORKSPACE_FILE:
+        return None
+    start = Path(repo or ".").resolve()
+    try:
+        root = repo_root(start)
+    except GitError:
+        root = start
+    if config is not None:
+        named = Path(config) if Path(config).is_absolute() else Path.cwd() / config
+        if named.resolve() != (root / WORKSPACE_FILE).resolve():
+            raise InputError(f"{config}: a workspace file is read at the repository root ({root / WORKSPACE_FILE})", hint=f"move it to the root, or pass no --config in {root}")
+        if not named.is_file():
+            raise ConfigError([f"{WORKSPACE_FILE}: file not found"], hint=HINT)
+    return root if find_workspace(root) is not None else None

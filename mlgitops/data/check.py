@@ -237,7 +237,11 @@ def validate_config(repo: str | None, config: str | None) -> list[str]:
     except GitError:  # validate also works outside a git repository
         cpath = Path(config) if config else Path(repo or ".").resolve() / "mlops.yaml"
         rel = cpath.name if not config else config
-    cfg = load_config(cpath, display=rel)
+    return validate_loaded(load_config(cpath, display=rel))
+
+
+def validate_loaded(cfg: LoadedConfig) -> list[str]:
+    """`mlops validate`'s lines for a loaded config: its data loads, its estimator imports."""
     dataset = check_data(cfg)
     check_estimator(cfg)
     t = cfg.config.training
@@ -259,22 +263,6 @@ def validate_config(repo: str | None, config: str | None) -> list[str]:
     return lines + [f"  note: {note}" for note in dataset.notes]
 
 
-def workspace_root(repo: str | None) -> Path | None:
-    """The repository root when it holds a workspace file (mlops-workspace.yaml), else None."""
-    from pathlib import Path
-
-    from mlgitops.config.workspace import find_workspace
-    from mlgitops.errors import GitError
-    from mlgitops.gitrepo import repo_root
-
-    start = Path(repo or ".").resolve()
-    try:
-        root = repo_root(start)
-    except GitError:
-        root = start
-    return root if find_workspace(root) is not None else None
-
-
 def validate_workspace(root: Path) -> list[str]:
     """`mlops validate` in a workspace: the workspace file, then every model as
     `validate_config` checks one; every model's problems are reported together."""
@@ -285,9 +273,9 @@ def validate_workspace(root: Path) -> list[str]:
     configs = load_members(ws)  # all configs load and no two share a name, or exit 2 here
     lines = [f"{WORKSPACE_FILE}: OK ({len(configs)} model(s): {', '.join(c.config.name for c in configs)})"]
     failed: list[MlopsError] = []
-    for member in ws.members:
+    for cfg in configs:
         try:
-            lines += validate_config(str(root), str(member.path))
+            lines += validate_loaded(cfg)
         except InputError as exc:
             failed.append(exc)
     if failed:

@@ -22,6 +22,10 @@ from mlgitops.deploy.manifest import Pin, read_pin, write_pin
 from mlgitops.deploy.registry import Registry, RegistryError, Version
 
 BRANCH_PREFIX = "mlops/deploy-"
+# A workspace's models: mlops/deploy/<model>/<env>. Not mlops/deploy-<env>/<model>: git
+# stores refs as paths, so a branch mlops/deploy-staging (a file) and
+# mlops/deploy-staging/churn (under a folder of that name) cannot both exist.
+WORKSPACE_BRANCH = "mlops/deploy/{model}/{env}"
 PR_MARKER = "<!-- mlgitops:promotion env={env} -->"
 
 
@@ -36,9 +40,12 @@ class Target:
     uri_base: Path  # the folder relative artifact URIs are relative to (mlops.yaml's)
     files: list[Any] = field(default_factory=list)  # config.PinFile: pins in the deploy target's own YAML
     files_base: str = ""  # the folder files[].path is relative to, inside the manifest's repository
+    model: str | None = None  # a workspace's model: its own promotion branch per environment
 
     @property
     def branch(self) -> str:
+        if self.model is not None:
+            return WORKSPACE_BRANCH.format(model=self.model, env=self.env)
         return f"{BRANCH_PREFIX}{self.env}"
 
     @property

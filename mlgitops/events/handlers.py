@@ -15,14 +15,26 @@ from mlgitops.events.outcome import Context, Outcome
 def pull_request(event: Any, ctx: Context) -> Outcome:
     """A pull request, a merge queue's group, or the checked-out branch: train, gate, comment."""
     from mlgitops.config.loader import load_config
+    from mlgitops.config.workspace import is_member
+    from mlgitops.forges import GATE_CONTEXT
     from mlgitops.forges.factory import pull_request_forge
     from mlgitops.forges.local import LocalForge
     from mlgitops.run.runner import queue_line, run_pull_request
 
+    workspace = ctx.workspace()
+    if workspace is not None:
+        from mlgitops.events.workspace import pull_request as many
+
+        return many(event, ctx, workspace)
     root, cpath, rel = ctx.config_paths()
     cfg = load_config(cpath, display=rel)
     forge = pull_request_forge(ctx.forge, ctx.token, event, root)
-    outcome = run_pull_request(cfg, root, rel, event, forge)
+    context = GATE_CONTEXT
+    if ctx.config is not None and is_member(root, cpath):  # one model of a workspace, named with --config: its own context
+        from mlgitops.run.workspace import model_context
+
+        context = model_context(cfg.config.name)
+    outcome = run_pull_request(cfg, root, rel, event, forge, context=context)
     queue = event.kind == "merge_group"  # no PR comment: the status/check run is the result
     where = None if queue else str(forge.comment_path(event.pr_key).relative_to(root)) if isinstance(forge, LocalForge) else outcome.comment.url
     notes = [n for n in [outcome.comment.note, *getattr(forge, "warnings", [])] if n]
@@ -43,24 +55,17 @@ def deploy(event: Any, ctx: Context) -> Outcome:
     """A push to the default branch (or ``mlops deploy``): reuse the reviewed bytes or
     train, gate against what is deployed, register, open the promotion PRs."""
     from mlgitops.config.loader import load_config
-    from mlgitops.deploy.promote import merged_pr, run_deploy
+    from mlgitops.deploy.ops import deploy_model
     from mlgitops.forges.factory import deploy_targets
 
+    workspace = ctx.workspace()
+    if workspace is not None:
+        from mlgitops.events.workspace import deploy as many
+
+        return many(event, ctx, workspace)
     root, cpath, rel = ctx.config_paths()
     cfg = load_config(cpath, display=rel)
-    targets = deploy_targets(cfg, root, ctx.forge, ctx.token)
-    origin = merged_pr(root, event.head_sha)
-    if not origin and ctx.forge != "local" and targets:
-        finder = next(iter(targets.values())).forge
-        if hasattr(finder, "pull_for_sha") and event.head_sha:
-            number = finder.pull_for_sha(event.head_sha)
-            origin = {"pr": number} if number else {}
-    result = run_deploy(cfg, root, rel, event, targets, origin)
-    if cfg.config.tracking.mlflow is not None:  # MLflow follows git: the version deployed, each environment's alias at its pin
-        from mlgitops.deploy.registry.urls import registry_for
-        from mlgitops.tracking.mlflow_registry import follow_deploy
-
-        result.details = [*result.details, *follow_deploy(cfg, targets, result.version, registry_for(cfg), event.head_sha)]
+    result = deploy_model(cfg, root, rel, event, ctx.forge, deploy_targets(cfg, root, ctx.forge, ctx.token))
     return Outcome(result.exit_code, "deploy", message=result.message, deploy=result, outputs=deploy_outputs(result))
 
 
@@ -73,9 +78,10 @@ def chatops(event: Any, ctx: Context) -> Outcome:
 
     root, cpath, rel = ctx.config_paths()
     chat, use_github = chat_forge(ctx.forge, ctx.token, event, root)
-    cfg = None
+    cfg = workspace = None
     try:
-        cfg = load_config(cpath, display=rel)
+        workspace = ctx.workspace()  # a workspace: /mlops retrain retrains every model
+        cfg = load_config(cpath, display=rel) if workspace is None else None
     except MlopsError:
         pass  # help and refusals still answer; a command that needs the config reports it below
     comment = CommentEvent(event.issue_number, event.pr_number is not None, event.comment_id, event.comment_body, event.actor, event.actor_is_bot, event.action, event.repo)
@@ -90,6 +96,14 @@ def chatops(event: Any, ctx: Context) -> Outcome:
         from mlgitops.deploy.promote import promote, rollback
         from mlgitops.deploy.registry.urls import registry_for
 
+        if workspace is not None and command.name == "retrain":
+            text, code = _retrain(None, root, rel, event, pull or {}, chat, lambda pr, why: _retrain_workspace(pr, ctx, workspace, chat, why))
+            failed_gate.append(code)
+            return text
+        if workspace is not None:
+            raise InputError(f"`/mlops {command.name}` names no model, and this repository has several (mlops-workspace.yaml)", hint=f"run `mlops {command.name} --config models/NAME/mlops.yaml ...` from a checkout, or the workflow's manual job for that model")
+        if cfg is None:
+            ctx.workspace()  # a broken mlops-workspace.yaml: its own error
         loaded = cfg if cfg is not None else load_config(cpath, display=rel)  # raises the config's own error
         kind = "github" if use_github else "local"
         if command.name == "promote":
@@ -111,7 +125,16 @@ def chatops(event: Any, ctx: Context) -> Outcome:
     return Outcome(code, "chatops", message=result.message, decision="run" if "eyes" in result.reactions else None, command=name or None, outputs=outputs)
 
 
-def _retrain(cfg: Any, root: Path, rel: str, event: Any, pull: dict[str, Any], chat: Any) -> tuple[str, int]:
+def _retrain_workspace(pr: Any, ctx: Context, workspace: Any, chat: Any, why: str) -> tuple[str, int]:
+    """`/mlops retrain` in a workspace: every model, trained afresh: (summary, exit code)."""
+    from mlgitops.events.workspace import pull_request as many
+
+    outcome = many(pr, ctx, workspace, retrain=why, forge=chat)
+    lines = [f"- `{m.name}`: {m.message}" for m in outcome.models]
+    return "\n".join([outcome.message.removeprefix("PASS ").removeprefix("FAIL "), "", *lines]), outcome.exit_code
+
+
+def _retrain(cfg: Any, root: Path, rel: str, event: Any, pull: dict[str, Any], chat: Any, run: Any = None) -> tuple[str, int]:
     """`/mlops retrain`: the PR flow on the PR's head, training afresh: (reply, exit code)."""
     from mlgitops.events.payloads import Event, localize
     from mlgitops.gitrepo import resolve
@@ -123,6 +146,10 @@ def _retrain(cfg: Any, root: Path, rel: str, event: Any, pull: dict[str, Any], c
     base_ref = pull.get("base_ref") or "main"
     pr = Event(kind="pull_request", action="synchronize", repo=event.repo, pr_number=event.issue_number, base_ref=base_ref, base_sha=pull.get("base_sha"), head_ref=pull.get("head_ref"), head_sha=want, actor=event.actor)
     pr = localize(pr, root)  # refuses a checkout that is not the PR's head (or a merge of it)
-    outcome = run_pull_request(cfg, root, rel, pr, chat, retrain=f"`/mlops retrain` by @{event.actor}")
+    why = f"`/mlops retrain` by @{event.actor}"
+    if run is not None:  # a workspace: every model
+        summary, code = run(pr, why)
+        return f"retrained: {summary}\n\nEach model's comment is updated.", code
+    outcome = run_pull_request(cfg, root, rel, pr, chat, retrain=why)
     where = outcome.comment.url or "the pull request's comment"
     return f"retrained: {outcome.report.summary}\n\nThe comment is updated: {where}", outcome.exit_code

@@ -22,6 +22,15 @@ class Context:
 
         return find_config(self.root, self.config)
 
+    def workspace(self) -> Any:
+        """The workspace (mlops-workspace.yaml at the repository root) when no config
+        was named or the config named is that file, else None: then every model it
+        lists is handled."""
+        from mlgitops.config.workspace import load_workspace, workspace_root
+
+        root = workspace_root(self.root, self.config)  # also --config mlops-workspace.yaml (the Actions' input)
+        return load_workspace(root) if root is not None else None
+
 
 @dataclass
 class Outcome:
@@ -38,6 +47,7 @@ class Outcome:
     command: str | None = None  # chatops: the command's name
     notes: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)  # GitHub Actions step outputs
+    models: list[Any] = field(default_factory=list)  # a workspace: run.workspace.ModelRun per model (else empty)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-safe digest (the child's result file, the service's delivery record)."""

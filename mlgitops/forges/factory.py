@@ -90,7 +90,13 @@ def forge_maker(cfg: Any, root: Path, kind: str, token: str | None) -> Callable[
 
 
 def deploy_targets(cfg: Any, root: Path, kind: str, token: str | None) -> dict[str, Any]:
-    """Each environment's manifest forge: local git branches, or GitHub pull requests."""
+    """Each environment's manifest forge: local git branches, or GitHub pull requests.
+    A workspace's model (listed in mlops-workspace.yaml) promotes on its own branches."""
+    from mlgitops.config.workspace import is_member
     from mlgitops.deploy.promote import targets
 
-    return targets(cfg, root, forge_maker(cfg, root, kind, token))
+    found = targets(cfg, root, forge_maker(cfg, root, kind, token))
+    if is_member(root, cfg.path):
+        for target in found.values():
+            target.model = cfg.config.name
+    return found

@@ -14,7 +14,11 @@ def present(outcome: Any, as_json: bool = False, echo: Echo | None = None) -> No
     from mlgitops.forges import actions_runtime
 
     say = echo or _click_echo
-    if outcome.route in ("pull_request", "merge_group"):
+    if outcome.models:  # a workspace: one section per model, then the aggregate
+        from mlgitops.report.workspace import present_models
+
+        present_models(outcome, as_json, say)
+    elif outcome.route in ("pull_request", "merge_group"):
         _present_run(outcome, as_json, say)
     elif outcome.route == "deploy" and as_json:
         result = outcome.deploy

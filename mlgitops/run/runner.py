@@ -13,7 +13,7 @@ from pathlib import Path
 from mlgitops.config.loader import LoadedConfig
 from mlgitops.errors import EXIT_GATE_FAILED, EXIT_OK
 from mlgitops.events.payloads import Event
-from mlgitops.forges import CommentRef, Forge
+from mlgitops.forges import GATE_CONTEXT, CommentRef, Forge
 from mlgitops import gitrepo
 from mlgitops.plan.decide import RunPlan, make_plan
 from mlgitops.report.render import marker
@@ -47,30 +47,31 @@ def _cached_report(plan: RunPlan, store: Store) -> Report | None:
         return None
 
 
-def publish(report: Report, body: str, event: Event, forge: Forge) -> CommentRef:
+def publish(report: Report, body: str, event: Event, forge: Forge, context: str = GATE_CONTEXT) -> CommentRef:
     """The comment, then the final status. The status is set even when the comment
     fails, so `mlops/gate` never stays pending on a finished run. A merge queue run
-    has no pull request to comment on: its status and check run are its result."""
+    has no pull request to comment on: its status and check run are its result.
+    ``context``: the status context (a workspace's model: ``mlops/gate/<name>``)."""
     if event.kind == "merge_group":
         if event.head_sha:
-            forge.set_status(event.head_sha, "success" if report.passed else "failure", f"mlops: {report.summary}", summary=body)
+            forge.set_status(event.head_sha, "success" if report.passed else "failure", f"mlops: {report.summary}", summary=body, context=context)
         return CommentRef(None, None, False)
     try:
         ref = forge.upsert_comment(event, marker(report.name), body)
     except Exception:
         if event.head_sha:
             try:
-                forge.set_status(event.head_sha, "success" if report.passed else "failure", f"mlops: {report.summary} (the PR comment could not be written)", summary=body)
+                forge.set_status(event.head_sha, "success" if report.passed else "failure", f"mlops: {report.summary} (the PR comment could not be written)", summary=body, context=context)
             except Exception:  # noqa: BLE001 - the comment's error is the one to report
                 pass
         raise
     if event.head_sha:
         state = "success" if report.passed else "failure"
-        forge.set_status(event.head_sha, state, f"mlops: {report.summary}", summary=body)
+        forge.set_status(event.head_sha, state, f"mlops: {report.summary}", summary=body, context=context)
     return ref
 
 
-def deliver(report: Report, body: str, event: Event, forge: Forge) -> CommentRef:
+def deliver(report: Report, body: str, event: Event, forge: Forge, context: str = GATE_CONTEXT) -> CommentRef:
     """Step summary and outputs (on Actions) whatever happens, then the forge; a
     read-only token (a fork's pull request) degrades to the summary and exit code."""
     from mlgitops.forges import actions_runtime
@@ -79,7 +80,7 @@ def deliver(report: Report, body: str, event: Event, forge: Forge) -> CommentRef
     actions_runtime.append_summary(f"{queue_line(event)}\n\n{body}" if event.kind == "merge_group" else body)
     ref = CommentRef(None, None, False)
     try:
-        ref = publish(report, body, event, forge)
+        ref = publish(report, body, event, forge, context)
     except ReadOnly as exc:
         ref = CommentRef(None, None, False, f"read-only token (e.g. a pull request from a fork): the report is in the step summary and the exit code; GitHub refused a write ({exc.message})")
     finally:
@@ -96,20 +97,20 @@ def queue_line(event: Event) -> str:
     return f"merge queue: gated `{event.head_ref}`{pr} at {sha} against `{event.base_ref}` at {base}; the result is the `mlops/gate` status and check run on {sha}, no PR comment is written"
 
 
-def _pending(forge: Forge, event: Event) -> None:
+def _pending(forge: Forge, event: Event, context: str = GATE_CONTEXT) -> None:
     """Best effort: a failure here must not stop training; a bad token must."""
     from mlgitops.forges.github import ForgeAuthError, ForgeError
 
     if forge.shows_pending and event.head_sha:
         try:
-            forge.set_status(event.head_sha, "pending", "mlops: training and evaluating")
+            forge.set_status(event.head_sha, "pending", "mlops: training and evaluating", context=context)
         except ForgeAuthError:
             raise
         except ForgeError:
             pass  # reported when the results are delivered
 
 
-def compute_report(cfg: LoadedConfig, plan: RunPlan, store: Store, forge: Forge | None = None) -> Report:
+def compute_report(cfg: LoadedConfig, plan: RunPlan, store: Store, forge: Forge | None = None, context: str = GATE_CONTEXT) -> Report:
     """The report for ``plan``: reused when every input is unchanged, else the flow runs.
 
     Nothing lands in `.mlops/` unless the run produced a report that renders. An
@@ -127,7 +128,7 @@ def compute_report(cfg: LoadedConfig, plan: RunPlan, store: Store, forge: Forge 
         report.notes = [n for n in report.notes if not n.startswith(DIRTY_PREFIX)] + uncommitted_notes(plan)
         return report
     if forge is not None:
-        _pending(forge, event)
+        _pending(forge, event, context)
     from mlgitops.run import compute_child
     from mlgitops.forges.actions_runtime import group
 
@@ -139,12 +140,20 @@ def compute_report(cfg: LoadedConfig, plan: RunPlan, store: Store, forge: Forge 
         return fresh_report(cfg, plan, store, started)
 
 
-def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, forge: Forge, retrain: str | None = None) -> Outcome:
+def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, forge: Forge, retrain: str | None = None, context: str = GATE_CONTEXT) -> Outcome:
     """The PR flow end to end; ``retrain`` (why) trains the candidate afresh, ignoring the cache."""
+    report, body = prepare(cfg, root, config_rel, event, forge, retrain, context)
+    return finish(report, body, event, forge, context)
+
+
+def prepare(cfg: LoadedConfig, root: Path, config_rel: str, event: Event, forge: Forge, retrain: str | None = None, context: str = GATE_CONTEXT) -> tuple[Report, str]:
+    """Plan, reuse or compute, publish the candidate, render: (report, comment body).
+    Writes nothing to the forge but the pending status (a workspace runs this for
+    several models at once, then delivers each in turn with :func:`finish`)."""
     store = Store(root, trusted=False)  # a pull request, a local branch or `/mlops retrain`: the branch's code runs
     gitrepo.HASHES = gitrepo.HashCache(store.dir / "cache" / "hashes.json")
     plan = replace(make_plan(cfg, root, config_rel, event), retrain=retrain)
-    report = compute_report(cfg, plan, store, forge)
+    report = compute_report(cfg, plan, store, forge, context)
     published = publish_candidate(cfg, plan, store, report)
     if published:
         report.notes = [*report.notes, published]
@@ -153,7 +162,12 @@ def run_pull_request(cfg: LoadedConfig, root: Path, config_rel: str, event: Even
     tracked = mlflow_runs.track(cfg, plan, store, report)  # here, in the trusted parent: the PR's code never holds MLflow's credentials
     body = render(report, cfg, plan)
     mlflow_runs.attach_comment(tracked, body, report)
-    ref = deliver(report, body, event, forge)
+    return report, body
+
+
+def finish(report: Report, body: str, event: Event, forge: Forge, context: str = GATE_CONTEXT) -> Outcome:
+    """Deliver a prepared report (comment, then status under ``context``) and alert on a failed gate."""
+    ref = deliver(report, body, event, forge, context)
     if not report.passed:
         from mlgitops.forges import alerts
 
