@@ -38,7 +38,7 @@ def main() -> None:
     pythons = args.python or [sys.executable]
     with tempfile.TemporaryDirectory() as tmp:
         demo = Path(tmp) / "demo"
-        subprocess.run([pythons[0], "-m", "mlgitops", "demo", "--dir", str(demo)], check=True, capture_output=True)
+        subprocess.run([pythons[0], "-m", "mlgitops", "demo", "--dir", str(demo)], check=True, capture_output=True, cwd=tmp)  # not this checkout: -m puts the cwd first on sys.path
         commands = {"--help": ["--help"], "validate": ["validate"], "run (no-op rerun)": ["run", "--base", "main"]}
         results: dict[tuple[str, str], list[float]] = {}
         for py in pythons:  # warm each interpreter's caches (bytecode, the run cache) once
