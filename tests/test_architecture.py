@@ -88,3 +88,24 @@ def test_every_package_is_installed() -> None:
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     packages = {name for name, path in MODULES.items() if path.name == "__init__.py"}
     assert packages - listed == set()
+
+
+def test_the_cli_is_thin() -> None:
+    """Issue 13: each command parses options, calls one function and prints: no command
+    body over 30 lines, cli.py well under 300 lines, and no command builds an argv for
+    another process or another command."""
+    import ast
+
+    assert len((ROOT / "mlgitops" / "cli.py").read_text().splitlines()) < 100
+    long = []
+    for path in sorted((ROOT / "mlgitops" / "commands").glob("*.py")):
+        source = path.read_text()
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.decorator_list and any("command" in ast.unparse(d) or "guarded" in ast.unparse(d) for d in node.decorator_list):
+                body = node.body[1:] if node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant) else node.body
+                lines = body[-1].end_lineno - body[0].lineno + 1 if body else 0
+                if lines > 30:
+                    long.append(f"{path.name}:{node.name}: {lines} lines")
+        assert "subprocess" not in source and "sys.argv" not in source and "CliRunner" not in source, path.name
+    assert long == []
