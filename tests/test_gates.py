@@ -47,3 +47,83 @@ def test_relative_gate_without_baseline_is_skipped_not_failed() -> None:
 
 def test_metric_that_could_not_be_computed_fails_closed() -> None:
     assert results({"roc_auc": Gate(min=0.8)}, {"roc_auc": None}) == [("roc_auc", "min", False, False, "roc_auc could not be computed for the candidate")]
+
+
+# Boundaries, every field of every result (the mutation run of bench/MUTATION.md):
+# a comparison off by one step, a rule skipped after another, a tolerance on the
+# wrong side or a zero baseline each change one of these.
+def full(gates, cand, base=None, why="no baseline"):
+    return check_gates(gates, cand, base, why)
+
+
+def test_absolute_bounds_at_and_just_past_the_threshold() -> None:
+    from mlgitops.train.gates import GateResult as R
+
+    gates = {"accuracy": Gate(min=0.9, max=0.99), "log_loss": Gate(max=0.25, max_drop=0.5)}
+    assert full(gates, {"accuracy": 0.9, "log_loss": 0.25}, {"log_loss": 0.25}) == [
+        R("accuracy", "min", 0.9, 0.9, True, False, "accuracy 0.9000 >= 0.9"),
+        R("accuracy", "max", 0.99, 0.9, True, False, "accuracy 0.9000 <= 0.99"),
+        R("log_loss", "max", 0.25, 0.25, True, False, "log_loss 0.2500 <= 0.25"),
+        R("log_loss", "max_drop", 0.5, 0.0, True, False, "log_loss worsened by 0.0000 (<= 0.5 allowed)", None),
+    ]
+    assert full(gates, {"accuracy": 0.995, "log_loss": 0.5}, {"log_loss": 0.25}) == [
+        R("accuracy", "min", 0.9, 0.995, True, False, "accuracy 0.9950 >= 0.9"),
+        R("accuracy", "max", 0.99, 0.995, False, False, "accuracy 0.9950 > 0.99"),
+        R("log_loss", "max", 0.25, 0.5, False, False, "log_loss 0.5000 > 0.25"),
+        R("log_loss", "max_drop", 0.5, 0.25, True, False, "log_loss worsened by 0.2500 (<= 0.5 allowed)", None),
+    ]
+
+
+def test_a_metric_not_computed_fails_every_rule_and_no_baseline_skips_each_relative_one() -> None:
+    from mlgitops.train.gates import GateResult as R
+
+    gates = {"f1": Gate(min=0.5, max=0.99, max_drop=0.1), "rmse": Gate(max_drop=0.5, max_drop_pct=10)}
+    assert full(gates, {"f1": None, "rmse": 1.0}, None, "the base commit has no model") == [
+        R("f1", "min", 0.5, None, False, False, "f1 could not be computed for the candidate"),
+        R("f1", "max", 0.99, None, False, False, "f1 could not be computed for the candidate"),
+        R("f1", "max_drop", 0.1, None, False, False, "f1 could not be computed for the candidate"),
+        R("rmse", "max_drop", 0.5, None, True, True, "the base commit has no model: relative gate skipped"),
+        R("rmse", "max_drop_pct", 10, None, True, True, "the base commit has no model: relative gate skipped"),
+    ]
+    assert full({"rmse": Gate(max_drop=0.5)}, {"rmse": 1.0}, {"f1": 0.9}) == [R("rmse", "max_drop", 0.5, None, True, True, "no baseline rmse: relative gate skipped")]
+
+
+def test_relative_gates_at_the_threshold_and_one_step_past() -> None:
+    from mlgitops.train.gates import GateResult as R
+
+    gates = {"rmse": Gate(max_drop=1.0, max_drop_pct=25)}
+    assert full(gates, {"rmse": 5.0}, {"rmse": 4.0}) == [  # exactly at both thresholds: passes
+        R("rmse", "max_drop", 1.0, 1.0, True, False, "rmse worsened by 1.0000 (<= 1 allowed)", None),
+        R("rmse", "max_drop_pct", 25, 25.0, True, False, "rmse worsened by 25.00% (<= 25% allowed)", None),
+    ]
+    assert full(gates, {"rmse": 5.04}, {"rmse": 4.0}) == [  # one percent past: fails
+        R("rmse", "max_drop", 1.0, 5.04 - 4.0, False, False, "rmse worsened by 1.0400 (> 1 allowed)", None),
+        R("rmse", "max_drop_pct", 25, (5.04 - 4.0) / 4.0 * 100, False, False, "rmse worsened by 26.00% (> 25% allowed)", None),
+    ]
+    assert full({"rmse": Gate(max_drop_pct=5)}, {"rmse": 1.0625}, {"rmse": 1.0}) == [R("rmse", "max_drop_pct", 5, 6.25, False, False, "rmse worsened by 6.25% (> 5% allowed)", None)]
+
+
+def test_the_tolerance_widens_the_allowed_drop_by_its_amount() -> None:
+    from mlgitops.train.gates import GateResult as R
+
+    assert full({"rmse": Gate(max_drop=0.25, tolerance=0.25)}, {"rmse": 1.5}, {"rmse": 1.0}) == [R("rmse", "max_drop", 0.25, 0.5, True, False, "rmse worsened by 0.5000 (<= 0.25 allowed + 0.25 tolerance)", 0.25)]
+    assert full({"rmse": Gate(max_drop=0.25, tolerance=0.25)}, {"rmse": 1.625}, {"rmse": 1.0}) == [R("rmse", "max_drop", 0.25, 0.625, False, False, "rmse worsened by 0.6250 (> 0.25 allowed + 0.25 tolerance)", 0.25)]
+    # max_drop_pct: the tolerance as a share of this baseline (0.5 of 4 = 12.5%).
+    assert full({"rmse": Gate(max_drop_pct=10, tolerance=0.5)}, {"rmse": 4.5}, {"rmse": 4.0}) == [R("rmse", "max_drop_pct", 10, 12.5, True, False, "rmse worsened by 12.50% (<= 10% allowed + 0.5 tolerance (12.50%))", 0.5)]
+    assert full({"rmse": Gate(max_drop_pct=10, tolerance=0.5)}, {"rmse": 5.0}, {"rmse": 4.0}) == [R("rmse", "max_drop_pct", 10, 25.0, False, False, "rmse worsened by 25.00% (> 10% allowed + 0.5 tolerance (12.50%))", 0.5)]
+    assert full({"rmse": Gate(max_drop_pct=5, tolerance=0.125)}, {"rmse": 1.125}, {"rmse": 1.0}) == [R("rmse", "max_drop_pct", 5, 12.5, True, False, "rmse worsened by 12.50% (<= 5% allowed + 0.125 tolerance (12.50%))", 0.125)]
+
+
+def test_a_zero_baseline_in_percent() -> None:
+    """No percentage of zero exists: no worsening is 0%, any worsening is infinite,
+    unless the tolerance (metric units) covers it."""
+    from mlgitops.train.gates import GateResult as R
+
+    inf = float("inf")
+    assert full({"rmse": Gate(max_drop_pct=5)}, {"rmse": 0.0}, {"rmse": 0.0}) == [R("rmse", "max_drop_pct", 5, 0.0, True, False, "rmse worsened by 0.00% (<= 5% allowed)", None)]
+    assert full({"rmse": Gate(max_drop_pct=5)}, {"rmse": 0.5}, {"rmse": 0.0}) == [R("rmse", "max_drop_pct", 5, inf, False, False, "rmse worsened by inf% (> 5% allowed)", None)]
+    tolerant = {"rmse": Gate(max_drop_pct=5, tolerance=0.25)}
+    assert full(tolerant, {"rmse": 0.25}, {"rmse": 0.0}) == [R("rmse", "max_drop_pct", 5, inf, True, False, "rmse worsened by inf% (<= 5% allowed + 0.25 tolerance)", 0.25)]  # exactly the tolerance
+    assert full(tolerant, {"rmse": 0.125}, {"rmse": 0.0}) == [R("rmse", "max_drop_pct", 5, inf, True, False, "rmse worsened by inf% (<= 5% allowed + 0.25 tolerance)", 0.25)]
+    assert full(tolerant, {"rmse": 0.5}, {"rmse": 0.0}) == [R("rmse", "max_drop_pct", 5, inf, False, False, "rmse worsened by inf% (> 5% allowed + 0.25 tolerance)", 0.25)]
+    assert full(tolerant, {"rmse": 0.0}, {"rmse": 0.0}) == [R("rmse", "max_drop_pct", 5, 0.0, True, False, "rmse worsened by 0.00% (<= 5% allowed + 0.25 tolerance)", 0.25)]
