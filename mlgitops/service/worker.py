@@ -10,8 +10,9 @@ with); each run then gets a worktree at the event's commit (``service.delivery``
 Credentials come from the worker, never from the event: ``GITHUB_TOKEN`` in the worker's
 environment, else the Prefect Secret block named by ``$MLOPS_GITHUB_TOKEN_BLOCK``
 (default ``mlops-github-token``). For an https clone URL the token goes to git as a
-per-command header (``-c http.extraHeader``), so it is never written into the clone's
-``.git/config``, which the PR code's worktree could read.
+per-command header (``http.extraHeader`` through git's GIT_CONFIG_* environment), so it is never
+written into the clone's ``.git/config``, which the PR code's worktree could read, nor
+put on a command line.
 """
 
 from __future__ import annotations
@@ -91,16 +92,20 @@ def worker_token() -> str | None:
     return str(value) if value else None
 
 
-def _auth_args(url: str, token: str | None) -> list[str]:
+def auth_env(url: str, token: str | None) -> dict[str, str]:
+    """The token as git configuration for one command, through the environment
+    (GIT_CONFIG_COUNT/KEY/VALUE, git >= 2.31): never in the clone's .git/config (the PR's
+    worktree could read it) nor on the command line (other users' `ps` could). Only
+    over https: a token never goes over plain http, ssh or to a local path."""
     if not token or urlsplit(url).scheme != "https":
-        return []
+        return {}
     basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return ["-c", f"http.extraHeader=Authorization: Basic {basic}"]
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader", "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}"}
 
 
-def _git(cwd: Path, auth: list[str], *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # a missing credential fails, never waits for a prompt
-    return subprocess.run(["git", *auth, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=900)
+def _git(cwd: Path, auth: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GIT_CONFIG_")}, "GIT_TERMINAL_PROMPT": "0", **auth}  # a missing credential fails, never waits for a prompt
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=900)
 
 
 @contextmanager
@@ -118,14 +123,14 @@ def clone_for(url: str, event_name: str, payload: dict[str, Any], token: str | N
     """The worker's clone of ``url``, fetched, its checkout at the default branch, with
     what the event needs (a PR's head) fetched too. Raises InputError when git cannot."""
     root = cache_root() / hashlib.sha256(url.encode()).hexdigest()[:16]
-    auth = _auth_args(url, token)
+    auth = auth_env(url, token)
     with _locked(root.with_suffix(".lock")):
         if not (root / ".git").is_dir():
             made = _git(root.parent, auth, "clone", "--quiet", "--no-checkout", url, str(root))
             if made.returncode != 0:
                 raise InputError(f"cannot clone {url} on this worker: {made.stderr.strip()[-500:]}", hint="the worker needs network access to the repository; for a private one, GITHUB_TOKEN in the worker's environment or a Prefect Secret block (see docs/service.md)")
         else:
-            _git(root, [], "remote", "set-url", "origin", url)
+            _git(root, {}, "remote", "set-url", "origin", url)
             fetched = _git(root, auth, "fetch", "--quiet", "--prune", "origin")
             if fetched.returncode != 0:
                 raise InputError(f"cannot fetch {url} on this worker: {fetched.stderr.strip()[-500:]}", hint="the worker needs network access to the repository")
@@ -133,12 +138,12 @@ def clone_for(url: str, event_name: str, payload: dict[str, Any], token: str | N
         if number:  # the PR's head, also from a fork (GitHub serves refs/pull/N/head)
             _git(root, auth, "fetch", "--quiet", "origin", f"+refs/pull/{int(number)}/head:refs/remotes/origin/pr/{int(number)}")
         default = str((payload.get("repository") or {}).get("default_branch") or "")
-        tip = f"origin/{default}" if default and _git(root, [], "rev-parse", "--verify", "--quiet", f"origin/{default}").returncode == 0 else "origin/HEAD"
-        if _git(root, [], "rev-parse", "--verify", "--quiet", tip).returncode != 0:
-            heads = _git(root, [], "for-each-ref", "--format=%(refname:short)", "refs/remotes/origin/").stdout.split()
+        tip = f"origin/{default}" if default and _git(root, {}, "rev-parse", "--verify", "--quiet", f"origin/{default}").returncode == 0 else "origin/HEAD"
+        if _git(root, {}, "rev-parse", "--verify", "--quiet", tip).returncode != 0:
+            heads = _git(root, {}, "for-each-ref", "--format=%(refname:short)", "refs/remotes/origin/").stdout.split()
             tip = next((h for h in heads if h.endswith(("/main", "/master"))), heads[0] if heads else "")
         if tip:
-            checked = _git(root, [], "checkout", "--quiet", "--force", "--detach", tip)
+            checked = _git(root, {}, "checkout", "--quiet", "--force", "--detach", tip)
             if checked.returncode != 0:
                 raise InputError(f"cannot check out {tip} in the worker's clone {root}: {checked.stderr.strip()[-300:]}")
     return root
