@@ -5,7 +5,7 @@ a grid, the deployed versions from a manifest's git history), the exact Mermaid 
 The render check runs Mermaid (npm package `mermaid`, pinned in tests/mermaid/package.json,
 installed by .ci/run with `npm ci`) in Debian's Chromium: the same library in a real
 browser, as GitHub draws a ```mermaid block. Which Mermaid version GitHub runs is
-GitHub's; the charts use `xychart-beta`, which Mermaid has had since 10.3."""
+GitHub's, so two are checked: the current one and 10.6.0, the first with `xychart-beta`."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ from tests.test_render import make_report
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("MLOPS_UPDATE_GOLDEN") == "1"
-MERMAID_JS = Path(__file__).parent / "mermaid" / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
+MERMAID = Path(__file__).parent / "mermaid" / "node_modules"
+MERMAID_VERSIONS = {"current": "mermaid", "10.6.0": "mermaid-10.6.0"}  # tests/mermaid/package.json
 
 HISTORY = {
     "env": "staging",
@@ -168,13 +169,13 @@ def test_deployed_versions_come_from_the_manifests_history(repo: GitRepo) -> Non
 
 def test_golden_roc_chart() -> None:
     assert roc_chart(ROC) == "\n".join([
-        '%%{init: {"xyChart": {"width": 520, "height": 440, "titleFontSize": 16}, "themeVariables": {"xyChart": {"plotColorPalette": "#f97316, #2563eb"}}}}%%',
+        '%%{init: {"xyChart": {"width": 600, "height": 440, "titleFontSize": 16}, "themeVariables": {"xyChart": {"plotColorPalette": "#f97316, #2563eb"}}}}%%',
         "xychart-beta",
         '    title "ROC: candidate (blue) AUC 0.995, baseline (orange) AUC 0.991"',
-        '    x-axis "false positive rate" 0 --> 1',
-        '    y-axis "true positive rate" 0 --> 1',
-        "    line [0.41, 0.7, 0.812, 0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99, 0.99, 0.995, 1, 1, 1, 1, 1, 1, 1, 1]",
-        "    line [0.633, 0.9, 0.95, 0.97, 0.98, 0.99, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]",
+        '    x-axis "false positive rate (%)" ["0", "5", "10", "15", "20", "25", "30", "35", "40", "45", "50", "55", "60", "65", "70", "75", "80", "85", "90", "95", "100"]',
+        '    y-axis "true positive rate (%)" 0 --> 100',
+        "    line [41, 70, 81.2, 90, 93, 95, 96, 97, 98, 98.5, 99, 99, 99.5, 100, 100, 100, 100, 100, 100, 100, 100]",
+        "    line [63.3, 90, 95, 97, 98, 99, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100]",
     ])
 
 
@@ -214,10 +215,10 @@ def test_only_the_candidate_has_a_curve_and_a_local_run_names_it_candidate() -> 
     sections = comment_charts(report)
     assert sections[0]["caption"].startswith("**Gated metrics over the deployed versions**: `accuracy`, `f1`, `log_loss` of the last version deployed to `staging` (v5, ")
     assert '    x-axis ["v5", "candidate"]' in sections[0]["charts"][0]
-    assert sections[1]["caption"] == "**ROC curves** of the candidate (blue; no baseline was scored on this holdout) on the same 143 holdout rows, positive class `1`, at false positive rates 0, 0.05, …, 1."
+    assert sections[1]["caption"] == "**ROC curves** of the candidate (blue; no baseline was scored on this holdout) on the same 143 holdout rows, positive class `1`, at false positive rates 0, 5, …, 100%."
     assert sections[1]["charts"][0].splitlines()[0].endswith('"plotColorPalette": "#2563eb"}}}}%%')
     report.repeats = {"count": 3, "seeds": [7, 8, 9], "metrics": {}}
-    assert comment_charts(report)[1]["caption"].endswith("0.05, …, 1. The candidate's curve is its first seed's model (`training.repeats`); the table's metrics are the mean.")
+    assert comment_charts(report)[1]["caption"].endswith("0, 5, …, 100%. The candidate's curve is its first seed's model (`training.repeats`); the table's metrics are the mean.")
 
 
 def test_charts_are_dropped_first_when_the_comment_is_too_long() -> None:
@@ -239,10 +240,11 @@ def _chromium() -> str:
     return found
 
 
-def render_in_chromium(charts: list[str], tmp_path: Path) -> list[dict[str, Any]]:
+def render_in_chromium(charts: list[str], tmp_path: Path, package: str = "mermaid") -> list[dict[str, Any]]:
     """Each chart through ``mermaid.render`` in headless Chromium: {"ok", "svg"} or {"ok": False, "error"}."""
-    if not MERMAID_JS.is_file():
-        why = f"{MERMAID_JS.relative_to(Path(__file__).parent.parent)} is missing: run `npm ci --prefix tests/mermaid` (.ci/run does)"
+    mermaid_js = MERMAID / package / "dist" / "mermaid.min.js"
+    if not mermaid_js.is_file():
+        why = f"{mermaid_js.relative_to(Path(__file__).parent.parent)} is missing: run `npm ci --prefix tests/mermaid` (.ci/run does)"
         if os.environ.get("CI") == "true":
             pytest.fail(why)
         pytest.skip(why)
@@ -251,7 +253,7 @@ def render_in_chromium(charts: list[str], tmp_path: Path) -> list[dict[str, Any]
     page = tmp_path / "charts.html"
     page.write_text(
         '<!doctype html><html><body><pre id="out">pending</pre>'
-        f'<script src="{MERMAID_JS.resolve().as_uri()}"></script>'
+        f'<script src="{mermaid_js.resolve().as_uri()}"></script>'
         "<script>mermaid.initialize({startOnLoad: false});"
         f"(async () => {{ const charts = {payload}; const out = [];"
         "for (let i = 0; i < charts.length; i++) {"
@@ -276,24 +278,31 @@ def _x_labels(svg: str) -> list[str]:
     return [html.unescape(t) for t in re.findall(r"<text[^>]*>(.*?)</text>", part.group(1))] if part else []
 
 
-def _drawn(svg: str) -> list[tuple[str, list[float]]]:
-    """Each plotted line: its colour and the values it draws, read back from the path's
-    y coordinates through the y axis's own tick labels."""
+def _drawn(svg: str) -> list[tuple[str, list[tuple[str, float]]]]:
+    """Each plotted line: its colour and its points as (the x-axis label the point stands
+    over, the value read back from its y coordinate through the y axis's tick labels)."""
     ticks = re.search(r'<g class="left-axis">.*?<g class="label">(.*?)</g>', svg, re.S).group(1)  # type: ignore[union-attr]
-    marks = [(float(y), float(t)) for y, t in re.findall(r"translate\([\d.]+, ([\d.]+)\)[^>]*>([-\d.]+)</text>", ticks)]
+    marks = [(float(y), float(t)) for y, t in re.findall(r"translate\([\d.]+, ?([\d.]+)\)[^>]*>([-\d.]+)</text>", ticks)]
     (y0, v0), (y1, v1) = marks[0], marks[-1]
+    xlabels = re.search(r'<g class="bottom-axis">.*?<g class="label">(.*?)</g>', svg, re.S).group(1)  # type: ignore[union-attr]
+    at = {round(float(x)): html.unescape(t) for x, t in re.findall(r"translate\(([\d.]+), ?[\d.]+\)[^>]*>(.*?)</text>", xlabels)}
     out = []
-    for d, colour in re.findall(r'<g class="line-plot-\d+"><path d="([^"]+)" fill="none" stroke="([^"]+)"', svg):
-        ys = [float(p.split(",")[1]) for p in d.lstrip("M").split("L")]
-        out.append((colour, [v0 + (y - y0) * (v1 - v0) / (y1 - y0) for y in ys]))
+    for attrs in re.findall(r'<g class="line-plot-\d+"><path ([^>]*)>', svg):  # attribute order differs between versions
+        d, colour = re.search(r'\bd="([^"]+)"', attrs).group(1), re.search(r'\bstroke="([^"]+)"', attrs).group(1)  # type: ignore[union-attr]
+        points = [tuple(map(float, p.split(","))) for p in d.lstrip("M").split("L")]
+        out.append((colour, [(at.get(round(x), f"x={x}"), v0 + (y - y0) * (v1 - v0) / (y1 - y0)) for x, y in points]))
     return out
 
 
-def test_mermaid_draws_every_chart_of_the_comment(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", list(MERMAID_VERSIONS))
+def test_mermaid_draws_every_chart_of_the_comment(tmp_path: Path, version: str) -> None:
     blocks = mermaid_blocks(render_comment(chart_report()))
     hostile = history_chart("f1", ["v1", 'a "quoted" <b>x</b> `tick`\nnext; %% 50%', "PR #9"], [0.5, 0.6, 0.7])
     broken = "xychart-beta\n    line [0.5, 1e-05]"  # an exponent: what number() never writes
-    results = render_in_chromium([*blocks, hostile, broken], tmp_path)
+    docs = mermaid_blocks((Path(__file__).parent.parent / "docs" / "configuration.md").read_text())  # the docs' examples
+    results = render_in_chromium([*blocks, hostile, broken, *docs], tmp_path, MERMAID_VERSIONS[version])
+    assert len(docs) == 2 and all(r["ok"] for r in results[-2:]), results[-2:]
+    results = results[: len(blocks) + 2]
     for block, result in zip(blocks + [hostile], results):
         assert result["ok"], (block, result.get("error"))
         assert 'aria-roledescription="xychart"' in result["svg"]
@@ -302,11 +311,13 @@ def test_mermaid_draws_every_chart_of_the_comment(tmp_path: Path) -> None:
     assert _texts(acc, "chart-title") == ["accuracy (higher is better)"] and _x_labels(acc) == ["v3", "v4", "v5", "PR #7"]
     assert _texts(roc, "chart-title") == ["ROC: candidate (blue) AUC 0.995, baseline (orange) AUC 0.991"]
     assert _x_labels(loss) == ["v4", "v5", "PR #7"]
-    # What is drawn is our numbers, in the colours the title names.
+    # What is drawn is our numbers, each over its own label, in the colours the title names.
     drawn = _drawn(roc)
     assert [c for c, _ in drawn] == ["#f97316", "#2563eb"]
-    for (_, values), line in zip(drawn, ROC["lines"]):
-        assert values == pytest.approx([round(t, 3) for t in line["tpr"]], abs=0.002)
-    ((colour, values),) = _drawn(f1)
-    assert colour == "#2563eb" and values == pytest.approx([0.9402, 0.9551, 0.9613, 0.9667], abs=0.0005)
+    for (_, points), line in zip(drawn, ROC["lines"]):
+        assert [x for x, _ in points] == [str(round(f * 100)) for f in GRID]
+        assert [v for _, v in points] == pytest.approx([t * 100 for t in line["tpr"]], abs=0.2)
+    ((colour, points),) = _drawn(f1)
+    assert colour == "#2563eb" and [x for x, _ in points] == ["v3", "v4", "v5", "PR #7"]
+    assert [v for _, v in points] == pytest.approx([0.9402, 0.9551, 0.9613, 0.9667], abs=0.0005)
     assert _x_labels(odd) == ["v1", "a ”quoted” ‹b›x‹/b› 'tick' next; %% 50%", "PR #9"]

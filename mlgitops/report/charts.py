@@ -1,7 +1,7 @@
 """Mermaid charts for the PR comment, from the report's numbers (``report.charts``).
 
 GitHub draws a ```` ```mermaid ```` block in a comment as a picture, so the comment
-needs no image host. Two kinds, both ``xychart-beta`` (Mermaid 10.3+):
+needs no image host. Two kinds, both ``xychart-beta`` (Mermaid 10.6+):
 
 - each gated metric over the last versions deployed to the baseline's environment
   (the metrics recorded when each was registered, each on its own holdout) and the
@@ -9,7 +9,10 @@ needs no image host. Two kinds, both ``xychart-beta`` (Mermaid 10.3+):
   different scales;
 - for a binary classifier, the ROC curves of the baseline and the candidate on the
   same holdout rows, sampled at 21 evenly spaced false positive rates (an xychart
-  spreads a line's values evenly over a numeric x axis; it takes no (x, y) pairs).
+  takes no (x, y) pairs: one value per x-axis category). The x axis is those rates as
+  categories (0, 5, ..., 100 %), each point under its label: a numeric x axis places
+  a line's values differently across Mermaid versions (10.6 puts 11 of 21 values on
+  0 --> 1, 11.x spreads all 21), categories are placed the same by both.
 
 xychart has no legend: the colours are set (``plotColorPalette``) and named in the
 title. Its numbers take no exponent, so they are written in fixed point; its quoted
@@ -28,7 +31,7 @@ from mlgitops.train.metrics import METRICS
 BLUE = "#2563eb"  # the candidate
 ORANGE = "#f97316"  # the baseline
 HISTORY_SIZE = {"width": 600, "height": 260, "titleFontSize": 16}
-ROC_SIZE = {"width": 520, "height": 440, "titleFontSize": 16}
+ROC_SIZE = {"width": 600, "height": 440, "titleFontSize": 16}
 
 
 def number(value: float, digits: int = 4) -> str:
@@ -107,10 +110,10 @@ def roc_chart(roc: dict[str, Any]) -> str:
         _init(ROC_SIZE, [colour[line["side"]][0] for line in lines]),
         "xychart-beta",
         f"    title {quote('ROC: ' + named)}",
-        f"    x-axis {quote('false positive rate')} 0 --> 1",
-        f"    y-axis {quote('true positive rate')} 0 --> 1",
+        f"    x-axis {quote('false positive rate (%)')} [{', '.join(quote(_fixed(f * 100, 1)) for f in roc['fpr'])}]",
+        f"    y-axis {quote('true positive rate (%)')} 0 --> 100",
     ]
-    out += [f"    line [{', '.join(_fixed(round(t, 3), 3) for t in line['tpr'])}]" for line in lines]
+    out += [f"    line [{', '.join(_fixed(t * 100, 1) for t in line['tpr'])}]" for line in lines]
     return "\n".join(out)
 
 
@@ -149,7 +152,7 @@ def comment_charts(report: Any) -> list[dict[str, Any]]:
             who = "the baseline (orange; the candidate gives no class probabilities)"
         else:
             who = "the baseline (orange) and the candidate (blue)"
-        caption = f"**ROC curves** of {who} on the same {roc['rows']} holdout rows, positive class `{roc['positive']}`, at false positive rates 0, 0.05, …, 1."
+        caption = f"**ROC curves** of {who} on the same {roc['rows']} holdout rows, positive class `{roc['positive']}`, at false positive rates 0, 5, …, 100%."
         if report.repeats and "candidate" in sides:
             caption += " The candidate's curve is its first seed's model (`training.repeats`); the table's metrics are the mean."
         sections.append({"caption": caption, "charts": [roc_chart(roc)]})
