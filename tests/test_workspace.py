@@ -235,3 +235,53 @@ def test_init_workspace_writes_the_workspace_a_first_model_and_the_workflow(tmp_
     # A second model folder: kept as it is, and no starter model is written again
     again = cli_noprefect("init", "--workspace", cwd=here)
     assert again.stdout.splitlines()[:2] == ["kept (exists; --force overwrites) mlops-workspace.yaml", "kept (exists; --force overwrites) .github/workflows/mlops.yml"]
+
+
+# -- a merge queue on GitHub (the stand-in), as the action runs it ------------------------
+def test_merge_group_sets_each_models_context_and_the_aggregate_on_github(prefect_api: str, repo: GitRepo, tmp_path: Path) -> None:
+    """GitHub's merge_group example, the pull-request action's own step script with
+    `config: mlops-workspace.yaml`: three contexts (commit status and check run each)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.github_standin import StandIn
+    from tests.test_github import ACTION_STEP, TOKEN
+    from tests.test_merge_group import queue_payload
+
+    make_workspace(repo)
+    repo.branch("feature").edit("models/prices/mlops.yaml", "r2: {min: 0.5}", "r2: {min: 0.4}").commit("relax the prices gate")
+    pr_head = repo.git("rev-parse", "HEAD")
+    repo.git("checkout", "--quiet", "--detach", "main")
+    repo.git("merge", "--quiet", "--no-ff", "-m", "Merge pull request #12 from acme/feature", pr_head)
+    head = repo.git("rev-parse", "HEAD")
+    github = StandIn(token=TOKEN).start()
+    try:
+        github.add_repo("acme/models")
+        event = tmp_path / "event.json"
+        event.write_text(json.dumps(queue_payload(repo, 12, pr_head)))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_"))}
+        env.update(
+            CI="true", GITHUB_ACTIONS="true", GITHUB_EVENT_NAME="merge_group", GITHUB_EVENT_PATH=str(event), GITHUB_REPOSITORY="acme/models",
+            GITHUB_SHA=head, GITHUB_API_URL=github.url, GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"), GITHUB_OUTPUT=str(tmp_path / "output.txt"),
+            GITHUB_TOKEN=TOKEN, PREFECT_API_URL=prefect_api, MLOPS_GITHUB_WRITE_INTERVAL="0",
+            MLOPS_CONFIG="mlops-workspace.yaml", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        )  # fmt: skip
+        proc = subprocess.run(["bash", "-e", "-c", ACTION_STEP], cwd=repo.path, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        state = github.repos["acme/models"]
+        assert [(s["context"], s["state"]) for s in state.statuses[head]] == [
+            ("mlops/gate", "pending"),
+            ("mlops/gate/churn", "success"),
+            ("mlops/gate/prices", "pending"),
+            ("mlops/gate/prices", "success"),
+            ("mlops/gate", "success"),
+        ]
+        assert state.statuses[head][1]["description"].startswith("mlops: unchanged since `main` (model key ")
+        assert state.statuses[head][-1]["description"] == "mlops: all 2 models pass (1 passed, 1 unchanged)"
+        checks = sorted((c["name"], c["status"], c["conclusion"]) for c in state.check_runs.values())
+        assert checks == [("mlops/gate", "completed", "success"), ("mlops/gate/churn", "completed", "success"), ("mlops/gate/prices", "completed", "success")]
+        assert state.comments == {}  # a queue run comments nowhere
+        assert github.violations == []
+    finally:
+        github.stop()

@@ -190,7 +190,7 @@ class GitHubForge:
             seconds_between_writes=seconds_between_writes,
         )
         self._repo: Any = None
-        self._check_runs: dict[str, Any] = {}
+        self._check_runs: dict[tuple[str, str], Any] = {}  # (sha, context): a workspace sets several contexts on one sha
         self._issues: dict[int, Any] = {}
         self.checks_enabled = True
         self.warnings: list[str] = []
@@ -344,7 +344,7 @@ class GitHubForge:
     def _check_run(self, sha: str, state: str, description: str, summary: str | None, context: str) -> None:
         title = fit(description, 1000)
         output = {"title": title, "summary": fit(summary or description, CHECK_TEXT_LIMIT)}
-        run = self._check_runs.get(sha)
+        run = self._check_runs.get((sha, context))
 
         def find(status: str | None) -> Any:
             """The newest run of ours named ``context`` on ``sha`` (one a lost answer made)."""
@@ -353,7 +353,7 @@ class GitHubForge:
 
         if state == "pending":
             if run is None:
-                self._check_runs[sha] = self._create("create the check run", lambda: self.repo.create_check_run(name=context, head_sha=sha, status="in_progress", output=output), lambda: find("in_progress"))
+                self._check_runs[(sha, context)] = self._create("create the check run", lambda: self.repo.create_check_run(name=context, head_sha=sha, status="in_progress", output=output), lambda: find("in_progress"))
             return
         conclusion = STATE_TO_CONCLUSION[state]
         if run is None:
