@@ -153,6 +153,55 @@ class Spec:
         return [f"{key}: {'/'.join(map(str, e.absolute_path))}: {e.message}" for e in self._validators[key].iter_errors(body) if not _nullable_enum(e)]
 
 
+    def request_errors(self, method: str, template: str, body: Any) -> list[Any]:
+        """The request body's violations of the operation's request schema (OpenAPI
+        ``requestBody``; read as a write, so ``readOnly`` properties are refused)."""
+        op = self.doc["paths"][template].get(method.lower()) or {}
+        content = ((op.get("requestBody") or {}).get("content") or {}).get("application/json")
+        if content is None:
+            return []
+        key = f"request {method} {template}"
+        if key not in self._validators:
+            from openapi_schema_validator import OAS30WriteValidator
+
+            self._validators[key] = OAS30WriteValidator({**content["schema"], "components": self.doc["components"]})
+        return sorted(self._validators[key].iter_errors(body), key=lambda e: [str(p) for p in e.absolute_path])
+
+    def invalid_request(self, method: str, template: str, body: Any) -> dict[str, Any] | None:
+        """GitHub's 422 for a body its schema refuses, or None. The message reads like
+        GitHub's own for the two cases its answers are on record (a string over
+        ``maxLength``: "Invalid request.\n\nOnly 65535 characters are allowed; 68338 were
+        supplied."; missing fields: "\"name\", \"head_sha\" weren't supplied."); ``errors``
+        lists every violation in the validation-error shape (resource, field, code, message)."""
+        errors = self.request_errors(method, template, body)
+        if not errors:
+            return None
+        first = errors[0]
+        if first.validator == "maxLength":
+            detail = f"Only {first.validator_value} characters are allowed; {len(first.instance)} were supplied."
+        elif first.validator == "required" and isinstance(first.instance, dict):
+            missing = [f'"{n}"' for n in first.validator_value if n not in first.instance]
+            detail = f"{', '.join(missing)} {'wasn' if len(missing) == 1 else 'weren'}'t supplied."
+        else:
+            detail = f"For 'properties/{'/'.join(map(str, first.absolute_path))}', {first.message}."
+        resource = next((name for part, name in RESOURCES if part in template), "Resource")
+        codes = {"required": "missing_field", "maxLength": "custom", "minLength": "custom"}
+        listed = []
+        for e in errors[:10]:
+            field_name = "/".join(map(str, e.absolute_path)) or "body"
+            message = f"{field_name} is too long (maximum is {e.validator_value} characters)" if e.validator == "maxLength" else e.message[:300]
+            item = {"resource": resource, "code": codes.get(e.validator, "invalid"), "message": message}
+            if e.absolute_path:
+                item["field"] = "/".join(map(str, e.absolute_path))
+            listed.append(item)
+        op = self.doc["paths"][template][method.lower()]
+        return {"message": f"Invalid request.\n\n{detail}", "errors": listed, "documentation_url": (op.get("externalDocs") or {}).get("url", "https://docs.github.com/rest"), "status": "422"}
+
+
+# The resource a refused request names, by a part of its path (GitHub's `resource`).
+RESOURCES = [("/check-runs", "CheckRun"), ("/statuses/", "Status"), ("/reactions", "Reaction"), ("/labels", "Label"), ("/comments", "IssueComment"), ("/pulls", "PullRequest"), ("/issues", "Issue"), ("/git/refs", "Reference"), ("/git/commits", "Commit"), ("/git/trees", "Tree"), ("/git/blobs", "Blob"), ("/contents/", "Content"), ("/dispatches", "Dispatch")]
+
+
 def _nullable_enum(error: Any) -> bool:
     """OAS 3.0 `nullable: true` beside `enum` without null (e.g. check-run.conclusion):
     GitHub sends null there, as its own recordings show; the validator reads the enum
@@ -309,6 +358,11 @@ class StandIn:
                 body = json.loads(raw) if raw else {}
             except json.JSONDecodeError:
                 return self._send(h, 400, {"message": "Problems parsing JSON", "documentation_url": "https://docs.github.com/rest"}, {}, path)
+            invalid = self.spec.invalid_request(method, template, body)
+            if invalid is not None:  # GitHub checks the body against the schema before doing anything
+                if "422" in self.doc_responses(method, template):
+                    self.violations += self.spec.errors(method, template, 422, invalid)
+                return self._send(h, 422, invalid, {}, path)
             with self.lock:
                 status, payload, headers = fn(self, repo, params, body, query)
             if status < 400 and payload is not None:
@@ -319,6 +373,9 @@ class StandIn:
                 return self._send(h, fault.status, fault.body if fault.body is not None else _error_body(fault.status), fault.headers, path)
             return self._send(h, status, payload, headers, path)
         return self._send(h, 404, _error_body(404), {}, path)
+
+    def doc_responses(self, method: str, template: str) -> dict[str, Any]:
+        return self.spec.doc["paths"][template][method.lower()]["responses"]
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:

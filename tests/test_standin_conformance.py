@@ -134,3 +134,55 @@ def test_covers_every_call_we_make() -> None:
         ("PATCH", "/check-runs/N"),
         ("GET", "/commits/N/pulls"),
     }
+
+
+# Request bodies are held to the OpenAPI request schemas (issue 15, item 7): GitHub
+# answers 422 before doing anything; the stand-in did work on, or dropped the
+# connection over, bodies GitHub refuses.
+def _refusal(method: str, path: str, body: object, setup: str = "") -> tuple[requests.Response, StandIn]:
+    standin = StandIn(token="t").start()
+    repo = standin.add_repo("o/r")
+    standin.add_pull("o/r", 1, "a" * 40, "b" * 40)
+    if setup == "check_run":
+        repo.check_runs[7] = {"id": 7, "name": "x", "head_sha": "a" * 40, "status": "in_progress", "conclusion": None, "output": {"title": "t", "summary": "s"}, "started_at": "2020-01-01T00:00:00Z", "completed_at": None}
+    try:
+        resp = requests.request(method, f"{standin.url}/repos/o/r{path}", json=body, headers={"Authorization": "token t"}, timeout=10)
+    finally:
+        standin.stop()
+    return resp, standin
+
+
+def test_a_check_run_summary_over_githubs_maxlength_is_422() -> None:
+    resp, standin = _refusal("POST", "/check-runs", {"name": "mlops/gate", "head_sha": "a" * 40, "status": "completed", "conclusion": "success", "output": {"title": "t", "summary": "s" * 200_000}})
+    assert resp.status_code == 422
+    body = resp.json()
+    assert body["message"] == "Invalid request.\n\nOnly 65535 characters are allowed; 200000 were supplied."  # GitHub's words for it
+    assert body["errors"] == [{"resource": "CheckRun", "code": "custom", "field": "output/summary", "message": "output/summary is too long (maximum is 65535 characters)"}]
+    assert body["documentation_url"] == "https://docs.github.com/rest/reference/checks#create-a-check-run"  # the operation's externalDocs
+    assert standin.repos["o/r"].check_runs == {} and standin.violations == []
+    exactly, _ = _refusal("POST", "/check-runs", {"name": "mlops/gate", "head_sha": "a" * 40, "output": {"title": "t", "summary": "s" * 65_535}})
+    assert exactly.status_code == 201
+    patched, _ = _refusal("PATCH", "/check-runs/7", {"output": {"title": "t", "summary": "s" * 65_536}}, setup="check_run")
+    assert patched.status_code == 422 and patched.json()["message"] == "Invalid request.\n\nOnly 65535 characters are allowed; 65536 were supplied."
+
+
+def test_a_status_not_in_the_enum_is_422() -> None:
+    resp, standin = _refusal("POST", "/check-runs", {"name": "mlops/gate", "head_sha": "a" * 40, "status": "bogus"})
+    assert resp.status_code == 422
+    assert resp.json()["message"] == "Invalid request.\n\nFor 'properties/status', 'bogus' is not one of ['queued', 'in_progress', 'completed']."
+    assert resp.json()["errors"] == [{"resource": "CheckRun", "code": "invalid", "field": "status", "message": "'bogus' is not one of ['queued', 'in_progress', 'completed']"}]
+    assert standin.repos["o/r"].check_runs == {}
+    state, standin = _refusal("POST", f"/statuses/{'a' * 40}", {"state": "bogus", "context": "mlops/gate"})
+    assert state.status_code == 422 and state.json()["errors"][0]["field"] == "state" and standin.repos["o/r"].statuses == {}
+
+
+def test_labels_that_are_not_strings_are_422_not_a_dropped_connection() -> None:
+    resp, standin = _refusal("POST", "/issues", {"title": "drift", "labels": [1, 2]})
+    assert resp.status_code == 422
+    body = resp.json()
+    assert body["message"].startswith("Invalid request.\n\nFor 'properties/labels/0', 1 is not valid under any of the given schemas")
+    assert [e["field"] for e in body["errors"]] == ["labels/0", "labels/1"] and {e["code"] for e in body["errors"]} == {"invalid"}
+    assert standin.repos["o/r"].issues == {} and standin.violations == []  # the 422 itself matches GitHub's validation-error schema
+    missing, _ = _refusal("POST", "/issues/1/comments", {})
+    assert missing.status_code == 422 and missing.json()["message"] == "Invalid request.\n\n\"body\" wasn't supplied."
+    assert missing.json()["errors"] == [{"resource": "IssueComment", "code": "missing_field", "message": "'body' is a required property"}]
