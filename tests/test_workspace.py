@@ -285,3 +285,25 @@ def test_merge_group_sets_each_models_context_and_the_aggregate_on_github(prefec
         assert github.violations == []
     finally:
         github.stop()
+
+
+# -- ChatOps -------------------------------------------------------------------------------
+def test_retrain_from_a_comment_retrains_every_model_and_promote_needs_a_model(cli, repo: GitRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_chatops import local_comment, local_thread
+
+    make_workspace(repo)
+    monkeypatch.setenv("MLOPS_WORKSPACE_JOBS", "1")  # one after another, in this process
+    repo.branch("feature").gen({"README.md": "docs\n"}).commit("docs only")
+    result = local_comment(cli, repo, tmp_path, 21, "/mlops retrain")
+    assert result.exit_code == 0, result.output
+    comments, reactions = local_thread(repo, 21)
+    assert reactions == {"521": ["eyes", "rocket"]}
+    reply = comments[-1]["body"]
+    assert reply.startswith("<!-- mlgitops:chatops reply-to=521 -->\n> `/mlops retrain`\n\n@alice: retrained: workspace: all 2 models pass (2 passed)\n\n- `churn`: ")
+    assert "\n- `prices`: " in reply and reply.rstrip().endswith("Each model's comment is updated.")
+    stickies = [c["body"] for c in comments if c["body"].startswith("<!-- mlgitops:pr-report")]
+    assert [b.splitlines()[0] for b in stickies] == ["<!-- mlgitops:pr-report name=churn -->", "<!-- mlgitops:pr-report name=prices -->"]
+    assert all("`/mlops retrain` by @alice" in b for b in stickies)
+    assert {k: v["state"] for k, v in statuses(repo).items()} == {"mlops/gate/churn": "success", "mlops/gate/prices": "success", "mlops/gate": "success"}
+    promote = local_comment(cli, repo, tmp_path, 21, "/mlops promote production")
+    assert "names no model, and this repository has several (mlops-workspace.yaml)" in local_thread(repo, 21)[0][-1]["body"], promote.output

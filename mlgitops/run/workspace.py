@@ -119,7 +119,7 @@ def _prepare_member(job: dict[str, Any]) -> dict[str, Any]:
         forge = pull_request_forge(job["forge"], job["token"], event, root)
         report, body = prepare(cfg, root, job["rel"], event, forge, job["retrain"], job["context"])
         return {"report": report.to_dict(), "body": body}
-    except BaseException as exc:  # noqa: BLE001 - reported per model, with its exit code
+    except Exception as exc:  # noqa: BLE001 - reported per model, with its exit code
         code, line, text = _describe(exc)
         return {"error": [code, line, text]}
 
