@@ -124,6 +124,26 @@ def test_a_member_config_error_is_reported_in_its_own_file(cli_noprefect, repo: 
 
 
 # -- pull requests ----------------------------------------------------------------------
+def test_a_pr_that_changes_no_model_trains_nothing_and_passes(cli_noprefect, repo: GitRepo) -> None:
+    make_workspace(repo)
+    repo.branch("docs").gen({"README.md": "docs\n", "models/churn/NOTES.md": "not an input\n"}).commit("docs only")
+    result = cli_noprefect("run", "--base", "main", cwd=repo.path)  # no Prefect: nothing to train
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "PASS workspace: all 2 models pass (2 unchanged)"
+    assert {k: v["state"] for k, v in statuses(repo).items()} == {"mlops/gate/churn": "success", "mlops/gate/prices": "success", "mlops/gate": "success"}
+    assert statuses(repo)["mlops/gate"]["description"] == "mlops: all 2 models pass (2 unchanged)"
+    assert trained(repo) == set() and not (repo.path / ".mlops" / "forge" / "branch-docs").exists()  # no model, no comment
+
+
+def test_the_aggregate_names_the_failing_models() -> None:
+    from mlgitops.run.workspace import ModelRun, aggregate, worst
+
+    runs = [ModelRun("a", "a/mlops.yaml", "error", 2, ""), ModelRun("b", "b/mlops.yaml", "failed", 1, ""), ModelRun("c", "c/mlops.yaml", "passed", 0, "")]
+    assert aggregate(runs) == (False, "2 of 3 models failed: a (error), b")
+    assert worst([r.exit_code for r in runs]) == 2 and worst([0, 1, 0]) == 1 and worst([3, 2]) == 3 and worst([]) == 0
+    assert aggregate(runs[2:]) == (True, "the 1 model passes (1 passed)") and aggregate(runs[1:2]) == (False, "1 of 1 model failed: b")
+
+
 def test_a_pr_touching_one_model_runs_that_model_only(cli, repo: GitRepo) -> None:
     make_workspace(repo)
     repo.branch("churn-data").gen({"models/churn/data.csv": mixed_frame(220, seed=5).to_csv(index=False)}).commit("more churn rows")

@@ -80,11 +80,11 @@ def aggregate(models: list[ModelRun]) -> tuple[bool, str]:
     total = len(models)
     if bad:
         names = ", ".join(m.name + (" (error)" if m.state == "error" else "") for m in bad)
-        return False, f"{len(bad)} of {total} models failed: {names}"
+        return False, f"{len(bad)} of {total} model{'s' if total != 1 else ''} failed: {names}"
     ran = sum(m.state == "passed" for m in models)
     unchanged = total - ran
-    parts = [f"{ran} passed"] + ([f"{unchanged} unchanged"] if unchanged else [])
-    return True, f"all {total} models pass ({', '.join(parts)})"
+    parts = ([f"{ran} passed"] if ran else []) + ([f"{unchanged} unchanged"] if unchanged else [])
+    return True, (f"all {total} models pass" if total != 1 else "the 1 model passes") + f" ({', '.join(parts)})"
 
 
 def _describe(exc: BaseException) -> tuple[int, str, str]:
