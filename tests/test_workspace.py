@@ -115,6 +115,15 @@ def test_duplicate_names_are_refused_with_both_positions(cli_noprefect, repo: Gi
         ), result.output
 
 
+def test_a_one_model_command_without_config_says_to_name_the_model(cli_noprefect, repo: GitRepo) -> None:
+    make_workspace(repo)
+    for command in (["gc"], ["promote", "staging", "production"]):
+        result = cli_noprefect(*command, cwd=repo.path)
+        assert result.exit_code == 2, result.output
+    assert cli_noprefect("gc", cwd=repo.path).output == "error: mlops.yaml: file not found\n  hint: this repository lists its models in mlops-workspace.yaml: name one with --config, e.g. --config models/NAME/mlops.yaml\n"
+    assert cli_noprefect("promote", "staging", "production", cwd=repo.path).output.startswith("error: this repository has several models (mlops-workspace.yaml): name one with --config\n")
+
+
 def test_a_member_config_error_is_reported_in_its_own_file(cli_noprefect, repo: GitRepo) -> None:
     make_workspace(repo)
     repo.edit("models/churn/mlops.yaml", "gates:", "gatez:")

@@ -369,6 +369,8 @@ def load_config(path: str | Path, display: str | None = None) -> LoadedConfig:
     except YamlLimitError as exc:
         raise ConfigError([f"{shown}:{exc.line}:{exc.column}: {exc.problem}"], hint=exc.hint) from None
     except FileNotFoundError:
+        if path.name == CONFIG_FILE and (path.parent / "mlops-workspace.yaml").is_file():  # a command that acts on one model, in a workspace
+            raise ConfigError([f"{shown}: file not found"], hint="this repository lists its models in mlops-workspace.yaml: name one with --config, e.g. --config models/NAME/mlops.yaml") from None
         raise ConfigError([f"{shown}: file not found"], hint="create mlops.yaml at the repository root (docs/configuration.md lists every key), or pass --config PATH") from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
