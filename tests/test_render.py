@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 from pathlib import Path
 
@@ -101,3 +102,80 @@ def test_json_round_trips() -> None:
     raw = json.loads(render_json(report))
     assert raw["verdict"] == "pass" and raw["metrics"][1]["name"] == "f1"
     assert Report.from_dict(raw) == report
+
+
+# Near misses in the comment (the mutation run of bench/MUTATION.md): the number and
+# delta formats, the warnings a custom template leaves out, the exact truncation
+# boundaries, the templates a run names.
+def test_numbers_and_deltas_as_the_comment_shows_them() -> None:
+    from mlgitops.report.model import MetricRow
+    from mlgitops.report.render import _cell, _delta, _num, _short, _show
+
+    assert [_num(v) for v in (None, 0, 0.0, 1, 0.001, 0.00099, 99_999.5, 100_000, -100_000, -0.0005)] == [
+        "n/a", "0.0000", "0.0000", "1.0000", "0.0010", "9.900e-04", "99999.5000", "1.000e+05", "-1.000e+05", "-5.000e-04"]
+    row = MetricRow("f1", higher_is_better=True, base=0.9, candidate=0.9, delta=0.0, delta_pct=0.0, change="same", gate="")
+    assert _delta(row) == "0"
+    assert _delta(replace(row, delta=None, change="n/a")) == ""
+    assert _delta(replace(row, delta=0.0, delta_pct=None, change="worse")) == "−0.0000 🔴"  # a zero that is not "same" (e.g. a tolerance): never a "+"
+    assert _delta(replace(row, delta=0.0125, delta_pct=1.4, change="better")) == "+0.0125 (+1.4%) 🟢"
+    assert _show(None) == "_(unset)_" and _show("a|b") == "`a|b`" and _show(2) == "`2`" and _show([1, "x"]) == '`[1, "x"]`'
+    assert _cell("a|b|c") == "a\\|b\\|c" and _short(None) == "" and _short("0123456789abcdef") == "0123456789ab"
+
+
+def test_the_warnings_stay_when_a_custom_template_leaves_them_out(tmp_path: Path) -> None:
+    from mlgitops.report.render import HOLDOUT_WARNING
+
+    report = make_report()
+    report.candidate = replace(report.candidate, trained_with="python train.py {train} {holdout} {model}")
+    (tmp_path / "pr_comment.md.j2").write_text("{{ marker }}\nverdict: {{ report.verdict }}\n")
+    assert render_comment(report, template_dir=tmp_path) == f"{marker('breast-cancer')}\n{HOLDOUT_WARNING}\n\nverdict: pass\n"
+    (tmp_path / "pr_comment.md.j2").write_text("verdict: {{ report.verdict }}\n")  # no marker line: the warning goes first
+    assert render_comment(report, template_dir=tmp_path) == f"{HOLDOUT_WARNING}\n\nverdict: pass\n"
+    (tmp_path / "pr_comment.md.j2").write_text("{{ marker }}\n{{ holdout_warning }}\nverdict\n")  # the template shows it: once
+    assert render_comment(report, template_dir=tmp_path) == f"{marker('breast-cancer')}\n{HOLDOUT_WARNING}\nverdict\n"
+    assert HOLDOUT_WARNING not in render_comment(make_report(), template_dir=tmp_path)
+
+
+def test_a_run_s_templates_and_notes_are_the_ones_used(tmp_path: Path) -> None:
+    import jinja2
+
+    from mlgitops.report.render import Templates
+
+    (tmp_path / "pr_comment.md.j2").write_text("{{ marker }}\nfrom the folder\n{% for n in report.notes %}- {{ n }}\n{% endfor %}")
+    from_folder = Templates("mlops.yaml:9:3", template_dir=tmp_path, notes=["a note of the run"])
+    assert render_comment(make_report(), templates=from_folder) == f"{marker('breast-cancer')}\nfrom the folder\n- a note of the run\n"
+    from_git = Templates("mlops.yaml:9:3", loader=jinja2.DictLoader({"pr_comment.md.j2": "{{ marker }}\nfrom the base ref\n"}))
+    assert render_comment(make_report(), template_dir=tmp_path, templates=from_git) == f"{marker('breast-cancer')}\nfrom the base ref\n"
+
+
+def test_the_truncation_boundaries_are_exact() -> None:
+    from mlgitops.report.render import TRUNCATION_NOTE
+
+    report = make_report()
+    report.config_changes = [Change(f"training.params.p{i:02d}", "x" * 300, "y" * 300) for i in range(60)]
+    full_body = render_comment(report, limit=10**9)
+    assert "- … and 10 more config change(s)" in full_body and "`training.params.p49`" in full_body and "`training.params.p50`" not in full_body  # 50 listed
+    assert render_comment(report, limit=len(full_body)) == full_body  # exactly at the limit: whole
+    short = render_comment(report, limit=len(full_body) - 1)
+    assert short.endswith(TRUNCATION_NOTE) and "<details>" not in short
+    assert "`training.params.p09`" in short and "`training.params.p10`" not in short and "- … and 50 more config change(s)" in short  # 10 listed
+    assert not short.endswith("\n\n\n" + TRUNCATION_NOTE.lstrip("\n")) and "\n\n\n> ⚠️" not in short
+    assert render_comment(report, limit=len(short)) == short  # the summary and the note fit exactly
+    cut = render_comment(report, limit=len(short) - 1)
+    assert len(cut) == len(short) - 1 and cut.endswith(TRUNCATION_NOTE) and cut != short
+    assert cut[: -len(TRUNCATION_NOTE)] == short[: len(cut) - len(TRUNCATION_NOTE)]  # a hard cut of the same summary
+
+
+def test_the_footer_gate_cells_and_json_as_shown() -> None:
+    from mlgitops.report.render import footer, gate_cells
+    from mlgitops.train.gates import GateResult
+
+    report = make_report()
+    assert footer(report) == "mlgitops 0.1.0 · run time 3.2 s"
+    report.reused = True
+    report.timings = {}
+    assert footer(report) == "mlgitops 0.1.0 · inputs unchanged since the last run: result reused without retraining"
+    report.gates = [GateResult("f1", "max_drop", 0.02, None, True, True, "no baseline: relative gate skipped", 0.01), GateResult("accuracy", "min", 0.9, 0.95, True, False, "accuracy 0.9500 >= 0.9"), GateResult("log_loss", "max_drop_pct", 25, 30.0, False, False, "x")]
+    assert gate_cells(report) == {"accuracy": "✅ ≥ 0.9", "f1": "⏭️ drop ≤ 0.02 (+0.01 tolerance)", "roc_auc": "", "log_loss": "❌ drop ≤ 25%"}
+    text = render_json(make_report())
+    assert text.startswith('{\n  "name": "breast-cancer",\n  "task": "classification",\n') and text == json.dumps(json.loads(text), indent=2)
