@@ -130,7 +130,7 @@ def task_runner(cfg: LoadedConfig, trusted: Config | None = None) -> Any:
 
 
 def quiet_dask() -> None:
-    """Dask's INFO lines (cluster and worker start, addresses) stay out of the output
+    """Dask's INFO and WARNING lines (cluster and worker start, addresses, shutdown) stay out of the output
     unless MLOPS_VERBOSE=1: here through the loggers, in the worker processes (they
     start later and read Dask's config from the environment) through DASK_LOGGING__*."""
     import logging
@@ -138,9 +138,11 @@ def quiet_dask() -> None:
 
     if os.environ.get("MLOPS_VERBOSE"):
         return
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    # ERROR, not WARNING: a loaded machine gets "Worker process still alive after 4.0
+    # seconds, killing" at every cluster shutdown, which says nothing about the run.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.worker", "distributed.core", "distributed.http.proxy"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def run_sweep(cfg: LoadedConfig, dataset: Dataset, trusted: Config | None = None, seed: int | None = None) -> Trained:

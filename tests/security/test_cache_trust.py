@@ -203,7 +203,7 @@ def test_a_pull_request_run_never_writes_the_ledger_and_the_deploy_is_trusted(se
     class Stop(Exception):
         pass
 
-    def compute_report(cfg: Any, plan: Any, store: Any, forge: Any = None) -> Any:
+    def compute_report(cfg: Any, plan: Any, store: Any, forge: Any = None, context: Any = None) -> Any:
         seen.append(store.trusted)
         raise Stop
 
