@@ -72,10 +72,10 @@ def test_the_root_action_is_the_pull_request_action() -> None:
 HOOK = {
     "id": "mlops-validate",
     "name": "mlops validate",
-    "description": "Check mlops.yaml and its data with `mlops validate` (no training, < 1 s).",
+    "description": "Check mlops.yaml (in a workspace, every model mlops-workspace.yaml lists) and its data with `mlops validate` (no training, < 1 s).",
     "entry": "mlops validate",
     "language": "python",
-    "files": r"mlops\.ya?ml$",
+    "files": r"mlops(-workspace)?\.ya?ml$",
     "pass_filenames": False,
 }
 VALID = """\
