@@ -188,6 +188,13 @@ def test_a_pr_touching_one_model_runs_that_model_only(cli, repo: GitRepo) -> Non
     bodies = [c["body"] for c in comments(repo, "branch-churn-data")]
     assert len(bodies) == 1 and "### ❌ mlops gate failed: `churn`" in bodies[0]  # the same sticky comment, updated
 
+    # One model by name: the same report (reused), under its own context; the aggregate is not touched.
+    before = statuses(repo)["mlops/gate"]
+    one = cli("run", "--base", "main", "--config", "models/churn/mlops.yaml", cwd=repo.path)
+    assert one.exit_code == 1 and "result reused without retraining" in comments(repo, "branch-churn-data")[0]["body"]
+    assert statuses(repo)["mlops/gate"] == before and statuses(repo)["mlops/gate/churn"]["state"] == "failure"
+    assert len(comments(repo, "branch-churn-data")) == 1
+
 
 # -- merge, deploy, status ------------------------------------------------------------
 def test_both_models_changed_run_in_parallel_then_merge_opens_one_promotion_pr_each(cli, repo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
