@@ -282,7 +282,7 @@ def test_merge_group_sets_each_models_context_and_the_aggregate_on_github(prefec
     import sys
 
     from tests.github_standin import StandIn
-    from tests.test_github import ACTION_STEP, TOKEN
+    from tests.test_github import ACTION_STEP, TOKEN, outputs
     from tests.test_merge_group import queue_payload
 
     make_workspace(repo)
@@ -318,6 +318,9 @@ def test_merge_group_sets_each_models_context_and_the_aggregate_on_github(prefec
         checks = sorted((c["name"], c["status"], c["conclusion"]) for c in state.check_runs.values())
         assert checks == [("mlops/gate", "completed", "success"), ("mlops/gate/churn", "completed", "success"), ("mlops/gate/prices", "completed", "success")]
         assert state.comments == {}  # a queue run comments nowhere
+        out = outputs(tmp_path / "output.txt")
+        assert (out["verdict"], out["summary"], out["comment-url"]) == ("pass", "all 2 models pass (1 passed, 1 unchanged)", "")
+        assert list(json.loads(out["metrics"])) == ["prices"] and set(json.loads(out["metrics"])["prices"]) == {"rmse", "r2"}
         assert github.violations == []
     finally:
         github.stop()

@@ -9,6 +9,7 @@ deploys each model on its own promotion branch per environment
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,10 @@ def pull_request(event: Any, ctx: Context, ws: Any, retrain: str | None = None, 
         where = str((forge.dir / event.pr_key / "comments.json").relative_to(ws.root))
     notes = [n for n in [*(m.comment.note for m in run.models if m.comment), *getattr(forge, "warnings", [])] if n]
     verdict = "pass" if run.passed else "fail"
-    outputs = {"verdict": verdict, "summary": run.summary}
+    # The action's outputs over the workspace (each model's run wrote its own first; these win):
+    # metrics per model, and no single comment URL or drift report to name.
+    metrics = {m.name: {row.name: row.candidate for row in m.report.metrics} for m in run.models if m.report is not None}
+    outputs = {"verdict": verdict, "summary": run.summary, "metrics": json.dumps(metrics, sort_keys=True), "comment-url": "", "drift-report": ""}
     message = f"{verdict.upper()} workspace: {run.summary}"
     return Outcome(run.exit_code, "merge_group" if queue else "pull_request", message=message, where=where, queue_line=queue_line(event) if queue else None, notes=notes, outputs=outputs, models=run.models)
 

@@ -24,6 +24,8 @@ def present_models(outcome: Any, as_json: bool, say: Any) -> None:
             say(f"── {m.name} ({m.config_rel}) ──")
             if m.report is not None:
                 _table(m.report, say)
+                if m.comment is not None and m.comment.url and not outcome.where:  # GitHub: each model's own comment
+                    say(f"comment: {m.comment.url}")
             elif m.state == "unchanged":
                 say(f"UNCHANGED {m.name}: {m.message}; not trained")
             else:
