@@ -318,6 +318,9 @@ def test_merge_group_sets_each_models_context_and_the_aggregate_on_github(prefec
         checks = sorted((c["name"], c["status"], c["conclusion"]) for c in state.check_runs.values())
         assert checks == [("mlops/gate", "completed", "success"), ("mlops/gate/churn", "completed", "success"), ("mlops/gate/prices", "completed", "success")]
         assert state.comments == {}  # a queue run comments nowhere
+        summary = (tmp_path / "summary.md").read_text()
+        assert "### ✅ mlops workspace: all 2 models pass (1 passed, 1 unchanged)\n\n| model | config | state | result |\n" in summary
+        assert "| ➖ `churn` | `models/churn/mlops.yaml` | unchanged | unchanged since `main` (model key " in summary
         out = outputs(tmp_path / "output.txt")
         assert (out["verdict"], out["summary"], out["comment-url"]) == ("pass", "all 2 models pass (1 passed, 1 unchanged)", "")
         assert list(json.loads(out["metrics"])) == ["prices"] and set(json.loads(out["metrics"])["prices"]) == {"rmse", "r2"}

@@ -156,8 +156,16 @@ def run_workspace_pr(configs: list[Any], root: Path, event: Any, forge: Any, for
         results[name] = _deliver(cfg, rel_of[id(cfg)], outcome, event, forge)
     ordered = [results[c.config.name] for c in configs]
     passed, summary = aggregate(ordered)
+    from mlgitops.forges import actions_runtime
+
+    actions_runtime.append_summary(f"### {'✅' if passed else '❌'} mlops workspace: {summary}\n\n{_summary_table(ordered)}")  # on Actions: after each model's report
     if sha:
-        forge.set_status(sha, "success" if passed else "failure", f"mlops: {summary}", summary=_summary_table(ordered), context=GATE_CONTEXT)
+        from mlgitops.forges.github import ReadOnly
+
+        try:
+            forge.set_status(sha, "success" if passed else "failure", f"mlops: {summary}", summary=_summary_table(ordered), context=GATE_CONTEXT)
+        except ReadOnly:
+            pass  # a fork's read-only token: each model's run already said so; the exit code and step summary remain
     return WorkspaceRun(ordered, worst([m.exit_code for m in ordered]), passed, summary)
 
 
