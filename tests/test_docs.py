@@ -14,13 +14,32 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\[[^\]]+\]\(([^)\s]+)\)")
 
 
+FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+
+
+def prose(text: str) -> list[str]:
+    """The lines outside fenced code blocks, as CommonMark fences them: a run of 3+
+    backticks (or tildes) whose info string holds no backtick opens one (so a line
+    starting with ```` ```mermaid ```` is inline code, not a fence); the same character,
+    at least as many, and nothing else closes it."""
+    out, fence = [], None
+    for line in text.splitlines():
+        m = FENCE.match(line)
+        if fence is None:
+            if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
+                fence = m.group(1)
+                continue
+            out.append(line)
+        elif m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not m.group(2).strip():
+            fence = None
+    return out
+
+
 def anchors(path: Path) -> set[str]:
     """GitHub's heading anchors: lowercase, punctuation but '-' dropped, spaces to '-'."""
-    out, fenced = set(), False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("```"):
-            fenced = not fenced
-        m = None if fenced else re.match(r"^#{1,6} (.+)$", line)
+    out = set()
+    for line in prose(path.read_text(encoding="utf-8")):
+        m = re.match(r"^#{1,6} (.+)$", line)
         if m:
             out.add(re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-"))
     return out
@@ -36,7 +55,7 @@ def test_the_readme_is_short_and_points_at_docs() -> None:
 def test_every_relative_link_and_anchor_resolves() -> None:
     broken = []
     for page in PAGES:
-        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+        text = "\n".join(prose(page.read_text(encoding="utf-8")))
         for target in LINK.findall(text):
             if target.startswith(("http://", "https://", "mailto:")):
                 continue
@@ -47,6 +66,11 @@ def test_every_relative_link_and_anchor_resolves() -> None:
             elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
                 broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
     assert broken == []
+
+
+def test_fences_are_read_as_github_reads_them() -> None:
+    text = "a\n```yaml\n# not a heading\n```\n```` ```mermaid ```` blocks\n# Heading\n````md\n```\n# inside\n````\nz"
+    assert prose(text) == ["a", "```` ```mermaid ```` blocks", "# Heading", "z"]
 
 
 def schema_keys() -> set[str]:
