@@ -194,7 +194,12 @@ def test_a_cached_entry_under_a_near_miss_pin_is_not_served(tmp_path: Path, posi
         with pytest.raises(ManifestError) as info:
             fetch_pinned(Pin("m", 1, registry.object_uri(sha), bad), tmp_path, "deploy/prod.yaml", tmp_path / "cache")
         assert info.value.message == f"deploy/prod.yaml: model.sha256: the artifact {registry.object_uri(sha)} hashes to {sha[:12]}, not the pinned {bad[:12]}; refusing to use it"
+        assert info.value.hint == "the registry object was changed or corrupted, or the pin was edited by hand; redeploy it with `mlops rollback ENV --to VERSION` or restore the registry"
         assert not entry.exists()
+        for almost in (sha[:63], sha.upper(), sha + "0"):  # a hand-built Pin (no read_pin): still refused before any fetch
+            with pytest.raises(ManifestError) as info:
+                fetch_pinned(Pin("m", 1, registry.object_uri(sha), almost), tmp_path, "deploy/prod.yaml", tmp_path / "cache")
+            assert info.value.message == f"deploy/prod.yaml: model.sha256: expected 64 lowercase hex digits, got {almost!r}"
         assert fetch_pinned(Pin("m", 1, registry.object_uri(sha), sha), tmp_path, "deploy/prod.yaml", tmp_path / "cache") == data
     finally:
         for key in [k for k in MemoryFileSystem.store if k.startswith(f"/{name}/")]:
@@ -278,3 +283,73 @@ def test_the_deploy_actions_outputs_after_a_real_run(cli: Any, prefect_api: str,
     assert outputs["version"] == "1"
     assert outputs["deploy-message"] == f"opened PR #{promotion}: {remote.pulls[promotion]['title']}"
     assert TOKEN not in (deployed.stdout + deployed.stderr + promoted.stdout + promoted.stderr).replace(f"::add-mask::{TOKEN}\n", "")
+
+
+# -- (c') a pin that is almost well formed ----------------------------------------------
+GOOD = "a" * 64
+HINT = "manifests are written by promotion PRs; restore the last good one with `git checkout`, or `mlops rollback ENV --to VERSION`"
+
+
+@pytest.mark.parametrize(
+    ("sha", "why"),
+    [(GOOD[:63], "63 digits"), (GOOD + "a", "65 digits"), ("A" * 64, "upper case"), (GOOD[:32] + "g" + GOOD[33:], "one g"), (GOOD[:63] + "X", "one X"), ("0x" + GOOD[:62], "a 0x prefix")],
+)
+def test_a_pin_sha256_that_is_almost_hex_is_refused_where_it_stands(sha: str, why: str) -> None:
+    from mlgitops.deploy.manifest import ManifestError, read_pin
+
+    with pytest.raises(ManifestError) as info:
+        read_pin(f"model:\n  uri: m.onnx\n  sha256: '{sha}'\n", "deploy/staging.yaml")
+    assert info.value.message == f"deploy/staging.yaml:3:11: model.sha256: expected 64 lowercase hex digits, got {sha!r}"
+    assert info.value.hint == HINT
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("model:\n  uri: [unclosed\n", "deploy/staging.yaml:3:1: not valid YAML: expected ',' or ']', but got '<stream end>'"),
+        ("env: x\nmodel: nope\n", "deploy/staging.yaml:2:8: model: expected a mapping (name, version, uri, sha256, ...), got str"),
+        ("model:\n  uri: m.onnx\n", "deploy/staging.yaml:1:1: model.sha256: expected a string, got None"),
+        (f"model:\n  sha256: {GOOD}\n", "deploy/staging.yaml:1:1: model.uri: expected a string, got None"),
+        (f"model:\n  uri: 5\n  sha256: {GOOD}\n", "deploy/staging.yaml:2:8: model.uri: expected a string, got 5"),
+        (f"model:\n  uri: m.onnx\n  sha256: {GOOD}\n  version: 0\n", "deploy/staging.yaml:4:12: model.version: expected a whole number >= 1, got 0"),
+        (f"model:\n  uri: m.onnx\n  sha256: {GOOD}\n  version: true\n", "deploy/staging.yaml:4:12: model.version: expected a whole number >= 1, got True"),
+        (f"model:\n  uri: m.onnx\n  sha256: {GOOD}\n  version: '1'\n", "deploy/staging.yaml:4:12: model.version: expected a whole number >= 1, got '1'"),
+        (f"model:\n  uri: 5\n  sha256: {GOOD[:63]}\n", f"deploy/staging.yaml:2:8: model.uri: expected a string, got 5\ndeploy/staging.yaml:3:11: model.sha256: expected 64 lowercase hex digits, got {GOOD[:63]!r}"),
+    ],
+)
+def test_a_manifest_that_is_almost_a_pin_is_refused_where_it_stands(text: str, message: str) -> None:
+    from mlgitops.deploy.manifest import ManifestError, read_pin
+
+    with pytest.raises(ManifestError) as info:
+        read_pin(text, "deploy/staging.yaml")
+    assert info.value.message == message
+
+
+def test_a_pin_read_in_full() -> None:
+    from mlgitops.deploy.manifest import Pin, read_pin
+
+    text = f"model:\n  name: churn\n  version: 3\n  uri: m.pkl\n  sha256: {GOOD}\n  metrics: {{f1: 0.9}}\n  lineage: {{pr: 7}}\nprevious: {{version: 2, uri: p.onnx, sha256: {'b' * 64}}}\nheld: {{version: 4, sha256: {'c' * 64}}}\n"
+    assert read_pin(text, "w") == Pin("churn", 3, "m.pkl", GOOD, "joblib", {"f1": 0.9}, {"pr": 7}, {"version": 2, "uri": "p.onnx", "sha256": "b" * 64}, {"version": 4, "sha256": "c" * 64})
+    assert read_pin(f"model:\n  uri: m.onnx\n  sha256: {GOOD}\n  name: caf\xe9\n".encode("latin-1"), "w") == Pin("caf\ufffd", None, "m.onnx", GOOD)  # bytes: UTF-8, bad bytes replaced
+    assert read_pin(f"model:\n  uri: m.onnx\n  sha256: {GOOD}\n  format: joblib\nprevious: {{version: 2}}\nheld: {{sha256: 5}}\n", "w") == Pin(None, None, "m.onnx", GOOD, "joblib")
+    assert [read_pin(t, "w") for t in (None, "", "# nothing\n", "model:\n", "model: {name: churn}\n")] == [None] * 5
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+def test_a_file_pin_one_hex_digit_off_is_refused_with_its_hint(tmp_path: Path, position: str) -> None:
+    from mlgitops.deploy.fetch import fetch_pinned, verify_artifact
+    from mlgitops.deploy.manifest import ManifestError, Pin
+
+    data = b"model bytes"
+    sha = hashlib.sha256(data).hexdigest()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.onnx").write_bytes(data)
+    bad = off_by_one_digit(sha, POSITIONS[position])
+    for read in (verify_artifact, fetch_pinned):
+        with pytest.raises(ManifestError) as info:
+            read(Pin("m", 1, "models/m.onnx", bad), tmp_path, "deploy/prod.yaml")
+        assert (info.value.message, info.value.hint) == (f"deploy/prod.yaml: model.sha256: the artifact models/m.onnx hashes to {sha[:12]}, not the pinned {bad[:12]}; refusing to use it", "the file was changed or corrupted; redeploy it with `mlops rollback ENV --to VERSION` or restore the registry")
+        assert read(Pin("m", 1, "models/m.onnx", sha), tmp_path, "deploy/prod.yaml") == data
+    with pytest.raises(ManifestError) as info:
+        verify_artifact(Pin("m", 1, "models/gone.onnx", sha), tmp_path, "deploy/prod.yaml")
+    assert (info.value.message, info.value.hint) == (f"deploy/prod.yaml: model.uri: the pinned artifact models/gone.onnx does not exist ({tmp_path / 'models' / 'gone.onnx'})", "the registry folder must be readable here (registry.path in mlops.yaml)")
