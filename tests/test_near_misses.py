@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -353,3 +354,59 @@ def test_a_file_pin_one_hex_digit_off_is_refused_with_its_hint(tmp_path: Path, p
     with pytest.raises(ManifestError) as info:
         verify_artifact(Pin("m", 1, "models/gone.onnx", sha), tmp_path, "deploy/prod.yaml")
     assert (info.value.message, info.value.hint) == (f"deploy/prod.yaml: model.uri: the pinned artifact models/gone.onnx does not exist ({tmp_path / 'models' / 'gone.onnx'})", "the registry folder must be readable here (registry.path in mlops.yaml)")
+
+
+# -- (b') the intake around the signature, at its exact limits ---------------------------
+def _post_raw(port: int, body: Any, headers: dict[str, str]) -> tuple[int, dict]:
+    """POST /webhook with http.client: ``body`` bytes (Content-Length) or a list of
+    chunks (chunked transfer encoding, no Content-Length)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        if isinstance(body, list):
+            def chunks() -> Iterator[bytes]:
+                for i, chunk in enumerate(body):
+                    if i:
+                        time.sleep(0.2)  # apart, so the server receives them as separate messages
+                    yield chunk
+
+            conn.request("POST", "/webhook", body=chunks(), headers=headers, encode_chunked=True)
+        else:
+            conn.request("POST", "/webhook", body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def test_the_intake_at_its_exact_limits(tmp_path: Path) -> None:
+    from mlgitops.service.webhook import signature
+    from tests.test_webhook import SECRET, Recorder, Service
+
+    body = json.dumps({"action": "opened", "pad": "x" * 900}).encode()
+    limit = len(body)
+    recorder = Recorder()
+    svc = Service(tmp_path, recorder, max_body=limit)
+    try:
+        def head(sig: str | None = None, delivery: str = "d-1", event: str | None = "pull_request") -> dict[str, str]:
+            h = {"Content-Type": "application/json", "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": sig or signature(SECRET, body)}
+            if event:
+                h["X-GitHub-Event"] = event
+            return h
+
+        malformed = "X-Hub-Signature-256 is not sha256=<64 hex digits>: the delivery is not from a webhook with this secret"
+        for sig in ("sha256=" + "a" * 63, "sha256=" + "g" * 64, "sha256=" + "a" * 65):
+            assert _post_raw(svc.port, body, head(sig)) == (401, {"error": malformed})
+        assert _post_raw(svc.port, body, head(event=None)) == (400, {"error": "a delivery needs the X-GitHub-Event and X-GitHub-Delivery headers"})
+        assert _post_raw(svc.port, body, head(delivery="d" * 101)) == (400, {"error": "a delivery needs the X-GitHub-Event and X-GitHub-Delivery headers"})
+        assert _post_raw(svc.port, body, head(delivery="d" * 100))[0] == 202  # 100 characters: the most a delivery id may have
+        assert _post_raw(svc.port, body, head(delivery="e-1"))[0] == 202  # exactly max_body bytes, declared
+        assert _post_raw(svc.port, [body[:500], body[500:]], head(delivery="e-2"))[0] == 202  # exactly max_body bytes, in chunks
+        bigger = body + b" "
+        assert _post_raw(svc.port, bigger, {**head(signature(SECRET, bigger)), "X-GitHub-Delivery": "e-3"}) == (413, {"error": f"body over {limit} bytes"})
+        assert _post_raw(svc.port, [bigger[:600], bigger[600:]], {**head(signature(SECRET, bigger)), "X-GitHub-Delivery": "e-4"}) == (413, {"error": f"body over {limit} bytes"})  # counted over all chunks
+        assert [svc.log.get(d) is not None for d in ("d" * 100, "e-1", "e-2", "e-3", "e-4", "d" * 101)] == [True, True, True, False, False, False]
+    finally:
+        recorder.gate.set()
+        svc.stop()
