@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+
+import pytest
 import os
 from pathlib import Path
 
@@ -179,3 +181,42 @@ def test_the_footer_gate_cells_and_json_as_shown() -> None:
     assert gate_cells(report) == {"accuracy": "✅ ≥ 0.9", "f1": "⏭️ drop ≤ 0.02 (+0.01 tolerance)", "roc_auc": "", "log_loss": "❌ drop ≤ 25%"}
     text = render_json(make_report())
     assert text.startswith('{\n  "name": "breast-cancer",\n  "task": "classification",\n') and text == json.dumps(json.loads(text), indent=2)
+
+
+def test_model_texts_unstable_warning_and_template_guards(tmp_path: Path) -> None:
+    import jinja2
+
+    from mlgitops.report.render import HOLDOUT_WARNING, _model_text, environment, unstable_warning
+
+    none = ModelInfo("baseline", "none", None, None)
+    assert _model_text(none, None) == "none" and _model_text(replace(none, note="no base ref"), None) == "no base ref"
+    deployed = ModelInfo("baseline", "manifest", "main", "abc", version=3)
+    assert _model_text(deployed, None) == "the deployed model version 3" and _model_text(replace(deployed, version=None), None) == "the deployed model"
+    cand = ModelInfo("candidate", "trained", "f", "s", train_seconds=1.25, note="a candidate's note is not shown")
+    assert _model_text(cand, None) == "trained in this run; fit in 1.2 s"
+    assert _model_text(replace(cand, role="baseline", source="cache"), None) == "a candidate's note is not shown; reused from the cache (same data, params and code)"
+
+    report = make_report()
+    report.reproducibility = {"same": False, "seed": 0, "against": "the cached run", "moved": [{"metric": "f1", "before": 0.9, "now": 0.91}]}
+    warning = unstable_warning(report)
+    assert warning.startswith("> ⚠️ **This verdict is unstable: training is not reproducible.** Training these same inputs (data, config, code, seed 0) again gave other metrics than on the cached run (f1 0.9000 → 0.9100), so a rerun can flip the gate.")
+    assert unstable_warning(replace(report, reproducibility={"same": True})) == "" and unstable_warning(replace(report, reproducibility=None)) == ""
+    report.candidate = replace(report.candidate, trained_with="python train.py {holdout}")
+    (tmp_path / "pr_comment.md.j2").write_text("{{ marker }}\nverdict\n")
+    assert render_comment(report, template_dir=tmp_path) == f"{marker('breast-cancer')}\n{warning}\n\n{HOLDOUT_WARNING}\n\nverdict\n"  # both, in this order
+    assert render_comment(report).count("This verdict is unstable") == 1
+
+    for text in ("{{ nope }}", "{{ lipsum() }}", "{{ cycler(1, 2).next() }}", "{% set j = joiner() %}{{ j() }}"):
+        (tmp_path / "pr_comment.md.j2").write_text(text)
+        with pytest.raises(jinja2.UndefinedError):
+            render_comment(make_report(), template_dir=tmp_path)
+    with pytest.raises(jinja2.TemplateNotFound):
+        environment().get_template("no_such_template.md.j2")
+
+
+def test_every_limit_from_the_summary_to_the_full_comment_gives_the_summary() -> None:
+    report = make_report()
+    report.config_changes = [Change(f"training.params.p{i:02d}", "x" * 300, "y" * 300) for i in range(60)]
+    full_body = render_comment(report, limit=10**9)
+    short = render_comment(report, limit=len(full_body) - 1)
+    assert [render_comment(report, limit=len(short) + extra) == short for extra in range(4)] == [True] * 4
