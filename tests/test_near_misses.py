@@ -177,7 +177,7 @@ def test_a_cached_entry_under_a_near_miss_pin_is_not_served(tmp_path: Path, posi
     re-hashes every read, so the entry is dropped and the pin refused."""
     from fsspec.implementations.memory import MemoryFileSystem
 
-    from mlgitops.deploy.fetch import cache_path, fetch_pinned
+    from mlgitops.deploy.fetch import cache_path, fetch_pinned, verify_artifact
     from mlgitops.deploy.manifest import ManifestError, Pin
     from mlgitops.deploy.registry import Registry
     from mlgitops.deploy.registry.urls import open_backend
@@ -202,6 +202,8 @@ def test_a_cached_entry_under_a_near_miss_pin_is_not_served(tmp_path: Path, posi
                 fetch_pinned(Pin("m", 1, registry.object_uri(sha), almost), tmp_path, "deploy/prod.yaml", tmp_path / "cache")
             assert info.value.message == f"deploy/prod.yaml: model.sha256: expected 64 lowercase hex digits, got {almost!r}"
         assert fetch_pinned(Pin("m", 1, registry.object_uri(sha), sha), tmp_path, "deploy/prod.yaml", tmp_path / "cache") == data
+        assert verify_artifact(Pin("m", 1, registry.object_uri(sha), sha), tmp_path, "deploy/prod.yaml") == data  # a registry URI: fetched, not read as a path
+        assert cache_path(sha, Path("/c")) == Path("/c/objects") / sha[:2] / sha
     finally:
         for key in [k for k in MemoryFileSystem.store if k.startswith(f"/{name}/")]:
             MemoryFileSystem.store.pop(key, None)
@@ -308,6 +310,7 @@ def test_a_pin_sha256_that_is_almost_hex_is_refused_where_it_stands(sha: str, wh
     ("text", "message"),
     [
         ("model:\n  uri: [unclosed\n", "deploy/staging.yaml:3:1: not valid YAML: expected ',' or ']', but got '<stream end>'"),
+        ("- 1\n", "deploy/staging.yaml:1:1: expected a mapping with a `model:` key, got CommentedSeq"),
         ("env: x\nmodel: nope\n", "deploy/staging.yaml:2:8: model: expected a mapping (name, version, uri, sha256, ...), got str"),
         ("model:\n  uri: m.onnx\n", "deploy/staging.yaml:1:1: model.sha256: expected a string, got None"),
         (f"model:\n  sha256: {GOOD}\n", "deploy/staging.yaml:1:1: model.uri: expected a string, got None"),
@@ -324,6 +327,8 @@ def test_a_manifest_that_is_almost_a_pin_is_refused_where_it_stands(text: str, m
     with pytest.raises(ManifestError) as info:
         read_pin(text, "deploy/staging.yaml")
     assert info.value.message == message
+    if "not valid YAML" in message:
+        assert info.value.hint == "fix the file by hand, or restore it with `git checkout` and promote again"
 
 
 def test_a_pin_read_in_full() -> None:
@@ -334,6 +339,7 @@ def test_a_pin_read_in_full() -> None:
     assert read_pin(f"model:\n  uri: m.onnx\n  sha256: {GOOD}\n  name: caf\xe9\n".encode("latin-1"), "w") == Pin("caf\ufffd", None, "m.onnx", GOOD)  # bytes: UTF-8, bad bytes replaced
     assert read_pin(f"model:\n  uri: m.onnx\n  sha256: {GOOD}\n  format: joblib\nprevious: {{version: 2}}\nheld: {{sha256: 5}}\n", "w") == Pin(None, None, "m.onnx", GOOD, "joblib")
     assert [read_pin(t, "w") for t in (None, "", "# nothing\n", "model:\n", "model: {name: churn}\n")] == [None] * 5
+    assert [read_pin(f"model:\n  uri: m{ext}\n  sha256: {GOOD}\n", "w").format for ext in (".joblib", ".pkl", ".onnx", ".JOBLIB")] == ["joblib", "joblib", "onnx", "onnx"]
 
 
 @pytest.mark.parametrize("position", POSITIONS)
@@ -410,3 +416,14 @@ def test_the_intake_at_its_exact_limits(tmp_path: Path) -> None:
     finally:
         recorder.gate.set()
         svc.stop()
+
+
+def test_the_cache_root_without_settings_is_under_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlgitops.deploy.fetch import cache_root
+
+    monkeypatch.delenv("MLOPS_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cache_root() == tmp_path / ".cache" / "mlgitops"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "mlgitops"
