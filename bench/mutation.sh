@@ -62,7 +62,7 @@ for which in ${want[@]}; do
     signature)  # the two places X-Hub-Signature-256 is checked: webhook.verified/signature, http.App's head and body checks
       setup signature "mlgitops/service/webhook.py mlgitops/service/http.py" "tests/test_webhook.py tests/test_near_misses.py -k SIG_K"
       # test_webhook's intake tests, not its two real runs (Prefect, minutes); test_near_misses' signature tests
-      sed -i 's/SIG_K/(vector or forged or signature or bad_bodies or answered_at_once or burst or full_queue) and not deploy_actions/' "$OUT/signature/setup.cfg"
+      sed -i 's/SIG_K/(vector or forged or signature or exact_limits or bad_bodies or answered_at_once or burst or full_queue) and not deploy_actions/' "$OUT/signature/setup.cfg"
       run signature 'mlgitops.service.webhook.x_signature*' 'mlgitops.service.webhook.x_verified*' '*judge_head*' '*read_body*' ;;
     pins)  # where a pin is read and its sha256 checked: manifest.read_pin, everything in fetch.py
       setup pins "mlgitops/deploy/fetch.py mlgitops/deploy/manifest.py" "tests/test_pull.py tests/test_near_misses.py -k PINS_K"
