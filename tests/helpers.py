@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import textwrap
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -130,3 +132,23 @@ gates:
   roc_auc:
     max_drop: 0.05
 """
+
+
+def missing(message: str) -> NoReturn:
+    """A tool or service a test needs is absent: a failure under CI=true (CI installs
+    everything, so absence there is a broken set-up), a skip on a developer's machine."""
+    import pytest
+
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def chromium() -> str:
+    """Debian's headless Chromium (.ci/run installs it), for the Prefect UI and Mermaid tests."""
+    import shutil
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        missing("chromium is not installed: apt-get install chromium (.ci/run does)")
+    return found

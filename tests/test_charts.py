@@ -13,7 +13,6 @@ import html
 import json
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +25,8 @@ from mlgitops.deploy.manifest import Pin, write_pin
 from mlgitops.report.charts import axis_range, comment_charts, history_chart, number, quote, roc_chart
 from mlgitops.report.render import render_comment
 from mlgitops.train.curves import roc_curves, roc_on_grid
-from tests.helpers import GitRepo
+from tests.helpers import GitRepo, missing
+from tests.helpers import chromium as chromium_binary
 from tests.test_render import make_report
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -231,24 +231,13 @@ def test_charts_are_dropped_first_when_the_comment_is_too_long() -> None:
 # -- Mermaid's own renderer ------------------------------------------------------------------
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing: .ci/run installs Debian's chromium (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return found
-
-
 def render_in_chromium(charts: list[str], tmp_path: Path, package: str = "mermaid") -> list[dict[str, Any]]:
     """Each chart through ``mermaid.render`` in headless Chromium: {"ok", "svg"} or {"ok": False, "error"}."""
     mermaid_js = MERMAID / package / "dist" / "mermaid.min.js"
     if not mermaid_js.is_file():
         why = f"{mermaid_js.relative_to(Path(__file__).parent.parent)} is missing: run `npm ci --prefix tests/mermaid` (.ci/run does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
-    chromium = _chromium()
+        missing(why)
+    chromium = chromium_binary()
     payload = json.dumps(charts).replace("</", "<\\/")
     page = tmp_path / "charts.html"
     page.write_text(

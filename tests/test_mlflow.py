@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.helpers import GitRepo, mixed_frame
+from tests.helpers import GitRepo, missing, mixed_frame
 from tests.test_deploy import merge_local, pr_and_merge
 
 START_TIMEOUT_S = 120
@@ -38,9 +38,7 @@ def _free_port() -> int:
 
 
 def _unavailable(message: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    missing(message)
 
 
 @pytest.fixture(scope="session")

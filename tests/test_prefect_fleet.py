@@ -25,6 +25,7 @@ import pytest
 
 from tests.github_standin import SHARED
 from tests.helpers import REPO_ROOT, GitRepo
+from tests.helpers import chromium as chromium_binary
 from tests.test_prefect_deploy import pr_payload
 
 BIN = Path(sys.executable).parent
@@ -205,15 +206,6 @@ def _flow_run(fleet: dict[str, Any], tag: str) -> dict[str, Any]:
     return runs[0]
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing: .ci/run installs Debian's chromium (apt-get install chromium)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return found
-
-
 def _browse(chromium: str, url: str, profile: Path, *mode: str) -> subprocess.CompletedProcess[str]:
     """One headless Chromium load of ``url``: the page's JavaScript runs (the UI fetches
     the run from the server) for up to 20 s of virtual time, then ``mode`` happens."""
@@ -224,7 +216,7 @@ def _browse(chromium: str, url: str, profile: Path, *mode: str) -> subprocess.Co
 def test_the_pr_run_is_found_and_read_in_the_prefect_ui(fleet: dict[str, Any], tmp_path: Path) -> None:
     import re
 
-    chromium = _chromium()
+    chromium = chromium_binary()
     run = fleet["runs"].get("pr-61")
     assert run is not None, "the fleet test above runs the PR event this test looks at"
     name = run["name"]
