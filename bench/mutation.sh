@@ -57,7 +57,7 @@ for which in ${want[@]}; do
       setup gates "mlgitops/train/gates.py" "tests/test_gates.py"
       run gates ;;
     render)
-      setup render "mlgitops/report/render.py" "tests/test_render.py"
+      setup render "mlgitops/report/render.py" "tests/test_render.py tests/test_render_sections.py"
       run render ;;
     signature)  # the two places X-Hub-Signature-256 is checked: webhook.verified/signature, http.App's head and body checks
       setup signature "mlgitops/service/webhook.py mlgitops/service/http.py" "tests/test_webhook.py tests/test_near_misses.py -k SIG_K"

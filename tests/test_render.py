@@ -189,12 +189,12 @@ def test_model_texts_unstable_warning_and_template_guards(tmp_path: Path) -> Non
     from mlgitops.report.render import HOLDOUT_WARNING, _model_text, environment, unstable_warning
 
     none = ModelInfo("baseline", "none", None, None)
-    assert _model_text(none, None) == "none" and _model_text(replace(none, note="no base ref"), None) == "no base ref"
+    assert _model_text(none) == "none" and _model_text(replace(none, note="no base ref")) == "no base ref"
     deployed = ModelInfo("baseline", "manifest", "main", "abc", version=3)
-    assert _model_text(deployed, None) == "the deployed model version 3" and _model_text(replace(deployed, version=None), None) == "the deployed model"
+    assert _model_text(deployed) == "the deployed model version 3" and _model_text(replace(deployed, version=None)) == "the deployed model"
     cand = ModelInfo("candidate", "trained", "f", "s", train_seconds=1.25, note="a candidate's note is not shown")
-    assert _model_text(cand, None) == "trained in this run; fit in 1.2 s"
-    assert _model_text(replace(cand, role="baseline", source="cache"), None) == "a candidate's note is not shown; reused from the cache (same data, params and code)"
+    assert _model_text(cand) == "trained in this run; fit in 1.2 s"
+    assert _model_text(replace(cand, role="baseline", source="cache")) == "a candidate's note is not shown; reused from the cache (same data, params and code)"
 
     report = make_report()
     report.reproducibility = {"same": False, "seed": 0, "against": "the cached run", "moved": [{"metric": "f1", "before": 0.9, "now": 0.91}]}
@@ -220,3 +220,27 @@ def test_every_limit_from_the_summary_to_the_full_comment_gives_the_summary() ->
     full_body = render_comment(report, limit=10**9)
     short = render_comment(report, limit=len(full_body) - 1)
     assert [render_comment(report, limit=len(short) + extra) == short for extra in range(4)] == [True] * 4
+
+
+def test_the_summary_keeps_its_last_characters_before_the_truncation_note(tmp_path: Path) -> None:
+    """Only the blank lines at the end of the cut-down comment go before the note."""
+    from mlgitops.report.render import TRUNCATION_NOTE
+
+    for last in ("summary X ", "summary X"):
+        (tmp_path / "pr_comment.md.j2").write_text("{{ marker }}\n" + last + "\n\n{% if not truncated %}" + "d" * 300 + "\n{% endif %}")
+        full = render_comment(make_report(), template_dir=tmp_path, limit=10**6)
+        assert full == f"{marker('breast-cancer')}\n{last}\n\n{'d' * 300}\n"
+        assert render_comment(make_report(), template_dir=tmp_path, limit=len(full) - 1) == f"{marker('breast-cancer')}\n{last}{TRUNCATION_NOTE}"
+
+
+def test_the_built_in_template_is_utf8_whatever_the_locale() -> None:
+    """A runner whose locale is not UTF-8 (here C: ASCII) renders the same comment."""
+    import locale
+
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        body = render_comment(make_report())
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
+    check_golden("pr_comment_pass.md", body)

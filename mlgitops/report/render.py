@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import jinja2
 import jinja2.sandbox
+from jinja2.loaders import split_template_path
 
 from mlgitops.report.charts import comment_charts
 from mlgitops.report.model import MetricRow, Report
@@ -70,7 +71,7 @@ def environment(template_dir: Path | None = None, overrides: jinja2.BaseLoader |
     builtin = files("mlgitops.templates")
 
     def load_builtin(name: str) -> str | None:
-        res = builtin / name
+        res = builtin.joinpath(*split_template_path(name))  # like FileSystemLoader: no `..`, `/x` is x in the folder
         return res.read_text(encoding="utf-8") if res.is_file() else None
 
     loaders: list[jinja2.BaseLoader] = []
@@ -93,9 +94,7 @@ def git_loader(root: Path, sha: str, folder: str) -> jinja2.BaseLoader:
     tree = GitTree(root, sha)
 
     def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
-        rel = posixpath.normpath(posixpath.join(folder, name))
-        if rel.startswith("../") or rel == ".." or posixpath.isabs(rel):
-            return None
+        rel = posixpath.normpath(posixpath.join(folder, *split_template_path(name)))  # nothing outside the folder
         raw = tree.read_bytes(rel)
         if raw is None:
             return None
@@ -150,7 +149,7 @@ def gate_cells(report: Report) -> dict[str, str]:
     return {row.name: ", ".join(cells.get(row.name, [])) for row in report.metrics}
 
 
-def _model_text(info: Any, report: Report) -> str:
+def _model_text(info: Any) -> str:
     if info.source == "none":
         return info.note or "none"
     how = {"trained": "trained in this run", "cache": "reused from the cache (same data, params and code)", "manifest": f"the deployed model{f' version {info.version}' if info.version else ''}"}[info.source]
@@ -180,8 +179,9 @@ def onnx_line(report: Report) -> str:
         return ""
     if ex["status"] in ("ok", "parity_failed"):
         icon = "✅" if ex["status"] == "ok" else ("❌" if ex.get("enforced", True) else "⚠️")
-        size = f"{ex['bytes'] / 1024:.1f} kB" if ex.get("bytes") else ""
-        return f"{icon} `model.onnx` sha256 `{(ex.get('sha256') or '')[:12]}` ({size}): ONNX Runtime vs the fitted model: {ex['message']}"
+        digest = f" sha256 `{ex['sha256'][:12]}`" if ex.get("sha256") else ""
+        size = f" ({ex['bytes'] / 1024:.1f} kB)" if ex.get("bytes") else ""  # both always set by export_model; a hand-made report may lack them
+        return f"{icon} `model.onnx`{digest}{size}: ONNX Runtime vs the fitted model: {ex['message']}"
     icon = "❌" if ex.get("enforced", True) else "⚠️"
     return f"{icon} {ex['message']}"
 
@@ -275,8 +275,8 @@ def render_comment(report: Report, template_dir: Path | None = None, limit: int 
         "failed_gates": [g for g in report.gates if not g.passed],
         "onnx": onnx_line(report),
         "contract": contract_rows(report),
-        "baseline_text": _model_text(report.baseline, report),
-        "candidate_text": _model_text(report.candidate, report),
+        "baseline_text": _model_text(report.baseline),
+        "candidate_text": _model_text(report.candidate),
         "footer": footer(report),
         "truncated": False,
         "max_changes": 50,
@@ -326,15 +326,15 @@ def print_terminal(report: Report, console: Any, comment_path: str | None = None
     for row in report.metrics:
         delta = _delta(row).replace(" 🟢", "").replace(" 🔴", "")
         color = {"better": "green", "worse": "red"}.get(row.change, "")
-        table.add_row(f"{row.name} {'↑' if row.higher_is_better else '↓'}", _num(row.base), _num(row.candidate) + spread.get(row.name, ""), f"[{color}]{delta}[/]" if color else delta, cells.get(row.name, ""))
+        table.add_row(f"{row.name} {'↑' if row.higher_is_better else '↓'}", _num(row.base), _num(row.candidate) + spread[row.name], f"[{color}]{delta}[/]" if color else delta, cells[row.name])
     console.print(table)
     if report.repeats:
         console.print(escape(repeats_line(report).replace("`", "")), highlight=False)
     for g in report.gates:
         if not g.passed:
             console.print(f"  [red]gate failed[/] {g.metric}.{g.rule}: {escape(g.message)}")
-    console.print(f"baseline: {escape(_model_text(report.baseline, report))}", highlight=False)
-    console.print(f"candidate: {escape(_model_text(report.candidate, report))}", highlight=False)
+    console.print(f"baseline: {escape(_model_text(report.baseline))}", highlight=False)
+    console.print(f"candidate: {escape(_model_text(report.candidate))}", highlight=False)
     for note in [*report.notes, *run_notes(report)]:
         console.print(f"note: {escape(note)}", highlight=False)
     if comment_path:
