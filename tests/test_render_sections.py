@@ -261,7 +261,7 @@ def test_the_terminal_report_of_a_passing_run_on_a_highlighting_console() -> Non
     report = make_report()
     report.reproducibility = {"seed": 7, "moved": []}  # no verdict recorded: no warning
     report.notes = ["1 note with 'quotes' and 3.5 numbers"]
-    lines, styles = terminal(report, theme=Theme({"table.header": "underline"}))
+    lines, styles = terminal(report, ".mlops/comments/pr-7.md", theme=Theme({"table.header": "underline"}))
     assert lines == [
         "PASS breast-cancer: All 5 gate checks passed",
         " metric     ┃   base ┃ candidate ┃            delta ┃ gate",
@@ -276,10 +276,11 @@ def test_the_terminal_report_of_a_passing_run_on_a_highlighting_console() -> Non
         "candidate: trained in this run; fit in 0.3 s; with `sklearn.ensemble.RandomForestClassifier`; scored on the candidate's",
         "holdout",
         "note: 1 note with 'quotes' and 3.5 numbers",
+        "comment: .mlops/comments/pr-7.md",
     ]
     bold = [("1", "metric"), ("1", "base"), ("1", "candidate"), ("1", "delta"), ("1", "gate")]
     green = [[("32", d)] for d in ("+0.0070 (+0.7%)", "+0.0054 (+0.6%)", "+0.0048 (+0.5%)", "−0.0548 (−35.5%)")]
-    assert styles == [[("1;32", "PASS"), ("1;36", "5")], bold, [], *green, [], [], [], [], [], []]
+    assert styles == [[("1;32", "PASS"), ("1;36", "5")], bold, [], *green, [], [], [], [], [], [], []]
     # The unstable warning is not highlighted either; an empty comment path is no line.
     report.reproducibility = UNSTABLE
     lines, styles = terminal(report, "")
