@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -17,8 +17,30 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+def _drop_host_credentials() -> list[str]:
+    """Drop the host's credential-like variables (by name, as `mlops` judges them) before
+    any test runs. `mlops` computes an untrusted run in a secret-less child whenever such
+    a variable is set (issue 11), and a host variable as harmless as tox's
+    TOX_TESTENV_PASSENV (it contains PASS) would otherwise switch every run of the suite
+    onto that path, a few seconds each, and leave the in-process path untested. The
+    tests that exercise the child set a credential or MLOPS_ISOLATE themselves; no test
+    needs, or may leak to a stand-in, a real token of the developer's."""
+    from mlgitops.run.compute_child import _secret_name
+
+    dropped = sorted(name for name in os.environ if _secret_name(name))
+    for name in dropped:
+        del os.environ[name]
+    os.environ.pop("MLOPS_ISOLATE", None)
+    return dropped
+
+
+DROPPED_HOST_CREDENTIALS = _drop_host_credentials()
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_cache_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Crash logs go to a temp XDG cache, never the developer's home."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
     # `--event-path` honours GITHUB_EVENT_NAME (issue 11): the suite's own Actions job
@@ -55,7 +77,7 @@ class Cli:
     def __init__(self) -> None:
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, cwd: Path) -> "object":
+    def __call__(self, *args: str, cwd: Path) -> object:
         from mlgitops.cli import main
 
         old = Path.cwd()
