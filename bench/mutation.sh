@@ -60,14 +60,15 @@ for which in ${want[@]}; do
       setup render "mlgitops/report/render.py" "tests/test_render.py tests/test_render_sections.py"
       run render ;;
     signature)  # the two places X-Hub-Signature-256 is checked: webhook.verified/signature, http.App's head and body checks
-      setup signature "mlgitops/service/webhook.py mlgitops/service/http.py" "tests/test_webhook.py tests/test_near_misses.py -k SIG_K"
-      # test_webhook's intake tests, not its two real runs (Prefect, minutes); test_near_misses' signature tests
-      sed -i 's/SIG_K/(vector or forged or signature or exact_limits or bad_bodies or answered_at_once or burst or full_queue) and not deploy_actions/' "$OUT/signature/setup.cfg"
+      setup signature "mlgitops/service/webhook.py mlgitops/service/http.py" "tests/test_webhook.py tests/test_near_misses.py tests/test_intake_edges.py -k SIG_K"
+      # test_webhook's intake tests, not its two real runs (Prefect, minutes); test_near_misses' signature tests; all of test_intake_edges
+      sed -i 's/SIG_K/(vector or forged or signature or exact_limits or bad_bodies or answered_at_once or burst or full_queue or intake_edges) and not deploy_actions/' "$OUT/signature/setup.cfg"
       run signature 'mlgitops.service.webhook.x_signature*' 'mlgitops.service.webhook.x_verified*' '*judge_head*' '*read_body*' ;;
     pins)  # where a pin is read and its sha256 checked: manifest.read_pin, everything in fetch.py
-      setup pins "mlgitops/deploy/fetch.py mlgitops/deploy/manifest.py" "tests/test_pull.py tests/test_near_misses.py -k PINS_K"
-      # not the tests that start `mlops serve` in a subprocess (mutated code outside mutmut's runner cannot load) or real S3/OCI servers
-      sed -i 's/PINS_K/(pin or cache or sha256 or pull) and not manifest_only_folder and not remote_registry and not deploy_actions/' "$OUT/pins/setup.cfg"
+      setup pins "mlgitops/deploy/fetch.py mlgitops/deploy/manifest.py" "tests/test_pull.py tests/test_near_misses.py tests/test_registry_errors.py -k PINS_K"
+      # not the tests that start `mlops serve` in a subprocess (mutated code outside mutmut's runner cannot load) or real S3/OCI servers;
+      # all of test_registry_errors (registry failures made without a server)
+      sed -i 's/PINS_K/(pin or cache or sha256 or pull or registry_errors) and not manifest_only_folder and not remote_registry and not deploy_actions/' "$OUT/pins/setup.cfg"
       run pins 'mlgitops.deploy.fetch.*' 'mlgitops.deploy.manifest.x_read_pin*' ;;
     *) echo "unknown: $which (gates, render, signature, pins)"; exit 2 ;;
   esac

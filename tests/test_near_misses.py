@@ -20,8 +20,9 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -252,7 +253,7 @@ def run_step(doc: dict, step_id: str, repo: GitRepo, env: dict[str, str], output
     step = next(s for s in doc["runs"]["steps"] if s.get("id") == step_id)
     given = {"GITHUB_TOKEN": TOKEN, "MLOPS_CONFIG": "mlops.yaml", "PROMOTE_FROM": "staging", "PROMOTE_TO": "production"}
     step_env = {k: given[k] for k in step["env"]}  # only what the step declares
-    return subprocess.run(["bash", "-e", "-c", step["run"]], cwd=repo.path, env={**env, **step_env, "GITHUB_OUTPUT": str(output)}, capture_output=True, text=True, timeout=300)
+    return subprocess.run(["bash", "-e", "-c", step["run"]], check=False, cwd=repo.path, env={**env, **step_env, "GITHUB_OUTPUT": str(output)}, capture_output=True, text=True, timeout=300)
 
 
 def test_the_deploy_actions_outputs_after_a_real_run(cli: Any, prefect_api: str, repo: GitRepo, github: StandIn, tmp_path: Path) -> None:
@@ -329,6 +330,20 @@ def test_a_manifest_that_is_almost_a_pin_is_refused_where_it_stands(text: str, m
     assert info.value.message == message
     if "not valid YAML" in message:
         assert info.value.hint == "fix the file by hand, or restore it with `git checkout` and promote again"
+
+
+def test_a_pin_manifest_that_ruamel_cannot_read_or_that_bombs_is_refused_where_it_stands() -> None:
+    """A control character is refused by ruamel's reader, whose error has no line or
+    column (the message then has none); an alias bomb by the bounds, at its place."""
+    from mlgitops.deploy.manifest import ManifestError, read_pin
+
+    with pytest.raises(ManifestError) as info:
+        read_pin("model: \x07\n", "deploy/staging.yaml")
+    assert (info.value.message, info.value.hint) == ('deploy/staging.yaml: not valid YAML: unacceptable character #x0007: special characters are not allowed\n  in "<unicode string>", position 7', "fix the file by hand, or restore it with `git checkout` and promote again")
+    bomb = "a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+    with pytest.raises(ManifestError) as info:
+        read_pin(bomb, "deploy/staging.yaml")
+    assert (info.value.message, info.value.hint) == ("deploy/staging.yaml:4:29: aliases expand to more than 10,000 values (at *c)", 'an alias bomb ("billion laughs") or close to one: write the values out')
 
 
 def test_a_pin_read_in_full() -> None:

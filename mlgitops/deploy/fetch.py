@@ -105,11 +105,10 @@ def _backend_for(uri: str, base: Path, where: str) -> tuple[object, str]:
     except ImportError as exc:
         scheme = urlsplit(uri).scheme.lower()
         raise InputError(f"{where}: model.uri: {uri} needs a package that is not installed: {exc}", hint=f"install mlgitops with the extra for {scheme}:// (e.g. pip install 'mlgitops[{'oci' if scheme == 'oci' else 's3'}]')") from None
-    if found is None:
+    if found is None:  # only for a scheme no backend knows: a known one's malformed URI raised above
         scheme = urlsplit(uri).scheme.lower()
         known = ", ".join(f"{s}://" for s in sorted(SCHEMES))
-        why = "is not a registry object URI" if scheme in SCHEMES else f"has an unknown scheme {scheme!r} (known: file paths, file://, {known})"
-        raise ManifestError(f"{where}: model.uri: {uri} {why}", hint="pins name registry objects (.../objects/ab/<sha256>, or oci://HOST/REPO:sha256-<hex>); promotion PRs write them")
+        raise ManifestError(f"{where}: model.uri: {uri} has an unknown scheme {scheme!r} (known: file paths, file://, {known})", hint="pins name registry objects (.../objects/ab/<sha256>, or oci://HOST/REPO:sha256-<hex>); promotion PRs write them")
     return found
 
 
