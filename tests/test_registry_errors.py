@@ -19,7 +19,7 @@ import hashlib
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,6 +28,7 @@ import pytest
 from mlgitops.deploy.fetch import cache_path, fetch_pinned, verify_artifact
 from mlgitops.deploy.manifest import ManifestError, Pin
 from mlgitops.errors import InputError
+from tests.helpers import missing
 
 DATA = b"a model nobody can fetch"
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -44,11 +45,20 @@ def closed_port() -> int:
     return port
 
 
-def refused(uri: str, cache: Path, read=fetch_pinned) -> InputError:
+def refused(uri: str, cache: Path, read: Callable[..., bytes] = fetch_pinned) -> InputError:
+    """The error ``read`` raises for a pin of ``uri`` (verify_artifact uses the default
+    cache, which never holds SHA: nothing fetches it)."""
     with pytest.raises(InputError) as info:
-        read(Pin("m", 1, uri, SHA), Path("/nonexistent"), WHERE, cache) if read is fetch_pinned else read(Pin("m", 1, uri, SHA), Path("/nonexistent"), WHERE)
+        read(Pin("m", 1, uri, SHA), Path("/nonexistent"), WHERE, *([cache] if read is fetch_pinned else []))
     assert not cache_path(SHA, cache).exists()
     return info.value
+
+
+def needs(module: str, extra: str) -> None:
+    try:
+        __import__(module)
+    except ImportError:
+        missing(f"{module} is not installed: pip install -e '.[{extra}]'")
 
 
 @pytest.fixture
@@ -56,6 +66,7 @@ def s3_nowhere(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     """Dummy credentials and an S3 endpoint on a closed port; one try (no retries)."""
     from tests.fixtures_s3 import s3_vars
 
+    needs("s3fs", "s3")
     port = closed_port()
     for name in ("AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_RETRY_MODE"):
         monkeypatch.delenv(name, raising=False)
@@ -73,6 +84,7 @@ def test_an_unreachable_s3_registry_is_named_with_its_endpoint(tmp_path: Path, s
 
 
 def test_an_unreachable_oci_registry_is_named_with_its_address(tmp_path: Path) -> None:
+    needs("oras", "oci")
     port = closed_port()
     uri = f"oci://127.0.0.1:{port}/acme/models:sha256-{SHA}"
     error = refused(uri, tmp_path / "cache")
@@ -83,6 +95,7 @@ def test_an_unreachable_oci_registry_is_named_with_its_address(tmp_path: Path) -
 def test_a_registry_that_redirects_forever_gets_the_generic_hint(tmp_path: Path) -> None:
     """requests' TooManyRedirects is an OSError, not a backend error: the message
     names its type, the hint is the generic one."""
+    needs("oras", "oci")
 
     class Loop(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
