@@ -68,7 +68,7 @@ def test_a_blob_is_an_oci_artifact_oras_can_pull(oci_url: str, tmp_path: Path) -
     assert uri == f"{oci_url}:sha256-{sha}"
     again, digest = OciBackend.for_blob_uri(uri)
     assert (again.url, digest) == (oci_url, sha)
-    found = backend_for_blob_uri(uri, tmp_path)
+    found = backend_for_blob_uri(uri)
     assert found is not None and found[1] == sha and found[0].get_blob(sha) == b"model bytes"
     pulled = oras.provider.Registry(insecure=True).pull(target=uri.removeprefix("oci://"), outdir=str(tmp_path / "out"))
     assert [Path(p).read_bytes() for p in pulled] == [b"model bytes"]

@@ -59,7 +59,7 @@ def test_versions_and_candidates_round_trip_through_s3(s3_server: str, s3_regist
     # pins carry the blob URI; pull/serve open the registry back from it alone
     uri = again.object_uri(sha1)
     assert uri == f"{s3_registry_url}/objects/{sha1[:2]}/{sha1}"
-    backend, sha = backend_for_blob_uri(uri, Path("/nonexistent"))
+    backend, sha = backend_for_blob_uri(uri)
     assert (backend.url, sha) == (s3_registry_url, sha1)
     assert Registry(backend).read_object(sha) == b"first model"
 

@@ -57,13 +57,13 @@ def fetch_pinned(pin: Pin, base: Path, where: str, cache: Path | None = None) ->
     ``cache``: the cache folder (default :func:`cache_root`). File paths are read
     directly (no cache); remote URIs through the cache.
     """
-    data = fetch_remote(pin, base, where, cache)
+    data = fetch_remote(pin, where, cache)
     if data is not None:
         return data
     return verify_artifact(pin, base, where)
 
 
-def fetch_remote(pin: Pin, base: Path, where: str, cache: Path | None = None) -> bytes | None:
+def fetch_remote(pin: Pin, where: str, cache: Path | None = None) -> bytes | None:
     """For a remote pin, its verified bytes (through the cache); None for a file path or
     file:// URI, which the caller reads itself. ``verify_artifact`` delegates
     here, so every reader of a pin (deploy, rollback, status, monitor, serve, pull)
@@ -76,7 +76,7 @@ def fetch_remote(pin: Pin, base: Path, where: str, cache: Path | None = None) ->
     cached = _read_cache(entry, pin.sha256)
     if cached is not None:
         return cached
-    backend, blob_sha = _backend_for(pin.uri, base, where)
+    backend, blob_sha = _backend_for(pin.uri, where)
     try:
         data = backend.get_blob(blob_sha)
     except InputError as exc:  # BackendError: unreachable, refused, misconfigured
@@ -95,11 +95,11 @@ def fetch_remote(pin: Pin, base: Path, where: str, cache: Path | None = None) ->
 _UNREACHABLE_HINT = "check the registry's address and credentials from this machine (the SDK's usual environment variables or config); a model already in the local cache is served without the registry"
 
 
-def _backend_for(uri: str, base: Path, where: str) -> tuple[object, str]:
+def _backend_for(uri: str, where: str) -> tuple[object, str]:
     from mlgitops.deploy.registry.urls import SCHEMES, backend_for_blob_uri
 
     try:
-        found = backend_for_blob_uri(uri, base)
+        found = backend_for_blob_uri(uri)
     except InputError as exc:  # a malformed URI, an SDK that is not installed
         raise InputError(f"{where}: model.uri: {exc.message if uri in exc.message else f'{uri}: {exc.message}'}", hint=exc.hint) from None
     except ImportError as exc:
@@ -140,7 +140,7 @@ def _write_cache(entry: Path, data: bytes) -> None:
 def verify_artifact(pin: Pin, base: Path, where: str) -> bytes:
     """The pinned artifact's bytes, refusing a missing file or a hash mismatch. A
     registry URI (s3://, oci://, ...) is fetched through the verified local cache."""
-    remote = fetch_remote(pin, base, where)
+    remote = fetch_remote(pin, where)
     if remote is not None:
         return remote
     path = resolve_uri(pin.uri, base)

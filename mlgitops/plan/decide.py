@@ -96,7 +96,7 @@ def _pinned(manifest_text: bytes, root: Path, where: str) -> tuple[dict[str, Any
     from mlgitops.deploy.fetch import cache_path, fetch_remote
 
     try:
-        remote = fetch_remote(pin, root, where)  # s3://, oci://: verified, through the local cache
+        remote = fetch_remote(pin, where)  # s3://, oci://: verified, through the local cache
     except InputError as exc:
         return info, None, exc.message.splitlines()[0]
     if remote is not None:

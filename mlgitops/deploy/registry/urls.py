@@ -53,7 +53,7 @@ def open_backend(url: str, base: Path) -> Backend:
     return factory(url)
 
 
-def backend_for_blob_uri(uri: str, base: Path) -> tuple[Backend, str] | None:
+def backend_for_blob_uri(uri: str) -> tuple[Backend, str] | None:
     """A pin's artifact URI as (backend, sha256) when it names a registry blob of a
     remote backend; None for plain file paths (read directly)."""
     if "://" not in uri or uri.startswith("file://"):
