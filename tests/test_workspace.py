@@ -6,6 +6,7 @@ promotion PR per model and environment. Real git repos, the real flow, the local
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -348,4 +349,51 @@ def test_retrain_from_a_comment_retrains_every_model_and_promote_needs_a_model(c
     assert all("`/mlops retrain` by @alice" in b for b in stickies)
     assert {k: v["state"] for k, v in statuses(repo).items()} == {"mlops/gate/churn": "success", "mlops/gate/prices": "success", "mlops/gate": "success"}
     promote = local_comment(cli, repo, tmp_path, 21, "/mlops promote production")
-    assert "names no model, and this repository has several (mlops-workspace.yaml)" in local_thread(repo, 21)[0][-1]["body"], promote.output
+    assert promote.exit_code == 2, promote.output
+    assert local_thread(repo, 21)[0][-1]["body"] == (
+        "<!-- mlgitops:chatops reply-to=521 -->\n> `/mlops promote production`\n\n@alice: `/mlops promote production` failed: no model 'production' in mlops-workspace.yaml "
+        "(models: churn, prices); expected `/mlops promote MODEL ENV [from SOURCE]`\n\nHint: e.g. `/mlops promote churn production`\n"
+    )
+
+
+def test_promote_and_rollback_comments_name_the_model(cli, repo: GitRepo, tmp_path: Path) -> None:
+    """In a workspace `/mlops promote MODEL ENV` and `/mlops rollback MODEL ENV` act on
+    that model's manifests, on its own promotion branch (mlops/deploy/<model>/<env>)."""
+    from tests.test_chatops import local_comment, local_thread
+
+    make_workspace(repo)
+    staged = "    staging: {manifest: deploy/staging.yaml}\n"
+    repo.edit("models/churn/mlops.yaml", staged, staged + "    production: {manifest: deploy/production.yaml}\n").commit("churn: a production environment")
+    deployed = cli("deploy", cwd=repo.path)
+    assert deployed.exit_code == 0, deployed.output
+    repo.git("merge", "--quiet", "mlops/deploy/churn/staging")  # staging runs churn v1
+
+    helped = local_comment(cli, repo, tmp_path, 30, "/mlops help")
+    assert helped.exit_code == 0, helped.output
+    help_text = local_thread(repo, 30)[0][-1]["body"]
+    assert "- `/mlops promote MODEL ENV [from SOURCE]`: open the PR that deploys MODEL to ENV from the environment SOURCE (default: the environment before ENV)\n" in help_text
+    assert "- `/mlops rollback MODEL ENV [to VERSION]`: open the PR that rolls MODEL in ENV back to its previous version (or to registry VERSION)\n" in help_text
+    assert help_text.rstrip().endswith("Models (mlops-workspace.yaml): `churn`, `prices`.")
+
+    promoted = local_comment(cli, repo, tmp_path, 30, "/mlops promote churn production")
+    assert promoted.exit_code == 0, promoted.output
+    assert re.match(r"ran promote: opened PR #3: Promote churn v1 \([0-9a-f]{12}\) to production$", promoted.stdout.splitlines()[-1]), promoted.stdout
+    pulls = json.loads((repo.path / ".mlops" / "forge" / "pulls.json").read_text())
+    assert [(p["number"], p["head"], p["state"]) for p in pulls] == [(1, "mlops/deploy/churn/staging", "merged"), (2, "mlops/deploy/prices/staging", "open"), (3, "mlops/deploy/churn/production", "open")]
+    assert repo.git("diff", "--name-only", "main", "mlops/deploy/churn/production") == "models/churn/deploy/production.yaml"
+    assert "mlops/deploy-production" not in repo.git("branch", "--list")
+
+    nothing = local_comment(cli, repo, tmp_path, 30, "/mlops rollback churn staging")
+    assert nothing.exit_code == 2, nothing.output
+    assert local_thread(repo, 30)[0][-1]["body"] == (
+        "<!-- mlgitops:chatops reply-to=530 -->\n> `/mlops rollback churn staging`\n\n@alice: `/mlops rollback churn staging` failed: staging has no previous pin to roll back to "
+        "(models/churn/deploy/staging.yaml@main has no `previous:`)\n\nHint: name a version: mlops rollback staging --to VERSION (`mlops status` shows the registry's versions)\n"
+    )
+    for body, error in [
+        ("/mlops promote", "name the model: `/mlops promote MODEL ENV [from SOURCE]` (this repository's models, in mlops-workspace.yaml: churn, prices)\n\nHint: e.g. `/mlops promote churn production`"),
+        ("/mlops rollback sales staging", "no model 'sales' in mlops-workspace.yaml (models: churn, prices); expected `/mlops rollback MODEL ENV [to VERSION]`\n\nHint: e.g. `/mlops rollback churn staging`"),
+        ("/mlops promote prices production", "no environment 'production' in deploy.environments (staging)"),
+    ]:
+        refused = local_comment(cli, repo, tmp_path, 30, body)
+        assert refused.exit_code == 2, refused.output
+        assert local_thread(repo, 30)[0][-1]["body"] == f"<!-- mlgitops:chatops reply-to=530 -->\n> `{body}`\n\n@alice: `{body}` failed: {error}\n"

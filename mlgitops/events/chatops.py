@@ -91,9 +91,20 @@ def parse(body: str | None) -> Command | None:
     return None
 
 
-def help_text(cfg: Any | None) -> str:
+WORKSPACE_USAGE = {
+    "promote": "`/mlops promote MODEL ENV [from SOURCE]`: open the PR that deploys MODEL to ENV from the environment SOURCE (default: the environment before ENV)",
+    "rollback": "`/mlops rollback MODEL ENV [to VERSION]`: open the PR that rolls MODEL in ENV back to its previous version (or to registry VERSION)",
+}
+
+
+def help_text(cfg: Any | None, models: list[str] | None = None) -> str:
+    """The command list; ``models``: a workspace's model names (promote and rollback
+    then name the model first)."""
     envs = list(cfg.config.deploy.environments) if cfg is not None else []
-    lines = ["Commands (people with write access to this repository):", "", *[f"- {text}" for text in USAGE.values()]]
+    usage = {**USAGE, **WORKSPACE_USAGE} if models else USAGE
+    lines = ["Commands (people with write access to this repository):", "", *[f"- {text}" for text in usage.values()]]
+    if models:
+        lines += ["", f"Models (mlops-workspace.yaml): {', '.join(f'`{m}`' for m in models)}."]
     if envs:
         lines += ["", f"Environments: {', '.join(f'`{e}`' for e in envs)}."]
     return "\n".join(lines)
@@ -153,8 +164,9 @@ class Decision:
     pull: dict[str, Any] | None = None
 
 
-def decide(event: CommentEvent, forge: Any, cfg: Any | None) -> Decision:
-    """Parse and authorize; reads the forge (permission, the PR) but writes nothing."""
+def decide(event: CommentEvent, forge: Any, cfg: Any | None, models: list[str] | None = None) -> Decision:
+    """Parse and authorize; reads the forge (permission, the PR) but writes nothing.
+    ``models``: a workspace's model names, for the help."""
     if event.action not in (None, "created"):
         return Decision("ignore", f"nothing to do: comment {event.action}; commands run when a comment is created")
     if event.actor_is_bot:
@@ -163,9 +175,9 @@ def decide(event: CommentEvent, forge: Any, cfg: Any | None) -> Decision:
     if command is None:
         return Decision("ignore", f"nothing to do: the comment holds no `{PREFIX}` command")
     if command.name == "help":
-        return Decision("help", "answered /mlops help", command, help_text(cfg))
+        return Decision("help", "answered /mlops help", command, help_text(cfg, models))
     if not command.known:
-        return Decision("unknown", f"unknown command {clip(command.name)!r}: answered with the help", command, f"I do not know {code(f'{PREFIX} {command.name}')}.\n\n{help_text(cfg)}")
+        return Decision("unknown", f"unknown command {clip(command.name)!r}: answered with the help", command, f"I do not know {code(f'{PREFIX} {command.name}')}.\n\n{help_text(cfg, models)}")
     where = event.repo or "this repository"
     permission = forge.permission(event.actor) if event.actor else "none"
     if permission not in WRITERS:
@@ -199,6 +211,7 @@ def handle(
     forge: Any,
     cfg: Any | None,
     run_command: Callable[[Command, dict[str, Any] | None], str],
+    models: list[str] | None = None,
 ) -> ChatOutcome:
     """Decide, acknowledge and run one comment's command.
 
@@ -206,7 +219,7 @@ def handle(
     None on an issue) and returns the reply's text; an MlopsError it raises becomes
     a ``confused`` reaction and a reply with the error and its hint.
     """
-    decision = decide(event, forge, cfg)
+    decision = decide(event, forge, cfg, models)
     if decision.kind == "ignore":
         return ChatOutcome(decision.message)
     talk = Conversation(forge, event, decision.command)

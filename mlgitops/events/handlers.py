@@ -78,15 +78,19 @@ def chatops(event: Any, ctx: Context) -> Outcome:
 
     root, cpath, rel = ctx.config_paths()
     chat, use_github = chat_forge(ctx.forge, ctx.token, event, root)
-    cfg = workspace = None
+    cfg = workspace = models = None
     try:
         workspace = ctx.workspace()  # a workspace: /mlops retrain retrains every model
         cfg = load_config(cpath, display=rel) if workspace is None else None
+        if workspace is not None:
+            from mlgitops.config.workspace import load_members
+
+            models = [c.config.name for c in load_members(workspace)]  # for the help
     except MlopsError:
         pass  # help and refusals still answer; a command that needs the config reports it below
     comment = CommentEvent(event.issue_number, event.pr_number is not None, event.comment_id, event.comment_body, event.actor, event.actor_is_bot, event.action, event.repo)
     if ctx.check_only:
-        decision = decide(comment, chat, cfg)
+        decision = decide(comment, chat, cfg, models)
         name = decision.command.name if decision.command else ""
         outputs = {"chatops-command": name, "chatops-run": "true" if decision.kind == "run" else "false"}
         return Outcome(EXIT_OK, "chatops-check", message=decision.message, decision=decision.kind, command=name or None, outputs=outputs)
@@ -100,29 +104,51 @@ def chatops(event: Any, ctx: Context) -> Outcome:
             text, code = _retrain(None, root, rel, event, pull or {}, chat, lambda pr, why: _retrain_workspace(pr, ctx, workspace, chat, why))
             failed_gate.append(code)
             return text
-        if workspace is not None:
-            raise InputError(f"`/mlops {command.name}` names no model, and this repository has several (mlops-workspace.yaml)", hint=f"run `mlops {command.name} --config models/NAME/mlops.yaml ...` from a checkout, or the workflow's manual job for that model")
-        if cfg is None:
-            ctx.workspace()  # a broken mlops-workspace.yaml: its own error
-        loaded = cfg if cfg is not None else load_config(cpath, display=rel)  # raises the config's own error
+        if workspace is not None:  # `/mlops promote MODEL ENV ...`: that model's config, its own promotion branches
+            loaded, command = workspace_model(workspace, command)
+        else:
+            if cfg is None:
+                ctx.workspace()  # a broken mlops-workspace.yaml: its own error
+            loaded = cfg if cfg is not None else load_config(cpath, display=rel)  # raises the config's own error
         kind = "github" if use_github else "local"
+        base = workspace.root if workspace is not None else root
         if command.name == "promote":
             source, dest = environment_pair(loaded, command)
-            outcome = promote(loaded, deploy_targets(loaded, root, kind, ctx.token), source, dest, registry_for(loaded))
+            outcome = promote(loaded, deploy_targets(loaded, base, kind, ctx.token), source, dest, registry_for(loaded))
         elif command.name == "rollback":
             env, version = rollback_args(command)
-            outcome = rollback(loaded, deploy_targets(loaded, root, kind, ctx.token), env, version, registry_for(loaded))
+            outcome = rollback(loaded, deploy_targets(loaded, base, kind, ctx.token), env, version, registry_for(loaded))
         else:
             text, code = _retrain(loaded, root, rel, event, pull or {}, chat)
             failed_gate.append(code)
             return text
         return outcome.message + (f"\n\n{outcome.pull.url}" if outcome.pull is not None else "")
 
-    result = handle(comment, chat, cfg, run_command)
+    result = handle(comment, chat, cfg, run_command, models)
     name = result.command.name if result.command else ""
     outputs = {"chatops-command": name, "chatops-run": "true" if "eyes" in result.reactions else "false", "chatops-reply": result.reply_url or ""}
     code = result.exit_code or (failed_gate[0] if failed_gate else EXIT_OK)  # a retrain whose gate fails is a failure
     return Outcome(code, "chatops", message=result.message, decision="run" if "eyes" in result.reactions else None, command=name or None, outputs=outputs)
+
+
+def workspace_model(workspace: Any, command: Any) -> tuple[Any, Any]:
+    """In a workspace, ``promote``/``rollback`` name the model first: its loaded config,
+    and the command with the model's name taken off its arguments."""
+    from dataclasses import replace
+
+    from mlgitops.config.workspace import load_members
+    from mlgitops.events.chatops import PREFIX, clip
+
+    configs = load_members(workspace)  # every member valid, names unique, or its own error
+    names = [c.config.name for c in configs]
+    usage = {"promote": "MODEL ENV [from SOURCE]", "rollback": "MODEL ENV [to VERSION]"}[command.name]
+    example = f"`{PREFIX} {command.name} {names[0]} {'production' if command.name == 'promote' else 'staging'}`"
+    if not command.args:
+        raise InputError(f"name the model: `{PREFIX} {command.name} {usage}` (this repository's models, in mlops-workspace.yaml: {', '.join(names)})", hint=f"e.g. {example}")
+    chosen = next((c for c in configs if c.config.name == command.args[0]), None)
+    if chosen is None:
+        raise InputError(f"no model {clip(command.args[0])!r} in mlops-workspace.yaml (models: {', '.join(names)}); expected `{PREFIX} {command.name} {usage}`", hint=f"e.g. {example}")
+    return chosen, replace(command, args=command.args[1:])
 
 
 def _retrain_workspace(pr: Any, ctx: Context, workspace: Any, chat: Any, why: str) -> tuple[str, int]:
