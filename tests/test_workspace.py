@@ -261,8 +261,20 @@ def test_init_workspace_writes_the_workspace_a_first_model_and_the_workflow(tmp_
     proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(workflow)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
     doc = yaml.safe_load(workflow.read_text())
-    # Every job hands the workspace file to its action: each model runs; no per-model promotion job
-    assert {name: job["steps"][1]["with"] for name, job in doc["jobs"].items()} == {name: {"config": "mlops-workspace.yaml"} for name in ("gate", "deploy", "chatops")}
+    # Every job hands the workspace file to its action (each model runs), but the manual
+    # promotion job: it promotes the one model its `model-config` input names.
+    assert {name: job["steps"][1]["with"] for name, job in doc["jobs"].items()} == {
+        **{name: {"config": "mlops-workspace.yaml"} for name in ("gate", "deploy", "chatops")},
+        "production": {"config": "${{ inputs.model-config }}", "promote-from": "staging", "promote-to": "production"},
+    }
+    assert doc[True]["workflow_dispatch"] == {  # PyYAML reads the key `on` as True (YAML 1.1)
+        "inputs": {"model-config": {"description": "the model to promote, as its mlops.yaml (one of those mlops-workspace.yaml lists)", "type": "string", "required": True, "default": "models/shop/mlops.yaml"}}
+    }
+    assert doc["jobs"]["production"]["environment"] == "production"
+    assert "# * comments starting with `/mlops retrain | promote MODEL ENV | rollback MODEL ENV | help` on a\n" in workflow.read_text()
+    zizmor = Path(sys.executable).with_name("zizmor")
+    audit = subprocess.run([str(zizmor), "--offline", "--no-config", "--strict-collection", "--no-progress", "--min-severity", "medium", str(workflow)], capture_output=True, text=True, timeout=60)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
     assert not (here / ".github" / "workflows" / "mlops-monitor.yml").exists()
     checked = cli_noprefect("validate", cwd=here)
     assert checked.exit_code == 0, checked.output
@@ -382,6 +394,10 @@ def test_promote_and_rollback_comments_name_the_model(cli, repo: GitRepo, tmp_pa
     assert [(p["number"], p["head"], p["state"]) for p in pulls] == [(1, "mlops/deploy/churn/staging", "merged"), (2, "mlops/deploy/prices/staging", "open"), (3, "mlops/deploy/churn/production", "open")]
     assert repo.git("diff", "--name-only", "main", "mlops/deploy/churn/production") == "models/churn/deploy/production.yaml"
     assert "mlops/deploy-production" not in repo.git("branch", "--list")
+    # What the workflow's manual production job runs (`config: ${{ inputs.model-config }}`): the same PR
+    manual = cli("promote", "staging", "production", "--config", "models/churn/mlops.yaml", cwd=repo.path)
+    assert manual.exit_code == 0, manual.output
+    assert re.match(r"unchanged PR #3: Promote churn v1 \([0-9a-f]{12}\) to production", manual.output), manual.output
 
     nothing = local_comment(cli, repo, tmp_path, 30, "/mlops rollback churn staging")
     assert nothing.exit_code == 2, nothing.output

@@ -52,8 +52,9 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
 
     ``workspace``: mlops-workspace.yaml listing ``models/*/mlops.yaml``, a first model at
     ``models/<name>/mlops.yaml`` when none is there yet, and the workflow for every
-    model (``config: mlops-workspace.yaml``; no manual promotion jobs, which name one
-    model, and no monitor workflow, which watches one).
+    model (``config: mlops-workspace.yaml``); its manual promotion jobs take the model
+    as a ``model-config`` input (default: the first model), and no monitor workflow is
+    written (it watches one model).
 
     The workflows pin the actions to a full commit sha: a tag or branch in
     ``action_ref`` is resolved with ``git ls-remote`` (only when a workflow is written).
@@ -78,12 +79,14 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", root.resolve().name).strip("-.") or "model"
     model = Path("mlops.yaml")
     wanted = [model, WORKFLOW, MONITOR_WORKFLOW]
+    model_config = None  # a workspace's promotion jobs: the model-config input's default
     if workspace:
         from mlgitops.config.workspace import WORKSPACE_FILE
 
         model = Path("models") / name / "mlops.yaml"
-        wanted = [Path(WORKSPACE_FILE)] + ([model] if not list(root.glob("models/*/mlops.yaml")) else []) + [WORKFLOW]
-        promoted = []
+        existing = sorted(p.relative_to(root).as_posix() for p in root.glob("models/*/mlops.yaml"))
+        wanted = [Path(WORKSPACE_FILE)] + ([model] if not existing else []) + [WORKFLOW]
+        model_config = existing[0] if existing else model.as_posix()  # the promotion jobs' default model
     written = [rel for rel in wanted if force or not (root / rel).exists()]
     env = environment()
     files: dict[Path, str] = {}
@@ -99,7 +102,7 @@ def write_scaffold(root: Path, data: str, target: str, action_ref: str, force: b
         def pinned(name: str | None) -> str:
             return f"{sibling(uses, name) if name else uses}@{sha}{comment}"
 
-        files[WORKFLOW] = env.get_template("init_workflow.yml.j2").render(action_ref=pinned(None), deploy_ref=pinned("deploy"), chatops_ref=pinned("chatops"), config=wanted[0].as_posix() if workspace else "mlops.yaml", branch=branch, packages=packages, promotions=promoted)
+        files[WORKFLOW] = env.get_template("init_workflow.yml.j2").render(action_ref=pinned(None), deploy_ref=pinned("deploy"), chatops_ref=pinned("chatops"), config=wanted[0].as_posix() if workspace else "mlops.yaml", branch=branch, packages=packages, promotions=promoted, model_config=model_config)
         files[MONITOR_WORKFLOW] = env.get_template("init_monitor.yml.j2").render(monitor_ref=pinned("monitor"), current="data/recent.csv", packages=packages)
     out = []
     for rel in wanted:
