@@ -127,3 +127,21 @@ def test_a_zero_baseline_in_percent() -> None:
     assert full(tolerant, {"rmse": 0.125}, {"rmse": 0.0}) == [R("rmse", "max_drop_pct", 5, inf, True, False, "rmse worsened by inf% (<= 5% allowed + 0.25 tolerance)", 0.25)]
     assert full(tolerant, {"rmse": 0.5}, {"rmse": 0.0}) == [R("rmse", "max_drop_pct", 5, inf, False, False, "rmse worsened by inf% (> 5% allowed + 0.25 tolerance)", 0.25)]
     assert full(tolerant, {"rmse": 0.0}, {"rmse": 0.0}) == [R("rmse", "max_drop_pct", 5, 0.0, True, False, "rmse worsened by 0.00% (<= 5% allowed + 0.25 tolerance)", 0.25)]
+
+
+def test_float_noise_at_a_max_drop_threshold_passes() -> None:
+    """A drop past the threshold by float noise (1e-12) still passes; one a hair more
+    (2e-12) fails: the tool compares metrics computed twice, and noise must not flip a gate."""
+    from mlgitops.train.gates import GateResult as R
+
+    assert full({"accuracy": Gate(max_drop=0)}, {"accuracy": 0.0}, {"accuracy": 1e-12}) == [R("accuracy", "max_drop", 0, 1e-12, True, False, "accuracy worsened by 0.0000 (<= 0 allowed)", None)]
+    assert full({"accuracy": Gate(max_drop=0)}, {"accuracy": 0.0}, {"accuracy": 2e-12}) == [R("accuracy", "max_drop", 0, 2e-12, False, False, "accuracy worsened by 0.0000 (> 0 allowed)", None)]
+
+
+def test_float_noise_at_a_max_drop_pct_threshold_passes() -> None:
+    """The same for a percentage: 5% plus 1e-9 points of noise passes, a hair more fails."""
+    from mlgitops.train.gates import GateResult as R
+
+    gates = {"rmse": Gate(max_drop_pct=5)}
+    assert full(gates, {"rmse": 10.5000000001}, {"rmse": 10.0}) == [R("rmse", "max_drop_pct", 5, 5.000000001, True, False, "rmse worsened by 5.00% (<= 5% allowed)", None)]
+    assert full(gates, {"rmse": 10.5000000002}, {"rmse": 10.0})[0].passed is False

@@ -56,7 +56,7 @@ def read_pin(text: str | bytes | None, where: str) -> Pin | None:
     if text is None:
         return None
     if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
+        text = text.decode(errors="replace")  # bytes.decode is UTF-8 whatever the locale
     from ruamel.yaml.error import YAMLError
 
     _bounded(text, where)

@@ -93,12 +93,12 @@ def git_loader(root: Path, sha: str, folder: str) -> jinja2.BaseLoader:
 
     tree = GitTree(root, sha)
 
-    def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
+    def load(name: str) -> tuple[str, str, Callable[[], bool] | None] | None:
         rel = posixpath.normpath(posixpath.join(folder, *split_template_path(name)))  # nothing outside the folder
         raw = tree.read_bytes(rel)
         if raw is None:
             return None
-        return raw.decode("utf-8", "replace"), rel, lambda: True
+        return raw.decode(errors="replace"), rel, None  # uptodate None: a commit never changes
 
     return jinja2.FunctionLoader(load)
 
@@ -245,7 +245,7 @@ def holdout_read(report: Report) -> bool:
 
 def run_notes(report: Report) -> list[str]:
     """Notes the bot adds whatever the template: settings a PR changes that apply after merge."""
-    keys = {c.key.split("[", 1)[0] for c in report.config_changes}
+    keys = {c.key.partition("[")[0] for c in report.config_changes}
     return [text for prefix, text in AFTER_MERGE.items() if any(k == prefix or k.startswith(prefix + ".") for k in keys)]
 
 
@@ -319,13 +319,15 @@ def print_terminal(report: Report, console: Any, comment_path: str | None = None
     if holdout_read(report):
         console.print("[bold yellow]warning[/] the training code read the holdout ({holdout} in training.command): the scores may be optimistic", highlight=False)
     table = Table(show_edge=False, header_style="bold")
-    for col, justify in (("metric", "left"), ("base", "right"), ("candidate", "right"), ("delta", "right"), ("gate", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table.add_column("metric")  # rich's default: left
+    for col in ("base", "candidate", "delta"):
+        table.add_column(col, justify="right")
+    table.add_column("gate")
     cells = gate_cells(report)
     spread = spread_cells(report)
     for row in report.metrics:
         delta = _delta(row).replace(" 🟢", "").replace(" 🔴", "")
-        color = {"better": "green", "worse": "red"}.get(row.change, "")
+        color = {"better": "green", "worse": "red"}.get(row.change)
         table.add_row(f"{row.name} {'↑' if row.higher_is_better else '↓'}", _num(row.base), _num(row.candidate) + spread[row.name], f"[{color}]{delta}[/]" if color else delta, cells[row.name])
     console.print(table)
     if report.repeats:

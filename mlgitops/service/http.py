@@ -157,7 +157,7 @@ class Intake:
                         message = await receive()
                         if message["type"] == "http.disconnect":
                             return None
-                        chunk, more = message.get("body", b""), message.get("more_body", False)
+                        chunk, more = message.get("body", b""), bool(message.get("more_body"))
                         size += len(chunk)
                         if size > self.limits.max_body:
                             return 413, {"error": f"body over {self.limits.max_body} bytes"}, {}

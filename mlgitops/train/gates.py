@@ -57,10 +57,14 @@ def check_gates(gates: dict[str, Gate], candidate: dict[str, float | None], base
                 allowed = f"{threshold:g} allowed" + (f" + {tol:g} tolerance" if tol else "")
                 results.append(GateResult(metric, rule, threshold, drop, ok, False, f"{metric} worsened by {max(drop, 0):.4f} ({'<=' if ok else '>'} {allowed})", gate.tolerance))
             else:
-                pct = drop / abs(base) * 100 if base != 0 else (0.0 if drop <= 0 else math.inf)
-                # The tolerance is in metric units, like the spread of repeats: as a share of this baseline here.
-                tol_pct = tol / abs(base) * 100 if base != 0 else (0.0 if drop > tol else math.inf)
-                ok = pct <= threshold + tol_pct + 1e-9
+                if base != 0:
+                    pct = drop / abs(base) * 100
+                    # The tolerance is in metric units, like the spread of repeats: as a share of this baseline here.
+                    tol_pct = tol / abs(base) * 100
+                    ok = pct <= threshold + tol_pct + 1e-9
+                else:  # no share of a zero baseline: any worsening past the tolerance is infinite
+                    pct = 0.0 if drop <= 0 else math.inf
+                    ok = drop <= tol
                 allowed = f"{threshold:g}% allowed" + (f" + {tol:g} tolerance ({tol_pct:.2f}%)" if tol and base != 0 else (f" + {tol:g} tolerance" if tol else ""))
                 results.append(GateResult(metric, rule, threshold, pct, ok, False, f"{metric} worsened by {max(pct, 0):.2f}% ({'<=' if ok else '>'} {allowed})", gate.tolerance))
     return results
