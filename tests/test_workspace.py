@@ -403,7 +403,8 @@ def test_promote_and_rollback_comments_name_the_model(cli, repo: GitRepo, tmp_pa
     assert nothing.exit_code == 2, nothing.output
     assert local_thread(repo, 30)[0][-1]["body"] == (
         "<!-- mlgitops:chatops reply-to=530 -->\n> `/mlops rollback churn staging`\n\n@alice: `/mlops rollback churn staging` failed: staging has no previous pin to roll back to "
-        "(models/churn/deploy/staging.yaml@main has no `previous:`)\n\nHint: name a version: mlops rollback staging --to VERSION (`mlops status` shows the registry's versions)\n"
+        "(models/churn/deploy/staging.yaml@main has no `previous:`)\n\nHint: name a version: mlops rollback staging --to VERSION --config models/churn/mlops.yaml "
+        "(`mlops status --config models/churn/mlops.yaml` shows the registry's versions)\n"
     )
     for body, error in [
         ("/mlops promote", "name the model: `/mlops promote MODEL ENV [from SOURCE]` (this repository's models, in mlops-workspace.yaml: churn, prices)\n\nHint: e.g. `/mlops promote churn production`"),

@@ -267,7 +267,8 @@ def rollback(cfg: LoadedConfig, all_targets: dict[str, Target], env: str, to: in
     else:
         prev = current.previous
         if not prev:
-            raise InputError(f"{env} has no previous pin to roll back to ({target.where} has no `previous:`)", hint=f"name a version: mlops rollback {env} --to VERSION (`mlops status` shows the registry's versions)")
+            member = f" --config {cfg.display}" if target.model else ""  # a workspace's model: name it
+            raise InputError(f"{env} has no previous pin to roll back to ({target.where} has no `previous:`)", hint=f"name a version: mlops rollback {env} --to VERSION{member} (`mlops status{member}` shows the registry's versions)")
         version = prev.get("version")
         record = _record(registry, Pin(current.name, version, str(prev.get("uri")), str(prev.get("sha256"))))
         new = pin_for(record, artifact_uri(registry, record.deployable.sha256, target)) if record and record.deployable else Pin(current.name, version, str(prev["uri"]), str(prev["sha256"]))
