@@ -271,6 +271,7 @@ def test_init_workspace_writes_the_workspace_a_first_model_and_the_workflow(tmp_
         "inputs": {"model-config": {"description": "the model to promote, as its mlops.yaml (one of those mlops-workspace.yaml lists)", "type": "string", "required": True, "default": "models/shop/mlops.yaml"}}
     }
     assert doc["jobs"]["production"]["environment"] == "production"
+    assert doc["jobs"]["production"]["concurrency"] == {"group": "mlops-promote-production-${{ inputs.model-config }}", "cancel-in-progress": False}  # models promote side by side
     assert "# * comments starting with `/mlops retrain | promote MODEL ENV | rollback MODEL ENV | help` on a\n" in workflow.read_text()
     zizmor = Path(sys.executable).with_name("zizmor")
     audit = subprocess.run([str(zizmor), "--offline", "--no-config", "--strict-collection", "--no-progress", "--min-severity", "medium", str(workflow)], capture_output=True, text=True, timeout=60)
