@@ -105,3 +105,26 @@ def test_embedded_prefect_server_on_a_fresh_home(example_repo: GitRepo, tmp_path
     leftovers = subprocess.run(["pgrep", "-f", f"PREFECT_HOME={home}|prefect server start"], capture_output=True, text=True).stdout.split()
     mine = [pid for pid in leftovers if str(home) in Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")] if leftovers else []
     assert mine == []
+
+    # The migrated database was kept as a template (user cache), with nothing run in it ...
+    from mlgitops.service import prefect_db
+
+    templates = list((Path(os.environ["XDG_CACHE_HOME"]) / "mlgitops" / "prefect-db").iterdir())
+    assert [t.name for t in templates] == [f"{prefect_db.template_key()}.db"]
+    assert flow_runs(templates[0]) == 0 and flow_runs(home / "prefect.db") == 1
+    kept = templates[0].stat()
+    # ... and the next new home starts from a copy of it: the run is recorded there, the template is untouched
+    repo.edit("mlops.yaml", "max_depth: 4", "max_depth: 5").commit("pr, again")
+    env["PREFECT_HOME"] = str(tmp_path / "another-home")
+    again = subprocess.run([*MLOPS, "run", "--base", "main"], cwd=repo.path, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert flow_runs(tmp_path / "another-home" / "prefect.db") == 1
+    assert (templates[0].stat().st_mtime_ns, templates[0].stat().st_ino) == (kept.st_mtime_ns, kept.st_ino)
+
+
+def flow_runs(db: Path) -> int:
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return conn.execute("SELECT count(*) FROM flow_run").fetchone()[0]

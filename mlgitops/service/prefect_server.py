@@ -90,6 +90,13 @@ class EmbeddedServer:
         self.url = f"http://127.0.0.1:{self.port}/api"
         self.log = tempfile.NamedTemporaryFile(prefix="mlops-prefect-server-", suffix=".log", delete=False)
         env = server_env()
+        from mlgitops.service import prefect_db
+
+        # A new PREFECT_HOME starts from a copy of a database migrated once (-4 s), else
+        # the server migrates and wait() keeps the result for the next new home.
+        self.database = prefect_db.default_database(env)
+        extra, self.save_template_to = prefect_db.prepare(env)
+        env.update(extra)
         # Linux's parent-death signal fires when the *thread* that forked the child ends,
         # so it is asked for only when forking from the main thread; the watchdog covers the rest.
         pdeathsig = "1" if threading.current_thread() is threading.main_thread() else "0"
@@ -109,6 +116,10 @@ class EmbeddedServer:
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=2) as resp:
                     self.ready = resp.status == 200
+                if self.ready and self.save_template_to is not None and self.database is not None:
+                    from mlgitops.service.prefect_db import save_template
+
+                    save_template(self.database, self.save_template_to)  # migrated, nothing run yet
             except OSError:
                 if time.monotonic() > deadline:
                     self.stop()
