@@ -119,6 +119,10 @@ def _read_cache(entry: Path, sha256: str) -> bytes | None:
     except OSError:  # absent (the usual case), or unreadable: fetch it again
         return None
     if _sha256(data) == sha256:
+        try:
+            os.utime(entry)  # last used now: `mlops gc --local-cache` prunes by it
+        except OSError:
+            pass
         return data
     try:
         entry.unlink()  # corrupted or tampered with: never served, fetched again
