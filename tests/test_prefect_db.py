@@ -64,12 +64,13 @@ def test_a_sound_template_is_copied_and_migrations_are_turned_off(tmp_path: Path
     monkeypatch.setenv("MLOPS_CACHE_DIR", str(tmp_path / "cache"))
     key = prefect_db.template_key()
     template = migrated_like(prefect_db.template_path(key))
-    env = {"PREFECT_HOME": str(tmp_path / "home")}
-    assert prefect_db.prepare(env) == ({"PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false"}, None)
+    db = prefect_db.default_database({"PREFECT_HOME": str(tmp_path / "home")})
+    assert prefect_db.prepare(db) == ({"PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false"}, None)
     assert (tmp_path / "home" / "prefect.db").read_bytes() == template.read_bytes()
     assert sorted(p.name for p in (tmp_path / "home").iterdir()) == ["prefect.db"]  # no temporary file left
     # an existing database is never replaced, and nothing is saved over the template
-    assert prefect_db.prepare(env) == ({}, None)
+    assert prefect_db.prepare(db) == ({}, None)
+    assert prefect_db.prepare(None) == ({}, None)  # a configured database: nothing here applies
 
 
 @pytest.mark.parametrize("content", ["garbage", "no alembic row", "empty"])
@@ -84,8 +85,7 @@ def test_a_damaged_template_is_not_used(tmp_path: Path, monkeypatch: pytest.Monk
     else:
         with closing(sqlite3.connect(template)) as conn:
             conn.execute("CREATE TABLE flow_run (id TEXT)")
-    env = {"PREFECT_HOME": str(tmp_path / "home")}
-    assert prefect_db.prepare(env) == ({}, template)  # the server migrates; the template is saved anew
+    assert prefect_db.prepare(tmp_path / "home" / "prefect.db") == ({}, template)  # the server migrates; the template is saved anew
     assert not (tmp_path / "home" / "prefect.db").exists()
 
 
@@ -93,7 +93,7 @@ def test_a_foreign_template_is_never_found(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("MLOPS_CACHE_DIR", str(tmp_path / "cache"))
     migrated_like(tmp_path / "cache" / "prefect-db" / "prefect-3.4.0-0123456789abcdef.db")
     key = prefect_db.template_key()
-    assert prefect_db.prepare({"PREFECT_HOME": str(tmp_path / "home")}) == ({}, tmp_path / "cache" / "prefect-db" / f"{key}.db")
+    assert prefect_db.prepare(tmp_path / "home" / "prefect.db") == ({}, tmp_path / "cache" / "prefect-db" / f"{key}.db")
 
 
 def test_a_database_created_meanwhile_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,7 +108,7 @@ def test_a_database_created_meanwhile_is_left_alone(tmp_path: Path, monkeypatch:
         real_link(src, dst)
 
     monkeypatch.setattr(prefect_db.os, "link", racing_link)
-    assert prefect_db.prepare({"PREFECT_HOME": str(tmp_path / "home")}) == ({}, None)
+    assert prefect_db.prepare(db) == ({}, None)
     assert db.read_bytes() == b"the other run's database"
     assert sorted(p.name for p in db.parent.iterdir()) == ["prefect.db"]
 

@@ -9,6 +9,8 @@ import click
 from mlgitops.commands.options import config_option, guarded, repo_option
 from mlgitops.errors import EXIT_OK, InputError
 
+LOCAL_CACHE_DAYS = 30.0  # --local-cache's default age, like registry.candidates_max_age_days'
+
 
 @click.command()
 @click.option("--older-than", "older_than", type=click.FloatRange(min=0), default=None, help="Remove pull-request candidates older than this many days (default: registry.candidates_max_age_days).")
@@ -47,6 +49,3 @@ def gc(older_than: float | None, as_json: bool, local_cache: bool, config: str |
     else:
         click.echo(f"removed {result['candidates_removed']} candidates older than {result['older_than_days']:g} days (kept {result['candidates_kept']}); removed {result['objects_removed']} objects")
     return EXIT_OK
-
-
-LOCAL_CACHE_DAYS = 30.0  # like registry.candidates_max_age_days' default

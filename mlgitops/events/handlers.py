@@ -78,16 +78,17 @@ def chatops(event: Any, ctx: Context) -> Outcome:
 
     root, cpath, rel = ctx.config_paths()
     chat, use_github = chat_forge(ctx.forge, ctx.token, event, root)
-    cfg = workspace = models = None
+    cfg = workspace = members = None
     try:
         workspace = ctx.workspace()  # a workspace: /mlops retrain retrains every model
         cfg = load_config(cpath, display=rel) if workspace is None else None
         if workspace is not None:
             from mlgitops.config.workspace import load_members
 
-            models = [c.config.name for c in load_members(workspace)]  # for the help
+            members = load_members(workspace)  # the help names them; promote/rollback pick one
     except MlopsError:
         pass  # help and refusals still answer; a command that needs the config reports it below
+    models = [c.config.name for c in members] if members is not None else None
     comment = CommentEvent(event.issue_number, event.pr_number is not None, event.comment_id, event.comment_body, event.actor, event.actor_is_bot, event.action, event.repo)
     if ctx.check_only:
         decision = decide(comment, chat, cfg, models)
@@ -105,7 +106,7 @@ def chatops(event: Any, ctx: Context) -> Outcome:
             failed_gate.append(code)
             return text
         if workspace is not None:  # `/mlops promote MODEL ENV ...`: that model's config, its own promotion branches
-            loaded, command = workspace_model(workspace, command)
+            loaded, command = workspace_model(workspace, members, command)
         else:
             if cfg is None:
                 ctx.workspace()  # a broken mlops-workspace.yaml: its own error
@@ -131,15 +132,16 @@ def chatops(event: Any, ctx: Context) -> Outcome:
     return Outcome(code, "chatops", message=result.message, decision="run" if "eyes" in result.reactions else None, command=name or None, outputs=outputs)
 
 
-def workspace_model(workspace: Any, command: Any) -> tuple[Any, Any]:
-    """In a workspace, ``promote``/``rollback`` name the model first: its loaded config,
-    and the command with the model's name taken off its arguments."""
+def workspace_model(workspace: Any, members: list[Any] | None, command: Any) -> tuple[Any, Any]:
+    """In a workspace, ``promote``/``rollback`` name the model first: its loaded config
+    (among ``members``, loaded already unless that failed), and the command with the
+    model's name taken off its arguments."""
     from dataclasses import replace
 
     from mlgitops.config.workspace import load_members
     from mlgitops.events.chatops import PREFIX, clip
 
-    configs = load_members(workspace)  # every member valid, names unique, or its own error
+    configs = members if members is not None else load_members(workspace)  # a broken member raises its own error here
     names = [c.config.name for c in configs]
     usage = {"promote": "MODEL ENV [from SOURCE]", "rollback": "MODEL ENV [to VERSION]"}[command.name]
     example = f"`{PREFIX} {command.name} {names[0]} {'production' if command.name == 'promote' else 'staging'}`"

@@ -22,11 +22,13 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import os
+import shutil
 import sqlite3
 import tempfile
-import tomllib
 from contextlib import closing
 from pathlib import Path
+
+from mlgitops.service.prefect_server import active_profile, prefect_home
 
 MIGRATE_OFF = {"PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false"}
 _DB_SETTING = ("PREFECT_SERVER_DATABASE_", "PREFECT_API_DATABASE_")
@@ -38,18 +40,10 @@ def default_database(env: dict[str, str]) -> Path | None:
     applies. Prefect's default is ``sqlite+aiosqlite:///{PREFECT_HOME}/prefect.db``."""
     if any(name.startswith(_DB_SETTING) for name in env):
         return None
-    home = Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
-    profiles = Path(env.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
-    if profiles.exists():
-        try:
-            doc = tomllib.loads(profiles.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            return None  # unreadable: Prefect decides
-        active = env.get("PREFECT_PROFILE") or doc.get("active") or "ephemeral"
-        settings = (doc.get("profiles") or {}).get(active) or {}
-        if not isinstance(settings, dict) or any(str(key).upper().startswith(_DB_SETTING) for key in settings):
-            return None
-    return home / "prefect.db"
+    profile = active_profile(env)
+    if profile is None or any(str(key).upper().startswith(_DB_SETTING) for key in profile):
+        return None  # unreadable profiles (Prefect decides), or a database set there
+    return prefect_home(env) / "prefect.db"
 
 
 def template_key() -> str | None:
@@ -90,11 +84,11 @@ def _sound(path: Path) -> bool:
         return False
 
 
-def prepare(env: dict[str, str]) -> tuple[dict[str, str], Path | None]:
-    """Before the server starts: (extra environment, where to save a template after
-    the server migrated). Copies a sound template to a missing default database and
-    turns migrate-on-start off; else asks for the template to be saved."""
-    db = default_database(env)
+def prepare(db: Path | None) -> tuple[dict[str, str], Path | None]:
+    """Before the server starts on ``db`` (:func:`default_database`, None when it does
+    not apply): (extra environment, where to save a template after the server migrated).
+    Copies a sound template to a missing database and turns migrate-on-start off; else
+    asks for the template to be saved."""
     key = template_key() if db is not None else None
     if db is None or key is None or db.exists():
         return {}, None
@@ -103,9 +97,9 @@ def prepare(env: dict[str, str]) -> tuple[dict[str, str], Path | None]:
         return {}, template
     db.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".mlops-prefect-db-", dir=db.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as out, template.open("rb") as src:
-            out.write(src.read())
+        shutil.copyfile(template, tmp)
         try:
             os.link(tmp, db)  # only if nobody created it meanwhile (another run on this home)
         except FileExistsError:

@@ -31,7 +31,9 @@ import threading
 import time
 import tomllib
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from mlgitops.errors import MlopsError
 
@@ -65,16 +67,26 @@ def configured_api_url() -> str | None:
         from prefect.settings import PREFECT_API_URL
 
         return PREFECT_API_URL.value() or None
-    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
-    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    return (active_profile(os.environ) or {}).get("PREFECT_API_URL") or None
+
+
+def prefect_home(env: Mapping[str, str]) -> Path:
+    return Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+
+
+def active_profile(env: Mapping[str, str]) -> dict[str, Any] | None:
+    """The active Prefect profile's settings, read without importing Prefect: {} when
+    there is no profiles file or profile, None when the file cannot be read."""
+    path = Path(env.get("PREFECT_PROFILES_PATH") or prefect_home(env) / "profiles.toml").expanduser()
     if not path.is_file():
-        return None
+        return {}
     try:
-        doc = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, OSError):
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
         return None
-    active = os.environ.get("PREFECT_PROFILE") or doc.get("active") or "ephemeral"
-    return (doc.get("profiles", {}).get(active) or {}).get("PREFECT_API_URL") or None
+    active = env.get("PREFECT_PROFILE") or doc.get("active") or "ephemeral"
+    settings = (doc.get("profiles") or {}).get(active) or {}
+    return settings if isinstance(settings, dict) else None
 
 
 def wanted() -> bool:
@@ -95,7 +107,7 @@ class EmbeddedServer:
         # A new PREFECT_HOME starts from a copy of a database migrated once (-4 s), else
         # the server migrates and wait() keeps the result for the next new home.
         self.database = prefect_db.default_database(env)
-        extra, self.save_template_to = prefect_db.prepare(env)
+        extra, self.save_template_to = prefect_db.prepare(self.database)
         env.update(extra)
         # Linux's parent-death signal fires when the *thread* that forked the child ends,
         # so it is asked for only when forking from the main thread; the watchdog covers the rest.
