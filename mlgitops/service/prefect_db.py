@@ -28,7 +28,7 @@ import tempfile
 from contextlib import closing
 from pathlib import Path
 
-from mlgitops.service.prefect_server import active_profile, prefect_home
+from mlgitops.service.prefect_profile import active_profile, prefect_home
 
 MIGRATE_OFF = {"PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false"}
 _DB_SETTING = ("PREFECT_SERVER_DATABASE_", "PREFECT_API_DATABASE_")

@@ -29,13 +29,11 @@ import sys
 import tempfile
 import threading
 import time
-import tomllib
 import urllib.request
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from mlgitops.errors import MlopsError
+from mlgitops.service.prefect_profile import active_profile
 
 STARTUP_TIMEOUT_S = 120
 SERVER_ENV = {
@@ -68,25 +66,6 @@ def configured_api_url() -> str | None:
 
         return PREFECT_API_URL.value() or None
     return (active_profile(os.environ) or {}).get("PREFECT_API_URL") or None
-
-
-def prefect_home(env: Mapping[str, str]) -> Path:
-    return Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
-
-
-def active_profile(env: Mapping[str, str]) -> dict[str, Any] | None:
-    """The active Prefect profile's settings, read without importing Prefect: {} when
-    there is no profiles file or profile, None when the file cannot be read."""
-    path = Path(env.get("PREFECT_PROFILES_PATH") or prefect_home(env) / "profiles.toml").expanduser()
-    if not path.is_file():
-        return {}
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
-        return None
-    active = env.get("PREFECT_PROFILE") or doc.get("active") or "ephemeral"
-    settings = (doc.get("profiles") or {}).get(active) or {}
-    return settings if isinstance(settings, dict) else None
 
 
 def wanted() -> bool:
